@@ -1,0 +1,160 @@
+/**
+ * The XTrinode resource (analytics.xtrinode.io/v1): the fields the gateway reads.
+ *
+ * The CRD in manifests/crd/xtrinode.yaml carries the same rules as OpenAPI + CEL, so the API
+ * server refuses what this schema refuses; this copy exists so that `xtrinode render` can check
+ * files offline and so the controller never trusts an object an older CRD let through.
+ */
+import { z } from 'zod';
+
+export const GROUP = 'analytics.xtrinode.io';
+export const VERSION = 'v1';
+export const KIND = 'XTrinode';
+export const PLURAL = 'xtrinodes';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** The only header name a selector may use. */
+export const SELECTOR_HEADER = 'X-Trino-XTrinode';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HOSTNAME_LABEL = DNS_LABEL;
+/** Header values: what a user can type on a command line without quoting. */
+const SELECTOR_VALUE = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
+const DURATION = /^([0-9]+(ms|s|m|h))+$/;
+
+export function isDnsLabel(s: string): boolean {
+  return s.length <= 63 && DNS_LABEL.test(s);
+}
+
+/** A fully qualified DNS hostname, lowercase, no wildcard, no trailing dot, no IP address. */
+export function hostnameProblem(h: string): string | undefined {
+  if (h.length === 0) return 'is empty';
+  if (h.length > 253) return `is ${h.length} characters long, over the DNS limit of 253`;
+  if (h.includes('*')) return 'is a wildcard; only exact hostnames are supported';
+  if (h !== h.toLowerCase()) return 'must be lowercase';
+  if (/^[0-9.]+$/.test(h)) return 'is an IP address; Gateway API hostnames must be DNS names';
+  const labels = h.split('.');
+  if (labels.length < 2) return 'must have at least two DNS labels (for example trino.example.com)';
+  for (const l of labels) {
+    if (l.length > 63) return `has the label "${l}" of ${l.length} characters, over the DNS limit of 63`;
+    if (!HOSTNAME_LABEL.test(l)) return `has the label "${l}", which is not a lowercase RFC 1123 label`;
+  }
+  return undefined;
+}
+
+export function selectorValueProblem(v: string): string | undefined {
+  if (v.length === 0) return 'has an empty value';
+  if (v.length > 253) return 'has a value over 253 characters';
+  if (!SELECTOR_VALUE.test(v)) return `has the value "${v}"; use letters, digits, '.', '_', '-' and '/'`;
+  return undefined;
+}
+
+const ServiceRef = z
+  .object({
+    name: z.string().min(1).max(63).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+  })
+  .strict();
+
+const Routing = z
+  .object({
+    routingGroup: z.string().optional(),
+    header: z.string().optional(),
+    hostnameDomain: z.string().optional(),
+    hostname: z.string().optional(),
+    default: z.boolean().optional(),
+    weight: z.number().int().min(0).max(1000000).optional(),
+  })
+  .strict();
+
+const Workload = z
+  .object({
+    kind: z.enum(['Deployment', 'StatefulSet']),
+    name: z.string().min(1).max(253),
+  })
+  .strict();
+
+export const XTrinodeSpecSchema = z
+  .object({
+    size: z.enum(['xs', 's', 'm', 'l', 'xl']).optional(),
+    suspend: z.boolean().optional(),
+    idleTimeout: z.string().regex(DURATION, 'must be a duration like 30m or 1h30m').optional(),
+    coordinator: z
+      .object({ service: ServiceRef.optional(), workload: Workload.optional() })
+      .strict()
+      .optional(),
+    workers: z.object({ workload: Workload.optional() }).strict().optional(),
+    routing: Routing.optional(),
+  })
+  .strict();
+
+export type XTrinodeSpec = z.infer<typeof XTrinodeSpecSchema>;
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+export interface XTrinodeStatus {
+  observedGeneration?: number;
+  routingGroup?: string;
+  hostname?: string;
+  hostnames?: string[];
+  headerSelector?: string;
+  default?: boolean;
+  phase?: string;
+  routes?: string[];
+  conditions?: Condition[];
+  [k: string]: unknown;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+/** An XTrinode as read from a file or the API server; `spec` is not trusted until parsed. */
+export interface XTrinode {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  status?: XTrinodeStatus;
+}
+
+/** Condition types written on XTrinode status. */
+export const ConditionType = {
+  /** The spec is valid and every selector it asks for is in force (no conflict lost). */
+  Accepted: 'Accepted',
+  /** The coordinator Service exists and has the port. */
+  ResolvedRefs: 'ResolvedRefs',
+  /** The Gateway implementation accepted every HTTPRoute carrying this runtime (controller only). */
+  Programmed: 'Programmed',
+  /** The coordinator is ready to take queries (controller only). */
+  Ready: 'Ready',
+} as const;
+
+/** Condition reasons, stable for alerting. */
+export const Reason = {
+  Accepted: 'Accepted',
+  InvalidSpec: 'InvalidSpec',
+  HostnameConflict: 'HostnameConflict',
+  HeaderConflict: 'HeaderConflict',
+  DefaultConflict: 'DefaultConflict',
+  ResolvedRefs: 'ResolvedRefs',
+  ServiceNotFound: 'ServiceNotFound',
+  PortNotFound: 'PortNotFound',
+  ServiceNotChecked: 'ServiceNotChecked',
+  Suspended: 'Suspended',
+} as const;

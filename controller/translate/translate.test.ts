@@ -1,0 +1,140 @@
+/**
+ * Golden tests: testdata/<case>.in.yaml -> testdata/<case>.out.yaml (the rendered objects, then
+ * the per-XTrinode status and the problems render reports). Optional <case>.settings.json
+ * overrides gateway settings. Regenerate with `npm run golden:update` and review the diff.
+ */
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { formatProblem, loadInput, render } from '../render.ts';
+import { DEFAULT_SETTINGS, type GatewaySettings } from './settings.ts';
+import { translate, MAX_HOSTNAMES_PER_ROUTE, type K8sObject } from './translate.ts';
+import { gatewayApiSchemaErrors } from '../../test/gateway-api-schema.ts';
+import { parseRouteTable } from '../../routetable/schema.ts';
+import type { XTrinode } from '../api/xtrinode.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const testdata = join(here, 'testdata');
+const update = process.env.XTRINODE_UPDATE_GOLDEN === '1';
+const cases = readdirSync(testdata).filter((f) => f.endsWith('.in.yaml')).map((f) => f.slice(0, -'.in.yaml'.length)).sort();
+
+function settingsFor(name: string): GatewaySettings {
+  const f = join(testdata, `${name}.settings.json`);
+  return existsSync(f) ? { ...DEFAULT_SETTINGS, ...(JSON.parse(readFileSync(f, 'utf8')) as Partial<GatewaySettings>) } : DEFAULT_SETTINGS;
+}
+
+function renderCase(name: string, reverse = false) {
+  const input = loadInput([join('controller/translate/testdata', `${name}.in.yaml`)], (f) => readFileSync(join(here, '../..', f), 'utf8'));
+  if (reverse) {
+    input.xtrinodes.reverse();
+    input.services.reverse();
+  }
+  const out = render(input, settingsFor(name));
+  const statuses = [...out.output.statuses.values()].map((r) => ({ xtrinode: r.key, status: r.status }));
+  const text =
+    out.yaml +
+    '---\n# status written on each XTrinode, then what render reports on stderr\n' +
+    stringify({ statuses, problems: out.problems.map(formatProblem) }, { lineWidth: 0 });
+  return { text, out };
+}
+
+describe('golden render cases', () => {
+  test('there are golden cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(10);
+  });
+
+  for (const name of cases) {
+    test(name, () => {
+      const { text, out } = renderCase(name);
+      const golden = join(testdata, `${name}.out.yaml`);
+      if (update) writeFileSync(golden, text);
+      expect(text).toBe(readFileSync(golden, 'utf8'));
+      // Every Gateway API object validates against the real CRD schema.
+      for (const o of out.output.objects) {
+        if (o.apiVersion.startsWith('gateway.networking.k8s.io/')) {
+          expect({ object: `${o.kind} ${o.metadata.name}`, errors: gatewayApiSchemaErrors(o) }).toEqual({ object: `${o.kind} ${o.metadata.name}`, errors: [] });
+        }
+      }
+      // The route table in the ConfigMap parses with the router's schema.
+      const cm = out.output.objects.find((o) => o.kind === 'ConfigMap') as K8sObject & { data: Record<string, string> };
+      expect(parseRouteTable(cm.data['routes.json'])).toMatchObject({ ok: true });
+      // Rendering is deterministic, also with the input in reverse order.
+      expect(renderCase(name, true).text).toBe(text);
+    });
+  }
+});
+
+function xt(ns: string, name: string, routing: Record<string, unknown>, created?: string): XTrinode {
+  return {
+    apiVersion: 'analytics.xtrinode.io/v1',
+    kind: 'XTrinode',
+    metadata: { namespace: ns, name, ...(created ? { creationTimestamp: created } : {}) },
+    spec: { routing },
+  };
+}
+
+describe('translation properties', () => {
+  test('order of input does not change output', () => {
+    const items = [
+      xt('a', 'one', { routingGroup: 'g', hostname: 'g.example.com' }, '2026-01-02T00:00:00Z'),
+      xt('b', 'two', { routingGroup: 'h', hostname: 'g.example.com', default: true }, '2026-01-01T00:00:00Z'),
+      xt('c', 'three', { default: true, header: 'X-Trino-XTrinode=c' }, '2026-01-03T00:00:00Z'),
+    ];
+    const a = translate({ xtrinodes: items, settings: DEFAULT_SETTINGS });
+    const b = translate({ xtrinodes: [...items].reverse(), settings: DEFAULT_SETTINGS });
+    expect(JSON.stringify(b.objects)).toBe(JSON.stringify(a.objects));
+    expect(JSON.stringify([...b.statuses])).toBe(JSON.stringify([...a.statuses]));
+    // b/two is older: it owns the hostname and the default.
+    expect(a.table.groups.find((g) => g.name === 'h')).toMatchObject({ hostnames: ['g.example.com'], default: true });
+    expect(a.statuses.get('a/one')!.status.conditions![0]).toMatchObject({ status: 'False', reason: 'HostnameConflict' });
+    expect(a.statuses.get('c/three')!.status.conditions![0]).toMatchObject({ status: 'False', reason: 'DefaultConflict' });
+    // c/three keeps its header selector though it lost the default.
+    expect(a.table.groups.find((g) => g.name === 'c--three')).toMatchObject({ headerValues: ['c'], default: false });
+  });
+
+  test('a group with more hostnames than one HTTPRoute holds is split, never over the limit', () => {
+    const items = Array.from({ length: 40 }, (_, i) => xt('ns', `rt-${i}`, { routingGroup: 'big', hostname: `h${i}.example.com`, header: `X-Trino-XTrinode=v${i}` }));
+    const out = translate({ xtrinodes: items, settings: DEFAULT_SETTINGS });
+    const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.labels?.['analytics.xtrinode.io/routing-group'] === 'big') as Array<K8sObject & { spec: { hostnames?: string[]; rules: Array<{ matches: unknown[] }> } }>;
+    const hostRoutes = routes.filter((r) => r.spec.hostnames);
+    expect(hostRoutes.length).toBe(Math.ceil(40 / MAX_HOSTNAMES_PER_ROUTE));
+    expect(hostRoutes.flatMap((r) => r.spec.hostnames).sort()).toEqual(items.map((_, i) => `h${i}.example.com`).sort());
+    for (const r of routes) {
+      expect(r.spec.hostnames?.length ?? 0).toBeLessThanOrEqual(16);
+      expect(r.spec.rules.length).toBeLessThanOrEqual(16);
+      for (const rule of r.spec.rules) expect(rule.matches.length).toBeLessThanOrEqual(64);
+      expect(gatewayApiSchemaErrors(r)).toEqual([]);
+    }
+  });
+
+  test('more than 64 header values in one group are split over routes', () => {
+    const items = Array.from({ length: 130 }, (_, i) => xt('ns', `rt-${i}`, { routingGroup: 'many', header: `X-Trino-XTrinode=value-${i}` }));
+    const out = translate({ xtrinodes: items, settings: { ...DEFAULT_SETTINGS, sharedGroupPath: 'gateway-weighted' } });
+    const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.name.startsWith('xtrinode-many-header')) as Array<K8sObject & { spec: { rules: Array<{ matches: unknown[] }> } }>;
+    expect(routes.length).toBe(3);
+    for (const r of routes) {
+      for (const rule of r.spec.rules) expect(rule.matches.length).toBeLessThanOrEqual(64);
+      expect(gatewayApiSchemaErrors(r)).toEqual([]);
+    }
+    // 130 backends cannot be weighted in one rule (16 backendRefs): the group goes through the router.
+    expect(out.table.groups[0]!.path).toBe('router');
+  });
+
+  test('an invalid XTrinode never changes the objects generated for valid ones', () => {
+    const valid = [xt('p', 'a', { hostnameDomain: 'trino.example.com', header: 'X-Trino-XTrinode=p/a' }), xt('p', 'b', { default: true })];
+    const bad = [
+      xt('p', 'c', { hostname: 'Bad_Host' }),
+      xt('p', 'd', { header: 'X-Other=1' }),
+      { ...xt('p', 'e', {}), spec: { routing: { default: 'yes' } } },
+      { ...xt('p', 'f', {}), spec: { bogus: true } },
+    ];
+    const alone = translate({ xtrinodes: valid, settings: DEFAULT_SETTINGS });
+    const mixed = translate({ xtrinodes: [...bad, ...valid], settings: DEFAULT_SETTINGS });
+    expect(JSON.stringify(mixed.objects)).toBe(JSON.stringify(alone.objects));
+    for (const k of ['p/c', 'p/d', 'p/e', 'p/f']) {
+      expect(mixed.statuses.get(k)!.status.conditions![0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'InvalidSpec' });
+      expect(mixed.statuses.get(k)!.problems.length).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,0 +1,439 @@
+/**
+ * The routing semantics of the product, in one pure function:
+ * (XTrinodes, Services, gateway settings) -> (HTTPRoutes, ReferenceGrants, route table, status).
+ *
+ * Layout of the generated HTTPRoutes (all in the gateway namespace, attached to one Gateway):
+ * - `xtrinode-<group>[-N]`: the group's hostnames (at most 16 a route), path `/`.
+ * - `xtrinode-<group>-header[-N]`: no hostnames, one Exact `X-Trino-XTrinode` match per value.
+ * - `xtrinode-fallback`: no hostnames, path `/`, to the router. It catches the default route,
+ *   unknown selectors (which the router answers with an explicit error) and follow-ups that
+ *   dropped their selector.
+ * Gateway API precedence (hostname first, then number of header matches) makes hostname beat
+ * header beat fallback without any tie: no two generated rules can match one request with equal
+ * rank. The router re-resolves everything that reaches it with the same priority, so even an
+ * implementation that breaks ties differently ends at the right coordinator.
+ *
+ * @example
+ * const out = translate({ xtrinodes, services, settings: DEFAULT_SETTINGS });
+ * out.objects   // HTTPRoutes, ReferenceGrants, ConfigMap, sorted
+ * out.statuses  // per XTrinode key: status with conditions
+ */
+import { ConditionType, Reason, SELECTOR_HEADER, type Condition, type XTrinode, type XTrinodeStatus } from '../api/xtrinode.ts';
+import {
+  ROUTE_TABLE_CONFIGMAP,
+  ROUTE_TABLE_KEY,
+  ROUTE_TABLE_VERSION,
+  serializeRouteTable,
+  type RouteBackend,
+  type RouteGroup,
+  type RouteTable,
+} from '../../routetable/schema.ts';
+import { compareAge, readRuntime, type FieldProblem, type Runtime } from './runtime.ts';
+import type { GatewaySettings } from './settings.ts';
+
+export const MANAGED_BY = 'xtrinode-gateway';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_GROUP = 'analytics.xtrinode.io/routing-group';
+export const ANNOTATION_MEMBERS = 'analytics.xtrinode.io/members';
+export const ANNOTATION_PURPOSE = 'analytics.xtrinode.io/purpose';
+export const FALLBACK_ROUTE = 'xtrinode-fallback';
+
+/** Gateway API limits (v1.6): exceeding one gets the object refused, so we split. */
+export const MAX_HOSTNAMES_PER_ROUTE = 16;
+export const MAX_MATCHES_PER_RULE = 64;
+export const MAX_BACKENDREFS_PER_RULE = 16;
+
+export interface ServiceInfo {
+  metadata: { name: string; namespace?: string };
+  spec?: { ports?: Array<{ port: number; name?: string }> };
+}
+
+export interface TranslateInput {
+  xtrinodes: XTrinode[];
+  /** Coordinator Services. `undefined`: not checked (offline render), every Service is assumed. */
+  services?: ServiceInfo[];
+  /** Runtimes (`ns/name`) whose coordinator is known not to be ready; they go through the router. */
+  notReady?: ReadonlySet<string>;
+  settings: GatewaySettings;
+}
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: unknown;
+}
+
+export interface RuntimeReport {
+  key: string;
+  status: XTrinodeStatus;
+  problems: FieldProblem[];
+}
+
+export interface TranslateOutput {
+  objects: K8sObject[];
+  table: RouteTable;
+  /** Keyed by `<namespace>/<name>`, in key order. */
+  statuses: Map<string, RuntimeReport>;
+}
+
+interface Loss {
+  reason: string;
+  message: string;
+}
+
+interface GroupBuild {
+  name: string;
+  members: Runtime[];
+  hostnames: string[];
+  headerValues: string[];
+  default: boolean;
+}
+
+export function translate(input: TranslateInput): TranslateOutput {
+  const { settings } = input;
+  const statuses = new Map<string, RuntimeReport>();
+  const runtimes: Runtime[] = [];
+
+  for (const xt of input.xtrinodes) {
+    const key = `${xt.metadata?.namespace ?? ''}/${xt.metadata?.name ?? ''}`;
+    const r = readRuntime(xt);
+    if (!r.ok) {
+      const msg = r.problems.map((p) => `${p.field} ${p.message}`).join('; ');
+      statuses.set(key, {
+        key,
+        problems: r.problems,
+        status: {
+          observedGeneration: xt.metadata?.generation,
+          conditions: [
+            cond(ConditionType.Accepted, 'False', Reason.InvalidSpec, `Not routed: ${msg}. Fix the spec; other runtimes are not affected.`, xt.metadata?.generation),
+          ],
+        },
+      });
+      continue;
+    }
+    if (statuses.has(r.runtime.key)) continue; // the same object given twice: first one wins
+    runtimes.push(r.runtime);
+    statuses.set(r.runtime.key, { key: r.runtime.key, problems: [], status: {} });
+  }
+  runtimes.sort(compareAge);
+
+  // Claims, oldest first: a hostname, header value or the default belongs to the group of the
+  // oldest runtime that asks for it; younger runtimes of other groups lose that selector only.
+  const groups = new Map<string, GroupBuild>();
+  const hostOwner = new Map<string, Runtime>();
+  const headerOwner = new Map<string, Runtime>();
+  let defaultOwner: Runtime | undefined;
+  const losses = new Map<string, Loss[]>();
+  const lose = (rt: Runtime, l: Loss) => {
+    const list = losses.get(rt.key) ?? [];
+    list.push(l);
+    losses.set(rt.key, list);
+  };
+  const effective = new Map<string, { hostnames: string[]; headerValue?: string; default: boolean }>();
+
+  for (const rt of runtimes) {
+    let g = groups.get(rt.group);
+    if (!g) {
+      g = { name: rt.group, members: [], hostnames: [], headerValues: [], default: false };
+      groups.set(rt.group, g);
+    }
+    g.members.push(rt);
+    const eff: { hostnames: string[]; headerValue?: string; default: boolean } = { hostnames: [], default: false };
+    for (const h of rt.hostnames) {
+      const owner = hostOwner.get(h);
+      if (owner && owner.group !== rt.group) {
+        lose(rt, { reason: Reason.HostnameConflict, message: `hostname ${h} is already routed to group ${owner.group} by the older XTrinode ${owner.key}` });
+        continue;
+      }
+      if (!owner) {
+        hostOwner.set(h, rt);
+        g.hostnames.push(h);
+      }
+      eff.hostnames.push(h);
+    }
+    if (rt.headerValue !== undefined) {
+      const owner = headerOwner.get(rt.headerValue);
+      if (owner && owner.group !== rt.group) {
+        lose(rt, { reason: Reason.HeaderConflict, message: `${SELECTOR_HEADER}=${rt.headerValue} is already routed to group ${owner.group} by the older XTrinode ${owner.key}` });
+      } else {
+        if (!owner) {
+          headerOwner.set(rt.headerValue, rt);
+          g.headerValues.push(rt.headerValue);
+        }
+        eff.headerValue = rt.headerValue;
+      }
+    }
+    if (rt.default) {
+      if (defaultOwner && defaultOwner.group !== rt.group) {
+        lose(rt, { reason: Reason.DefaultConflict, message: `the default route already goes to group ${defaultOwner.group} of the older XTrinode ${defaultOwner.key}` });
+      } else {
+        defaultOwner ??= rt;
+        g.default = true;
+        eff.default = true;
+      }
+    }
+    effective.set(rt.key, eff);
+  }
+
+  // Backends: each runtime's coordinator Service, checked when Services were given.
+  const serviceIndex = input.services ? indexServices(input.services) : undefined;
+  const backendOf = new Map<string, { backend: RouteBackend; refCondition: Condition }>();
+  for (const rt of runtimes) {
+    let state: RouteBackend['state'] = 'Ready';
+    let refCondition: Condition;
+    const svcName = `${rt.service.namespace}/${rt.service.name}`;
+    if (!serviceIndex) {
+      refCondition = cond(ConditionType.ResolvedRefs, 'Unknown', Reason.ServiceNotChecked, `Service ${svcName} port ${rt.service.port} was not checked (offline render)`, rt.generation);
+    } else {
+      const ports = serviceIndex.get(svcName);
+      if (!ports) {
+        state = 'Unresolved';
+        refCondition = cond(ConditionType.ResolvedRefs, 'False', Reason.ServiceNotFound, `coordinator Service ${svcName} does not exist; create it or set spec.coordinator.service.name. Requests for this runtime get an explicit error from the router.`, rt.generation);
+      } else if (!ports.includes(rt.service.port)) {
+        state = 'Unresolved';
+        refCondition = cond(ConditionType.ResolvedRefs, 'False', Reason.PortNotFound, `coordinator Service ${svcName} has no port ${rt.service.port} (it has ${ports.join(', ') || 'none'}); set spec.coordinator.service.port`, rt.generation);
+      } else {
+        refCondition = cond(ConditionType.ResolvedRefs, 'True', Reason.ResolvedRefs, `coordinator Service ${svcName} port ${rt.service.port}`, rt.generation);
+      }
+    }
+    if (state === 'Ready' && rt.suspend) state = 'Suspended';
+    if (state === 'Ready' && input.notReady?.has(rt.key)) state = 'Suspended';
+    backendOf.set(rt.key, {
+      backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state },
+      refCondition,
+    });
+  }
+
+  // Route table and HTTPRoutes, group by group in name order.
+  const tableGroups: RouteGroup[] = [];
+  const objects: K8sObject[] = [];
+  const grants = new Map<string, Set<string>>(); // backend namespace -> Service names
+  const routesOfGroup = new Map<string, string[]>();
+  for (const g of [...groups.values()].sort((a, b) => cmp(a.name, b.name))) {
+    const backends = g.members.map((m) => backendOf.get(m.key)!.backend).sort((a, b) => cmp(a.id, b.id));
+    const ready = backends.filter((b) => b.state === 'Ready');
+    let path: RouteGroup['path'] = 'router';
+    if (backends.length === 1 && ready.length === 1) path = 'coordinator';
+    else if (
+      settings.sharedGroupPath === 'gateway-weighted' &&
+      ready.length === backends.length &&
+      backends.length <= MAX_BACKENDREFS_PER_RULE &&
+      backends.some((b) => b.weight > 0)
+    ) path = 'gateway-weighted';
+    const hostnames = [...g.hostnames].sort();
+    const headerValues = [...g.headerValues].sort();
+    tableGroups.push({ name: g.name, hostnames, headerValues, default: g.default, path, backends });
+
+    const members = g.members.map((m) => m.key).sort();
+    const routes = groupRoutes(settings, g.name, hostnames, headerValues, path, backends, members);
+    objects.push(...routes);
+    routesOfGroup.set(g.name, routes.map((r) => r.metadata.name));
+    if (routes.length > 0 && path !== 'router') {
+      for (const b of backends) {
+        if (b.service.namespace === settings.gatewayNamespace) continue;
+        const set = grants.get(b.service.namespace) ?? new Set<string>();
+        set.add(b.service.name);
+        grants.set(b.service.namespace, set);
+      }
+    }
+  }
+  objects.push(fallbackRoute(settings));
+  if (settings.router.namespace !== settings.gatewayNamespace) {
+    const set = grants.get(settings.router.namespace) ?? new Set<string>();
+    set.add(settings.router.name);
+    grants.set(settings.router.namespace, set);
+  }
+  for (const [ns, names] of [...grants.entries()].sort((a, b) => cmp(a[0], b[0]))) {
+    objects.push(...referenceGrants(settings, ns, [...names].sort()));
+  }
+
+  const table: RouteTable = { version: ROUTE_TABLE_VERSION, groups: tableGroups };
+  objects.push({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: ROUTE_TABLE_CONFIGMAP,
+      namespace: settings.gatewayNamespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
+      annotations: { [ANNOTATION_PURPOSE]: 'route table read by the xtrinode router; generated, do not edit' },
+    },
+    data: { [ROUTE_TABLE_KEY]: serializeRouteTable(table) },
+  });
+
+  // Status for every valid runtime.
+  for (const rt of runtimes) {
+    const eff = effective.get(rt.key)!;
+    const lost = losses.get(rt.key) ?? [];
+    const { backend, refCondition } = backendOf.get(rt.key)!;
+    const conditions: Condition[] = [];
+    if (lost.length === 0) {
+      const selectors = describeSelectors(eff);
+      conditions.push(cond(ConditionType.Accepted, 'True', Reason.Accepted,
+        selectors ? `routing group ${rt.group}: ${selectors}` : `routing group ${rt.group} has no hostname, header or default selector; set spec.routing to reach it`, rt.generation));
+    } else {
+      conditions.push(cond(ConditionType.Accepted, 'False', lost[0]!.reason,
+        `${lost.map((l) => l.message).join('; ')}. ${describeSelectors(eff) ? `Still routed: ${describeSelectors(eff)}.` : 'No other selector routes to this runtime.'}`, rt.generation));
+    }
+    conditions.push(refCondition);
+    const routes = routesOfGroup.get(rt.group) ?? [];
+    const status: XTrinodeStatus = {
+      observedGeneration: rt.generation,
+      routingGroup: rt.group,
+      ...(eff.hostnames[0] !== undefined ? { hostname: eff.hostnames[0], hostnames: eff.hostnames } : {}),
+      ...(eff.headerValue !== undefined ? { headerSelector: eff.headerValue } : {}),
+      default: eff.default,
+      routes: routes.length > 0 ? [...routes, FALLBACK_ROUTE] : [FALLBACK_ROUTE],
+      conditions,
+    };
+    if (backend.state === 'Suspended' && rt.suspend) status.phase = 'Suspended';
+    statuses.set(rt.key, { key: rt.key, problems: [], status });
+  }
+
+  objects.sort(objectOrder);
+  const sortedStatuses = new Map([...statuses.entries()].sort((a, b) => cmp(a[0], b[0])));
+  return { objects, table, statuses: sortedStatuses };
+}
+
+function describeSelectors(e: { hostnames: string[]; headerValue?: string; default: boolean }): string {
+  const parts: string[] = [];
+  if (e.hostnames.length > 0) parts.push(`hostnames ${e.hostnames.join(', ')}`);
+  if (e.headerValue !== undefined) parts.push(`header ${SELECTOR_HEADER}=${e.headerValue}`);
+  if (e.default) parts.push('default route');
+  return parts.join('; ');
+}
+
+function indexServices(services: ServiceInfo[]): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const s of services) {
+    m.set(`${s.metadata.namespace ?? ''}/${s.metadata.name}`, (s.spec?.ports ?? []).map((p) => p.port));
+  }
+  return m;
+}
+
+function cond(type: string, status: Condition['status'], reason: string, message: string, generation: number | undefined): Condition {
+  const c: Condition = { type, status, reason, message };
+  if (generation !== undefined) c.observedGeneration = generation;
+  return c;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const KIND_ORDER: Record<string, number> = { HTTPRoute: 0, ReferenceGrant: 1, ConfigMap: 2 };
+function objectOrder(a: K8sObject, b: K8sObject): number {
+  return (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || cmp(a.metadata.namespace, b.metadata.namespace) || cmp(a.metadata.name, b.metadata.name);
+}
+
+function chunk<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+function parentRefs(s: GatewaySettings) {
+  const ref: Record<string, string> = { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: s.gateway.namespace, name: s.gateway.name };
+  if (s.gateway.sectionName) ref.sectionName = s.gateway.sectionName;
+  return [ref];
+}
+
+function routerRef(s: GatewaySettings) {
+  return { group: '', kind: 'Service', name: s.router.name, namespace: s.router.namespace, port: s.router.port, weight: 1 };
+}
+
+function coordinatorRef(b: RouteBackend) {
+  return { group: '', kind: 'Service', name: b.service.name, namespace: b.service.namespace, port: b.service.port, weight: b.weight };
+}
+
+const PATH_ALL = { type: 'PathPrefix', value: '/' };
+const PATH_NEW_STATEMENT = { type: 'Exact', value: '/v1/statement' };
+
+/** The rules of one route; with `headerMatches`, one match per header value in each rule. */
+function rulesFor(path: RouteGroup['path'], backends: RouteBackend[], s: GatewaySettings, headerMatches: Array<Record<string, unknown>> | undefined) {
+  const withHeaders = (p: Record<string, unknown>, method?: string) =>
+    headerMatches
+      ? headerMatches.map((h) => ({ path: p, ...(method ? { method } : {}), headers: [h] }))
+      : [{ path: p, ...(method ? { method } : {}) }];
+  if (path === 'coordinator') return [{ matches: withHeaders(PATH_ALL), backendRefs: backends.map(coordinatorRef) }];
+  if (path === 'gateway-weighted') {
+    return [
+      { matches: withHeaders(PATH_NEW_STATEMENT, 'POST'), backendRefs: backends.map(coordinatorRef) },
+      { matches: withHeaders(PATH_ALL), backendRefs: [routerRef(s)] },
+    ];
+  }
+  return [{ matches: withHeaders(PATH_ALL), backendRefs: [routerRef(s)] }];
+}
+
+function purpose(path: RouteGroup['path'], backends: RouteBackend[]): string {
+  if (path === 'coordinator') return `straight to the coordinator of ${backends[0]!.id}`;
+  if (path === 'gateway-weighted') return `new statements weighted across ${backends.length} coordinators by the Gateway; follow-ups through the router for query stickiness`;
+  const states = backends.filter((b) => b.state !== 'Ready').map((b) => `${b.id} is ${b.state}`);
+  if (states.length > 0) return `through the router: ${states.join(', ')}`;
+  return `through the router: ${backends.length} coordinators need query-id and OAuth2 stickiness`;
+}
+
+function groupRoutes(s: GatewaySettings, group: string, hostnames: string[], headerValues: string[], path: RouteGroup['path'], backends: RouteBackend[], members: string[]): K8sObject[] {
+  const out: K8sObject[] = [];
+  const meta = (name: string, what: string) => ({
+    name,
+    namespace: s.gatewayNamespace,
+    labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_GROUP]: group },
+    annotations: { [ANNOTATION_MEMBERS]: members.join(','), [ANNOTATION_PURPOSE]: `${what} for routing group ${group}, ${purpose(path, backends)}` },
+  });
+  const hostChunks = chunk(hostnames, MAX_HOSTNAMES_PER_ROUTE);
+  hostChunks.forEach((hs, i) => {
+    const name = i === 0 ? `xtrinode-${group}` : `xtrinode-${group}-${i + 1}`;
+    out.push({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: meta(name, 'hostname routing'),
+      spec: { parentRefs: parentRefs(s), hostnames: hs, rules: rulesFor(path, backends, s, undefined) },
+    });
+  });
+  chunk(headerValues, MAX_MATCHES_PER_RULE).forEach((vs, i) => {
+    const name = i === 0 ? `xtrinode-${group}-header` : `xtrinode-${group}-header-${i + 1}`;
+    const hm = vs.map((v) => ({ type: 'Exact', name: SELECTOR_HEADER, value: v }));
+    out.push({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: meta(name, `${SELECTOR_HEADER} header routing`),
+      spec: { parentRefs: parentRefs(s), rules: rulesFor(path, backends, s, hm) },
+    });
+  });
+  return out;
+}
+
+function fallbackRoute(s: GatewaySettings): K8sObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: {
+      name: FALLBACK_ROUTE,
+      namespace: s.gatewayNamespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
+      annotations: {
+        [ANNOTATION_PURPOSE]: `everything no hostname or ${SELECTOR_HEADER} route matched goes to the router: the default route, unknown selectors (explicit error), follow-ups without their selector`,
+      },
+    },
+    spec: { parentRefs: parentRefs(s), rules: [{ matches: [{ path: PATH_ALL }], backendRefs: [routerRef(s)] }] },
+  };
+}
+
+function referenceGrants(s: GatewaySettings, namespace: string, services: string[]): K8sObject[] {
+  // spec.to holds at most 16 entries; one grant per 16 Services, each naming its Services.
+  return chunk(services, 16).map((names, i) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: {
+      name: i === 0 ? 'xtrinode-gateway' : `xtrinode-gateway-${i + 1}`,
+      namespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
+      annotations: { [ANNOTATION_PURPOSE]: `lets HTTPRoutes in ${s.gatewayNamespace} send Trino traffic to these Services` },
+    },
+    spec: {
+      from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: s.gatewayNamespace }],
+      to: names.map((name) => ({ group: '', kind: 'Service', name })),
+    },
+  }));
+}

@@ -1,0 +1,11 @@
+// Jest runs in ESM mode (@kubernetes/client-node 2.x is ESM-only). TypeScript is stripped by
+// Node's own stripTypeScriptTypes (test/strip-types-transform.cjs): no type checking here,
+// `npm run typecheck` does that.
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
+  transform: { '^.+\\.ts$': '<rootDir>/test/strip-types-transform.cjs' },
+  testMatch: ['<rootDir>/{controller,router,routetable,conformance,test}/**/*.test.ts'],
+  testTimeout: 60000,
+};

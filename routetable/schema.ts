@@ -1,0 +1,101 @@
+/**
+ * The route table: what the controller writes into the `trino-gateway-routes` ConfigMap and the
+ * router reads. This file is its only schema; both sides parse with it.
+ *
+ * @example
+ * const table = parseRouteTable(configMap.data[ROUTE_TABLE_KEY]);
+ * if (!table.ok) log.error(table.error); // keep the last good table
+ */
+import { z } from 'zod';
+
+export const ROUTE_TABLE_CONFIGMAP = 'trino-gateway-routes';
+export const ROUTE_TABLE_KEY = 'routes.json';
+export const ROUTE_TABLE_VERSION = 1;
+
+const DnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63);
+
+export const BackendSchema = z
+  .object({
+    /** `<namespace>/<name>` of the XTrinode: stable, never an address. */
+    id: z.string().min(3),
+    service: z
+      .object({ namespace: DnsLabel, name: DnsLabel, port: z.number().int().min(1).max(65535) })
+      .strict(),
+    weight: z.number().int().min(0).max(1000000),
+    /** Ready: serve. Suspended: resume first. Unresolved: the coordinator Service is missing. */
+    state: z.enum(['Ready', 'Suspended', 'Unresolved']),
+  })
+  .strict();
+
+export const GroupSchema = z
+  .object({
+    name: DnsLabel,
+    hostnames: z.array(z.string().min(1)),
+    headerValues: z.array(z.string().min(1)),
+    default: z.boolean(),
+    /**
+     * How the HTTPRoutes reach this group: `coordinator` (straight to its one coordinator),
+     * `router` (every request through the router), `gateway-weighted` (new statements weighted by
+     * the Gateway, everything else through the router).
+     */
+    path: z.enum(['coordinator', 'router', 'gateway-weighted']),
+    backends: z.array(BackendSchema).min(1),
+  })
+  .strict();
+
+export const RouteTableSchema = z
+  .object({
+    version: z.literal(ROUTE_TABLE_VERSION),
+    groups: z.array(GroupSchema),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const hosts = new Map<string, string>();
+    const headers = new Map<string, string>();
+    const names = new Set<string>();
+    let defaults = 0;
+    for (const [i, g] of t.groups.entries()) {
+      if (names.has(g.name)) ctx.addIssue({ code: 'custom', path: ['groups', i, 'name'], message: `duplicate group ${g.name}` });
+      names.add(g.name);
+      for (const h of g.hostnames) {
+        const other = hosts.get(h);
+        if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['groups', i, 'hostnames'], message: `hostname ${h} is in groups ${other} and ${g.name}` });
+        hosts.set(h, g.name);
+      }
+      for (const v of g.headerValues) {
+        const other = headers.get(v);
+        if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['groups', i, 'headerValues'], message: `header value ${v} is in groups ${other} and ${g.name}` });
+        headers.set(v, g.name);
+      }
+      if (g.default) defaults++;
+    }
+    if (defaults > 1) ctx.addIssue({ code: 'custom', path: ['groups'], message: `${defaults} default groups; at most one` });
+  });
+
+export type RouteTable = z.infer<typeof RouteTableSchema>;
+export type RouteGroup = z.infer<typeof GroupSchema>;
+export type RouteBackend = z.infer<typeof BackendSchema>;
+
+export type ParseResult = { ok: true; table: RouteTable } | { ok: false; error: string };
+
+/** Parses and validates a route table document as a whole: one bad entry refuses the table. */
+export function parseRouteTable(text: string | undefined): ParseResult {
+  if (text === undefined) return { ok: false, error: `no ${ROUTE_TABLE_KEY} key` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `${ROUTE_TABLE_KEY} is not JSON: ${(e as Error).message}` };
+  }
+  const r = RouteTableSchema.safeParse(raw);
+  if (!r.success) {
+    const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    return { ok: false, error: `route table refused: ${issues.join('; ')}` };
+  }
+  return { ok: true, table: r.data };
+}
+
+/** The canonical serialisation: stable key order, so an unchanged table is byte-identical. */
+export function serializeRouteTable(t: RouteTable): string {
+  return JSON.stringify(t, null, 2) + '\n';
+}
