@@ -8,4 +8,6 @@ export default {
   transform: { '^.+\\.ts$': '<rootDir>/test/strip-types-transform.cjs' },
   testMatch: ['<rootDir>/{controller,router,routetable,conformance,test}/**/*.test.ts'],
   testTimeout: 60000,
+  // trino-client and presto-client keep keep-alive sockets open after their last query.
+  forceExit: true,
 };

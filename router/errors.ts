@@ -1,0 +1,63 @@
+/**
+ * Errors the router itself answers. Each has a stable code (sent as `X-XTrinode-Error`), an HTTP
+ * status a Trino client acts on correctly, and a one-line message a Trino client shows its user.
+ * Messages name XTrinodes and selectors, never addresses, stack traces or secrets.
+ */
+export const RouterErrorCode = {
+  UnknownSelector: 'XTN_UNKNOWN_SELECTOR',
+  NoRoute: 'XTN_NO_ROUTE',
+  NoHealthyCoordinator: 'XTN_NO_HEALTHY_COORDINATOR',
+  RuntimeSuspended: 'XTN_RUNTIME_SUSPENDED',
+  BackendUnresolved: 'XTN_BACKEND_UNRESOLVED',
+  CoordinatorUnreachable: 'XTN_COORDINATOR_UNREACHABLE',
+  CoordinatorTimeout: 'XTN_COORDINATOR_TIMEOUT',
+  QueryNotFound: 'XTN_QUERY_NOT_FOUND',
+  Malformed: 'XTN_MALFORMED_REQUEST',
+  BadCookie: 'XTN_BAD_ROUTING_COOKIE',
+  NoRouteTable: 'XTN_NO_ROUTE_TABLE',
+  Draining: 'XTN_DRAINING',
+} as const;
+
+export type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorCode];
+
+export class RouterError extends Error {
+  readonly code: RouterErrorCode;
+  readonly status: number;
+  /** Seconds; sent as Retry-After for 503s that are expected to clear. */
+  readonly retryAfter: number | undefined;
+  constructor(code: RouterErrorCode, status: number, message: string, retryAfter?: number) {
+    super(message);
+    this.name = 'RouterError';
+    this.code = code;
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export const errors = {
+  unknownSelector: (v: string) =>
+    new RouterError(RouterErrorCode.UnknownSelector, 404, `xtrinode-gateway: no routing group has the selector X-Trino-XTrinode=${clip(v)}. Check the header value (kubectl get xtrinode -A lists the selectors); requests with an unknown selector never fall back to the default route.`),
+  noRoute: (host: string) =>
+    new RouterError(RouterErrorCode.NoRoute, 404, `xtrinode-gateway: no route for host ${clip(host)} and no default route. Connect with a routing hostname or set the X-Trino-XTrinode header.`),
+  noHealthy: (group: string) =>
+    new RouterError(RouterErrorCode.NoHealthyCoordinator, 503, `xtrinode-gateway: routing group ${group} has no healthy coordinator (all are starting, unreachable or drained). Retry shortly; check kubectl get xtrinode.`, 5),
+  suspended: (id: string) =>
+    new RouterError(RouterErrorCode.RuntimeSuspended, 503, `xtrinode-gateway: Trino runtime ${id} is suspended. Resume it (kubectl patch xtrinode) or retry once it is running.`, 10),
+  unresolved: (id: string) =>
+    new RouterError(RouterErrorCode.BackendUnresolved, 503, `xtrinode-gateway: the coordinator Service of Trino runtime ${id} does not exist or lacks its port; see kubectl describe xtrinode.`, 10),
+  unreachable: (id: string) =>
+    new RouterError(RouterErrorCode.CoordinatorUnreachable, 502, `xtrinode-gateway: the coordinator of Trino runtime ${id} is unreachable. Retry; if it persists, check the runtime's pods.`),
+  timeout: (id: string) =>
+    new RouterError(RouterErrorCode.CoordinatorTimeout, 504, `xtrinode-gateway: the coordinator of Trino runtime ${id} did not answer in time.`),
+  queryNotFound: (queryId: string) =>
+    new RouterError(RouterErrorCode.QueryNotFound, 404, `xtrinode-gateway: query ${queryId} is not known to any coordinator (it finished, was cancelled, or its coordinator restarted).`),
+  malformed: (why: string) => new RouterError(RouterErrorCode.Malformed, 400, `xtrinode-gateway: malformed request: ${why}`),
+  badCookie: (why: string) =>
+    new RouterError(RouterErrorCode.BadCookie, 400, `xtrinode-gateway: the OAuth2 routing cookie or marker is ${why}; it was cleared. Start the login again.`),
+  noTable: () => new RouterError(RouterErrorCode.NoRouteTable, 503, 'xtrinode-gateway: the router has not loaded a route table yet. Retry shortly.', 2),
+};
+
+function clip(s: string): string {
+  const t = s.length > 128 ? `${s.slice(0, 128)}...` : s;
+  return JSON.stringify(t);
+}

@@ -1,0 +1,92 @@
+/**
+ * Router process. Configuration by environment (flags mirror them):
+ *
+ *   ROUTER_PORT (8080)                   listen port
+ *   ROUTES_FILE                          read the route table from this file (polled), or
+ *   ROUTES_CONFIGMAP (trino-gateway/trino-gateway-routes)  watch this ConfigMap
+ *   BALANCING (round-robin|adaptive)     selection inside shared groups
+ *   OAUTH2_COOKIE_SECRET                 enables OAuth2 cookie stickiness (same on every replica)
+ *   OAUTH2_ROUTING_PATHS (/oauth2)       comma separated
+ *   OAUTH2_DELETE_PATHS (/oauth2/logout,/ui/logout,/logout)
+ *   OAUTH2_COOKIE_LIFETIME (10m)
+ *   CLUSTER_DOMAIN (cluster.local)
+ *   BACKEND_URLS                         ns/service=http://host:port,... (out-of-cluster runs)
+ *   DRAIN_TIMEOUT (30s)
+ */
+import pino from 'pino';
+import { TrinoRouter } from './server.ts';
+import { watchTableConfigMap, watchTableFile } from './table-source.ts';
+
+export function parseDuration(s: string): number {
+  const re = /([0-9]+)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of s.matchAll(re)) {
+    total += Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[m[2] as 'ms' | 's' | 'm' | 'h'];
+    consumed += m[0].length;
+  }
+  if (consumed !== s.length || s.length === 0) throw new Error(`"${s}" is not a duration like 10m or 1h30m`);
+  return total;
+}
+
+export function parseBackendUrls(s: string | undefined): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const item of (s ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`BACKEND_URLS entry "${item}" must be ns/service=http://host:port`);
+    m.set(item.slice(0, eq), item.slice(eq + 1).replace(/\/$/, ''));
+  }
+  return m;
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const log = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'router' } });
+  const overrides = parseBackendUrls(env.BACKEND_URLS);
+  const domain = env.CLUSTER_DOMAIN ?? 'cluster.local';
+  const balancing = env.BALANCING ?? 'round-robin';
+  if (balancing !== 'round-robin' && balancing !== 'adaptive') throw new Error(`BALANCING must be round-robin or adaptive, not "${balancing}"`);
+  const secret = env.OAUTH2_COOKIE_SECRET;
+  const router = new TrinoRouter({
+    logger: log,
+    balancing,
+    resolveService: (s) => overrides.get(`${s.namespace}/${s.name}`) ?? `http://${s.name}.${s.namespace}.svc.${domain}:${s.port}`,
+    drainTimeoutMs: parseDuration(env.DRAIN_TIMEOUT ?? '30s'),
+    ...(secret
+      ? {
+          oauth2: {
+            secret,
+            name: 'XTRINODE_OAUTH2',
+            routingPaths: (env.OAUTH2_ROUTING_PATHS ?? '/oauth2').split(',').filter(Boolean),
+            deletePaths: (env.OAUTH2_DELETE_PATHS ?? '/oauth2/logout,/ui/logout,/logout').split(',').filter(Boolean),
+            lifetimeMs: parseDuration(env.OAUTH2_COOKIE_LIFETIME ?? '10m'),
+          },
+        }
+      : {}),
+  });
+  const stop = env.ROUTES_FILE
+    ? await watchTableFile(router, env.ROUTES_FILE)
+    : await (() => {
+        const [ns, name] = (env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
+        return watchTableConfigMap(router, ns!, name!);
+      })();
+  const addr = await router.listen({ port: Number(env.ROUTER_PORT ?? 8080), host: env.ROUTER_HOST ?? '0.0.0.0' });
+  log.info({ addr, balancing, oauth2Cookies: Boolean(secret) }, 'router listening');
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ sig }, 'draining');
+    stop();
+    void router.drain().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (import.meta.main) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`router: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,393 @@
+/**
+ * The router against fake coordinators (protocol-faithful, test/fake-coordinator.ts) and real
+ * Trino clients from npm (trino-client, presto-client). The route table is produced by the real
+ * translation from XTrinodes, as in production.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'undici';
+import { Trino } from 'trino-client';
+import { FakeCoordinator } from '../test/fake-coordinator.ts';
+import { TrinoRouter } from './server.ts';
+import { translate } from '../controller/translate/translate.ts';
+import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
+import { TokenSigner } from './signed-token.ts';
+import { watchTableFile } from './table-source.ts';
+import { serializeRouteTable, type RouteTable } from '../routetable/schema.ts';
+import type { XTrinode } from '../controller/api/xtrinode.ts';
+import pino from 'pino';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const Presto = require('presto-client') as { Client: new (o: Record<string, unknown>) => { execute(o: Record<string, unknown>): void } };
+
+const SECRET = 'test-secret-0123456789abcdef';
+const silent = pino({ level: 'silent' });
+
+function xt(name: string, routing: Record<string, unknown>): XTrinode {
+  return { apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'prod', name }, spec: { routing } };
+}
+
+const coordinators: Record<string, FakeCoordinator> = {};
+let table: RouteTable;
+const routers: TrinoRouter[] = [];
+const urls: string[] = [];
+
+function makeRouter(extra: Partial<ConstructorParameters<typeof TrinoRouter>[0]> = {}) {
+  return new TrinoRouter({
+    logger: silent,
+    healthIntervalMs: 0,
+    resolveService: (s) => `http://127.0.0.1:${coordinators[s.name.replace(/-coordinator$/, '')]!.port}`,
+    oauth2: { secret: SECRET, name: 'XTRINODE_OAUTH2', routingPaths: ['/oauth2'], deletePaths: ['/oauth2/logout'], lifetimeMs: 600_000 },
+    ...extra,
+  });
+}
+
+beforeAll(async () => {
+  for (const n of ['alpha', 's1', 's2', 'dflt', 'w1', 'w2']) {
+    coordinators[n] = new FakeCoordinator({ name: n, oauth2: n === 's1' || n === 's2' ? false : false });
+    await coordinators[n].start();
+  }
+  table = translate({
+    xtrinodes: [
+      xt('alpha', { hostname: 'alpha.example.com', header: 'X-Trino-XTrinode=team/alpha' }),
+      xt('s1', { routingGroup: 'shared', hostname: 'shared.example.com', header: 'X-Trino-XTrinode=shared' }),
+      xt('s2', { routingGroup: 'shared', hostname: 'shared.example.com' }),
+      xt('dflt', { default: true }),
+      xt('w1', { routingGroup: 'weighted', hostname: 'weighted.example.com', weight: 3 }),
+      xt('w2', { routingGroup: 'weighted', hostname: 'weighted.example.com', weight: 1 }),
+    ],
+    settings: DEFAULT_SETTINGS,
+  }).table;
+  for (let i = 0; i < 2; i++) {
+    const r = makeRouter();
+    r.setTable(table);
+    routers.push(r);
+    urls.push(await r.listen({ port: 0, host: '127.0.0.1' }));
+  }
+});
+
+afterAll(async () => {
+  await Promise.all([...clients.values()].map((c) => c.close()));
+  await Promise.all(routers.map((r) => r.drain()));
+  await Promise.all(Object.values(coordinators).map((c) => c.stop()));
+});
+
+const clients = new Map<string, Client>();
+/** One request; the path is sent exactly as given (no URL normalisation). */
+async function call(base: string, path: string, headers: Record<string, string> = {}, method = 'GET', body?: string) {
+  let client = clients.get(base);
+  if (!client) clients.set(base, (client = new Client(base)));
+  const res = await client.request({ path, method: method as 'GET', headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
+}
+
+const submit = (base: string, headers: Record<string, string>) => call(base, '/v1/statement', { 'x-trino-user': 'test', ...headers }, 'POST', 'SELECT 1');
+
+/** Follows nextUri to the end, choosing the router for each poll; returns the coordinators that served. */
+async function runQuery(first: Record<string, unknown>, pick: (i: number) => string, headers: Record<string, string> = {}) {
+  const served: string[] = [];
+  let page = first;
+  let i = 0;
+  while (typeof page.nextUri === 'string') {
+    const u = new URL(page.nextUri);
+    const r = await call(pick(i++), u.pathname, { host: u.host, ...headers });
+    expect(r.status).toBe(200);
+    served.push(String(r.headers['x-fake-coordinator']));
+    page = r.json();
+  }
+  return { served, last: page };
+}
+
+describe('routing priority', () => {
+  test('hostname, header and default each reach their group', async () => {
+    expect((await submit(urls[0]!, { host: 'alpha.example.com' })).headers['x-fake-coordinator']).toBe('alpha');
+    expect((await submit(urls[0]!, { host: 'gateway.example.com', 'x-trino-xtrinode': 'team/alpha' })).headers['x-fake-coordinator']).toBe('alpha');
+    expect((await submit(urls[0]!, { host: 'gateway.example.com' })).headers['x-fake-coordinator']).toBe('dflt');
+  });
+
+  test('hostname beats header', async () => {
+    const r = await submit(urls[0]!, { host: 'alpha.example.com', 'x-trino-xtrinode': 'shared' });
+    expect(r.headers['x-fake-coordinator']).toBe('alpha');
+  });
+
+  test('an unknown selector fails explicitly, never the default route', async () => {
+    const r = await submit(urls[0]!, { host: 'gateway.example.com', 'x-trino-xtrinode': 'team/nope' });
+    expect(r.status).toBe(404);
+    expect(r.headers['x-xtrinode-error']).toBe('XTN_UNKNOWN_SELECTOR');
+    expect(r.text).toContain('X-Trino-XTrinode="team/nope"');
+    expect(coordinators.dflt!.seen.some((s) => s.headers['x-trino-xtrinode'] === 'team/nope')).toBe(false);
+  });
+
+  test('errors never leak backend addresses', async () => {
+    const r = await submit(urls[0]!, { host: 'gateway.example.com', 'x-trino-xtrinode': 'x'.repeat(500) });
+    expect(r.text).not.toMatch(/127\.0\.0\.1|svc\.cluster|:\d{4,5}/);
+    expect(r.text.length).toBeLessThan(500);
+  });
+});
+
+describe('query stickiness', () => {
+  test('nextUri points back at the gateway hostname (X-Forwarded-Host/Proto/Port)', async () => {
+    const r = await submit(urls[0]!, { host: 'alpha.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-port': '443' });
+    expect(String(r.json().nextUri)).toMatch(/^https:\/\/alpha\.example\.com\/v1\/statement\/queued\//);
+  });
+
+  test('polls alternate between two router replicas that share nothing and stay on the owner', async () => {
+    for (let q = 0; q < 6; q++) {
+      const first = await submit(urls[q % 2]!, { host: 'shared.example.com' });
+      const owner = String(first.headers['x-fake-coordinator']);
+      const { served, last } = await runQuery(first.json(), (i) => urls[(q + i + 1) % 2]!);
+      expect(new Set(served)).toEqual(new Set([owner]));
+      expect((last.stats as { state: string }).state).toBe('FINISHED');
+    }
+  });
+
+  test('a follow-up that drops its selector header (fallback route) still reaches its coordinator', async () => {
+    const first = await submit(urls[0]!, { host: 'gateway.example.com', 'x-trino-xtrinode': 'team/alpha' });
+    expect(first.headers['x-fake-coordinator']).toBe('alpha');
+    const fresh = makeRouter();
+    fresh.setTable(table);
+    const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const { served } = await runQuery(first.json(), () => u); // no selector, no hostname: default group first, then probes
+      expect(new Set(served)).toEqual(new Set(['alpha']));
+    } finally {
+      await fresh.drain();
+    }
+  });
+
+  test('GET /v1/query/{id} and DELETE reach the owner; unknown ids get 404 / 204', async () => {
+    const first = await submit(urls[0]!, { host: 'shared.example.com' });
+    const id = String(first.json().id);
+    const owner = String(first.headers['x-fake-coordinator']);
+    const info = await call(urls[1]!, `/v1/query/${id}`, { host: 'gateway.example.com' });
+    expect(info.status).toBe(200);
+    expect(info.json().coordinator).toBe(owner);
+    const unknown = await call(urls[1]!, '/v1/query/20200101_000000_00000_zzzzz', { host: 'gateway.example.com' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers['x-xtrinode-error']).toBe('XTN_QUERY_NOT_FOUND');
+    const del = await call(urls[1]!, '/v1/query/20200101_000000_00001_zzzzy', { host: 'gateway.example.com' }, 'DELETE');
+    expect(del.status).toBe(204);
+    const cancel = await call(urls[1]!, new URL(String(first.json().nextUri)).pathname, { host: 'shared.example.com' }, 'DELETE');
+    expect(cancel.status).toBe(204);
+    expect(coordinators[owner]!.queries.has(id)).toBe(false);
+  });
+
+  test('across a coordinator restart: old queries 404, new ones route and stick', async () => {
+    const port = coordinators.alpha!.port;
+    const before = await submit(urls[0]!, { host: 'alpha.example.com' });
+    await coordinators.alpha!.stop();
+    coordinators.alpha = new FakeCoordinator({ name: 'alpha' });
+    await coordinators.alpha.start(port);
+    const stale = await call(urls[1]!, new URL(String(before.json().nextUri)).pathname, { host: 'gateway.example.com' });
+    expect(stale.status).toBe(404);
+    const after = await submit(urls[0]!, { host: 'alpha.example.com' });
+    expect(String(after.json().id).endsWith(coordinators.alpha.suffix)).toBe(true);
+    const { served } = await runQuery(after.json(), (i) => urls[i % 2]!);
+    expect(new Set(served)).toEqual(new Set(['alpha']));
+  });
+});
+
+describe('selection inside a group', () => {
+  test('weighted round-robin honours weights 3:1', async () => {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) {
+      const r = await submit(urls[0]!, { host: 'weighted.example.com' });
+      const c = String(r.headers['x-fake-coordinator']);
+      counts[c] = (counts[c] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ w1: 30, w2: 10 });
+  });
+
+  test('starting or unreachable coordinators get no new queries; none healthy is a clear 503', async () => {
+    const r = makeRouter({ healthIntervalMs: 0 });
+    r.setTable(table);
+    const u = await r.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      coordinators.s1!.starting = true;
+      await r.checkHealth();
+      for (let i = 0; i < 4; i++) expect((await submit(u, { host: 'shared.example.com' })).headers['x-fake-coordinator']).toBe('s2');
+      const port = coordinators.s2!.port;
+      await coordinators.s2!.stop();
+      await r.checkHealth();
+      const none = await submit(u, { host: 'shared.example.com' });
+      expect(none.status).toBe(503);
+      expect(none.headers['x-xtrinode-error']).toBe('XTN_NO_HEALTHY_COORDINATOR');
+      expect(none.headers['retry-after']).toBeDefined();
+      coordinators.s2 = new FakeCoordinator({ name: 's2' });
+      await coordinators.s2.start(port);
+    } finally {
+      coordinators.s1!.starting = false;
+      await r.drain();
+    }
+  });
+
+  test('adaptive mode sends new queries to the least loaded coordinator', async () => {
+    const r = makeRouter({ balancing: 'adaptive' });
+    r.setTable(table);
+    const u = await r.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      for (let i = 0; i < 5; i++) await submit(u, { host: 'weighted.example.com' }); // leave w1/w2 queries running
+      await r.checkHealth();
+      const loadW1 = [...coordinators.w1!.queries.values()].length;
+      const loadW2 = [...coordinators.w2!.queries.values()].length;
+      const next = String((await submit(u, { host: 'weighted.example.com' })).headers['x-fake-coordinator']);
+      // weight 3 vs 1: score = load / weight
+      expect(next).toBe(loadW1 / 3 <= loadW2 / 1 ? 'w1' : 'w2');
+    } finally {
+      await r.drain();
+    }
+  });
+});
+
+describe('real Trino clients through the router', () => {
+  test('trino-client (npm) runs a query on the shared group', async () => {
+    const trino = Trino.create({ server: urls[0]!, extraHeaders: { 'X-Trino-XTrinode': 'shared', 'X-Trino-User': 'test' } });
+    const iter = await trino.query('SELECT 1');
+    const rows: unknown[] = [];
+    let state = '';
+    for await (const page of iter) {
+      if (page.error) throw new Error(page.error.message);
+      rows.push(...(page.data ?? []));
+      state = page.stats?.state ?? state;
+    }
+    expect(state).toBe('FINISHED');
+    expect(rows.length).toBe(1);
+    expect(['s1', 's2']).toContain((rows[0] as unknown[])[1]);
+  });
+
+  test('presto-client (npm) runs a query by header selector, polling without it', async () => {
+    const port = Number(new URL(urls[1]!).port);
+    const data = await new Promise<unknown[]>((resolve, reject) => {
+      const client = new Presto.Client({ host: '127.0.0.1', port, user: 'test', engine: 'trino', catalog: 'tpch', schema: 'tiny' });
+      const rows: unknown[] = [];
+      // presto-client sends these headers on the POST only: its polls arrive without the selector.
+      client.execute({ query: 'SELECT 1', headers: { 'X-Trino-XTrinode': 'team/alpha' }, data: (_e: unknown, d: unknown[]) => rows.push(...d), success: () => resolve(rows), error: (e: unknown) => reject(new Error(JSON.stringify(e))) });
+    });
+    expect(data).toEqual([[0, 'alpha']]);
+  });
+});
+
+describe('OAuth2 stickiness', () => {
+  test('the CLI token flow stays on the challenging coordinator, via any replica', async () => {
+    const c = new FakeCoordinator({ name: 'oauth-a', oauth2: true });
+    const d = new FakeCoordinator({ name: 'oauth-b', oauth2: true });
+    await c.start();
+    await d.start();
+    coordinators['oauth-a'] = c;
+    coordinators['oauth-b'] = d;
+    const t = translate({ xtrinodes: [xt('oauth-a', { routingGroup: 'sso', hostname: 'sso.example.com' }), xt('oauth-b', { routingGroup: 'sso', hostname: 'sso.example.com' })], settings: DEFAULT_SETTINGS }).table;
+    const r1 = makeRouter();
+    const r2 = makeRouter();
+    r1.setTable(t);
+    r2.setTable(t);
+    const [u1, u2] = [await r1.listen({ port: 0, host: '127.0.0.1' }), await r2.listen({ port: 0, host: '127.0.0.1' })];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const challenge = await submit(u1, { host: 'sso.example.com' });
+        expect(challenge.status).toBe(401);
+        const owner = String(challenge.headers['x-fake-coordinator']);
+        const www = String(challenge.headers['www-authenticate']);
+        const tokenUrl = new URL(/x_token_server="([^"]+)"/.exec(www)![1]!);
+        expect(tokenUrl.searchParams.get('xtrinode_route')).toBeTruthy();
+        const tok = await call(u2, tokenUrl.pathname + tokenUrl.search, { host: 'sso.example.com' });
+        expect(tok.status).toBe(200);
+        expect(tok.headers['x-fake-coordinator']).toBe(owner);
+        // browser flow: initiate sets the routing cookie, the callback follows it
+        const redirect = new URL(/x_redirect_server="([^"]+)"/.exec(www)![1]!);
+        const init = await call(u2, redirect.pathname + redirect.search, { host: 'sso.example.com' });
+        expect(init.headers['x-fake-coordinator']).toBe(owner);
+        const cookie = String(init.headers['set-cookie']).split(';')[0]!;
+        expect(cookie).toMatch(/^XTRINODE_OAUTH2=/);
+        const cb = await call(u1, '/oauth2/callback?code=1', { host: 'sso.example.com', cookie });
+        expect(cb.headers['x-fake-coordinator']).toBe(owner);
+        const logout = await call(u2, '/oauth2/logout', { host: 'sso.example.com', cookie });
+        expect(logout.headers['x-fake-coordinator']).toBe(owner);
+        expect(String(logout.headers['set-cookie'])).toContain('Max-Age=0');
+      }
+    } finally {
+      await Promise.all([r1.drain(), r2.drain(), c.stop(), d.stop()]);
+    }
+  });
+
+  test('forged, tampered and expired cookies are refused, not trusted', async () => {
+    const signer = new TokenSigner(SECRET);
+    const other = new TokenSigner('another-secret-0123456789');
+    const good = signer.sign('prod/s1', Date.now() + 60_000);
+    const [payload, mac] = good.split('.');
+    const cases = {
+      forged: other.sign('prod/s1', Date.now() + 60_000),
+      tampered: `${Buffer.from('prod/s2|9999999999').toString('base64url')}.${mac}`,
+      expired: signer.sign('prod/s1', Date.now() - 1000),
+      garbage: 'not-a-token',
+    };
+    expect(payload).toBeTruthy();
+    for (const [what, value] of Object.entries(cases)) {
+      const r = await call(urls[0]!, '/oauth2/callback', { host: 'shared.example.com', cookie: `XTRINODE_OAUTH2=${value}` });
+      expect({ what, status: r.status, code: r.headers['x-xtrinode-error'] }).toEqual({ what, status: 400, code: 'XTN_BAD_ROUTING_COOKIE' });
+      expect(String(r.headers['set-cookie'])).toContain('Max-Age=0');
+    }
+    const ok = await call(urls[0]!, '/oauth2/callback', { host: 'shared.example.com', cookie: `XTRINODE_OAUTH2=${good}` });
+    expect(ok.headers['x-fake-coordinator']).toBe('s1');
+    const marker = await call(urls[0]!, `/oauth2/token/abc?xtrinode_route=${cases.forged}`, { host: 'shared.example.com' });
+    expect(marker.status).toBe(400);
+  });
+});
+
+describe('hostile and malformed requests', () => {
+  test('path tricks in query ids are refused before reaching a coordinator', async () => {
+    const before = Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0);
+    for (const p of ['/v1/statement/executing/..%2F..%2Fadmin/x/1', '/v1/statement/queued/../../v1/info/x/1', '/v1/query/not-a-query-id', '/v1/statement/executing/20260101_000000_00000_abcde%2e%2e/x/1', '/v1/statement/executing/20260101_000000_00000_ABCDE/x/1']) {
+      const r = await call(urls[0]!, p, { host: 'shared.example.com' });
+      expect({ p, status: r.status }).toEqual({ p, status: 400 });
+    }
+    const after = Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0);
+    expect(after).toBe(before);
+  });
+
+  test('oversized headers are refused with 431', async () => {
+    const r = await call(urls[0]!, '/v1/info', { host: 'shared.example.com', 'x-big': 'a'.repeat(70_000) }).catch((e: Error) => ({ status: -1, text: e.message }));
+    expect([431, -1]).toContain(r.status);
+  });
+
+  test('spoofed internal-looking headers do not steer routing', async () => {
+    const r = await submit(urls[0]!, { host: 'alpha.example.com', 'x-xtrinode-backend': 'prod/s2', 'x-xtrinode-error': 'x', cookie: 'XTRINODE_OAUTH2_other=1' });
+    expect(r.headers['x-fake-coordinator']).toBe('alpha');
+  });
+});
+
+describe('route table', () => {
+  test('a table that fails validation is refused and the last good one stays in force', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xtn-'));
+    const file = join(dir, 'routes.json');
+    writeFileSync(file, serializeRouteTable(table));
+    const r = makeRouter();
+    const stop = await watchTableFile(r, file, 50);
+    try {
+      expect(r.table?.groups.length).toBe(table.groups.length);
+      writeFileSync(file, JSON.stringify({ version: 1, groups: [{ name: 'BAD NAME', hostnames: [], headerValues: [], default: true, path: 'router', backends: [] }] }));
+      await new Promise((res) => setTimeout(res, 300));
+      expect(r.table?.groups.length).toBe(table.groups.length);
+      const metrics = await r.metrics.metrics();
+      expect(metrics).toMatch(/xtrinode_router_route_table_loads_total\{result="refused"\} [1-9]/);
+    } finally {
+      stop();
+      await r.drain();
+    }
+  });
+
+  test('health, readiness and metrics endpoints', async () => {
+    expect((await call(urls[0]!, '/healthz')).status).toBe(200);
+    expect((await call(urls[0]!, '/readyz')).status).toBe(200);
+    const m = await call(urls[0]!, '/metrics');
+    expect(m.text).toContain('xtrinode_router_sticky_total');
+    const fresh = makeRouter();
+    const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
+    expect((await call(u, '/readyz')).status).toBe(503);
+    const noTable = await submit(u, { host: 'alpha.example.com' });
+    expect(noTable.headers['x-xtrinode-error']).toBe('XTN_NO_ROUTE_TABLE');
+    await fresh.drain();
+  });
+});

@@ -1,0 +1,533 @@
+/**
+ * The router: a Trino-aware HTTP proxy for what Gateway API cannot express.
+ *
+ * For every request it re-resolves the routing group (hostname > X-Trino-XTrinode > default),
+ * sends follow-ups to the coordinator owning the query (learned suffixes, safe probes on a miss),
+ * keeps OAuth2 handshakes on one coordinator (signed cookie and signed route markers), and picks a
+ * coordinator for new queries (weighted round-robin or adaptive, healthy ones only).
+ *
+ * @example
+ * const router = new TrinoRouter({ resolveService: (s) => `http://127.0.0.1:${s.port}` });
+ * router.setTable(table);
+ * await router.listen({ port: 8080, host: '0.0.0.0' });
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { pipeline } from 'node:stream';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { Pool, errors as undiciErrors, request as undiciRequest } from 'undici';
+import pino, { type Logger } from 'pino';
+import { Counter, Histogram, Gauge, Registry } from 'prom-client';
+import type { RouteBackend, RouteGroup, RouteTable } from '../routetable/schema.ts';
+import { RouteIndex } from './route-index.ts';
+import { Balancer, type BackendHealth, type BalancingMode } from './balancer.ts';
+import { StickyMap } from './sticky-map.ts';
+import { affinityOf, queryIdInBody, querySuffix, type Affinity } from './trino-paths.ts';
+import { RouterError, errors } from './errors.ts';
+import { TokenSigner } from './signed-token.ts';
+
+export interface OAuth2CookieOptions {
+  /** Shared HMAC secret; all router replicas need the same one. Never logged. */
+  secret: string;
+  routingPaths: string[];
+  deletePaths: string[];
+  lifetimeMs: number;
+  name: string;
+}
+
+export interface RouterOptions {
+  /** Origin (`http://host:port`) of a coordinator Service. Default: cluster DNS. */
+  resolveService?: (s: RouteBackend['service']) => string;
+  balancing?: BalancingMode;
+  /** OAuth2 cookie stickiness; off when no secret is configured. */
+  oauth2?: OAuth2CookieOptions;
+  healthIntervalMs?: number;
+  /** Path of the coordinator's queued/running counters for adaptive balancing. */
+  statsPath?: string;
+  /** Coordinators probed at once when the owner of a query is unknown. */
+  probeConcurrency?: number;
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  connectionsPerCoordinator?: number;
+  logger?: Logger;
+  /** Max time SIGTERM waits for in-flight requests. */
+  drainTimeoutMs?: number;
+}
+
+export const ROUTE_MARKER_PARAM = 'xtrinode_route';
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade', 'proxy-connection',
+]);
+
+export class TrinoRouter {
+  readonly app: FastifyInstance;
+  readonly metrics = new Registry();
+  private index: RouteIndex | undefined;
+  private readonly pools = new Map<string, Pool>();
+  private readonly sticky = new StickyMap();
+  private readonly health = new Map<string, BackendHealth>();
+  private readonly balancer: Balancer;
+  private readonly signer: TokenSigner | undefined;
+  private readonly opts: Required<Omit<RouterOptions, 'oauth2' | 'logger'>> & { oauth2?: OAuth2CookieOptions };
+  private readonly log: Logger;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private inFlight = 0;
+
+  private readonly mRequests: Counter<'outcome'>;
+  private readonly mLatency: Histogram<'outcome'>;
+  private readonly mSticky: Counter<'result'>;
+  private readonly mTable: Counter<'result'>;
+  private readonly mHealthy: Gauge<'backend'>;
+
+  constructor(options: RouterOptions = {}) {
+    this.opts = {
+      resolveService: options.resolveService ?? ((s) => `http://${s.name}.${s.namespace}.svc.cluster.local:${s.port}`),
+      balancing: options.balancing ?? 'round-robin',
+      healthIntervalMs: options.healthIntervalMs ?? 5000,
+      statsPath: options.statsPath ?? '/ui/api/stats',
+      probeConcurrency: options.probeConcurrency ?? 8,
+      headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? 300_000,
+      connectionsPerCoordinator: options.connectionsPerCoordinator ?? 128,
+      drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+      ...(options.oauth2 ? { oauth2: options.oauth2 } : {}),
+    };
+    this.log = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+    this.balancer = new Balancer(this.opts.balancing);
+    this.signer = options.oauth2 ? new TokenSigner(options.oauth2.secret) : undefined;
+
+    this.mRequests = new Counter({ name: 'xtrinode_router_requests_total', help: 'Requests by outcome', labelNames: ['outcome'], registers: [this.metrics] });
+    this.mLatency = new Histogram({ name: 'xtrinode_router_request_duration_seconds', help: 'Time to response headers', labelNames: ['outcome'], buckets: [0.0005, 0.001, 0.005, 0.025, 0.1, 0.5, 2, 10], registers: [this.metrics] });
+    this.mSticky = new Counter({ name: 'xtrinode_router_sticky_total', help: 'Query-id routing: hit (owner known), miss (probed), probe (requests sent while probing)', labelNames: ['result'], registers: [this.metrics] });
+    this.mTable = new Counter({ name: 'xtrinode_router_route_table_loads_total', help: 'Route table loads: applied or refused', labelNames: ['result'], registers: [this.metrics] });
+    this.mHealthy = new Gauge({ name: 'xtrinode_router_backend_healthy', help: '1 when a coordinator takes new queries', labelNames: ['backend'], registers: [this.metrics] });
+    const inFlight = () => this.inFlight;
+    new Gauge({ name: 'xtrinode_router_in_flight', help: 'Requests in flight', registers: [this.metrics], collect() { this.set(inFlight()); } });
+
+    this.app = Fastify({ logger: process.env.XTN_DEBUG_FASTIFY === '1', return503OnClosing: false, maxParamLength: 1000, forceCloseConnections: false, requestTimeout: 0 });
+    this.app.removeAllContentTypeParsers();
+    this.app.addContentTypeParser('*', (_req, _payload, done) => done(null)); // stream bodies through untouched
+    this.app.get('/healthz', (_req, reply) => reply.type('text/plain').send('ok\n'));
+    this.app.get('/readyz', (_req, reply) => {
+      if (this.draining) return reply.code(503).type('text/plain').send('draining\n');
+      if (!this.index) return reply.code(503).type('text/plain').send('no route table yet\n');
+      return reply.type('text/plain').send('ok\n');
+    });
+    this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.metrics()));
+    this.app.all('/*', (req, reply) => this.handle(req, reply));
+  }
+
+  /** Applies a validated route table; in-flight requests keep the backend they already have. */
+  setTable(table: RouteTable): void {
+    this.index = new RouteIndex(table);
+    this.mTable.inc({ result: 'applied' });
+    const live = new Set<string>();
+    for (const { backend } of this.index.backends.values()) live.add(this.opts.resolveService(backend.service));
+    for (const [origin, pool] of this.pools) {
+      if (!live.has(origin)) {
+        this.pools.delete(origin);
+        void pool.close(); // finishes in-flight requests first
+      }
+    }
+    this.log.info({ groups: table.groups.length, backends: this.index.backends.size }, 'route table applied');
+  }
+
+  /** Counts and logs a refused table; the last good one stays in force. */
+  refuseTable(reason: string): void {
+    this.mTable.inc({ result: 'refused' });
+    this.log.error({ reason }, 'route table refused; keeping the last good one');
+  }
+
+  get table(): RouteTable | undefined {
+    return this.index?.table;
+  }
+
+  async listen(opts: { port: number; host?: string }): Promise<string> {
+    const addr = await this.app.listen({ port: opts.port, host: opts.host ?? '0.0.0.0' });
+    this.startHealthChecks();
+    return addr;
+  }
+
+  /** Stops taking new requests, lets in-flight ones finish (bounded), closes pools. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    const deadline = Date.now() + this.opts.drainTimeoutMs;
+    const closing = this.app.close();
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await Promise.race([closing, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+    this.pools.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private pool(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, {
+        connections: this.opts.connectionsPerCoordinator,
+        headersTimeout: this.opts.headersTimeoutMs,
+        bodyTimeout: this.opts.bodyTimeoutMs,
+        keepAliveTimeout: 30_000,
+        pipelining: 1,
+      });
+      this.pools.set(origin, p);
+    }
+    return p;
+  }
+
+  private async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const start = process.hrtime.bigint();
+    this.inFlight++;
+    let outcome = 'proxied';
+    try {
+      outcome = await this.route(req, reply);
+    } catch (e) {
+      outcome = e instanceof RouterError ? e.code : 'internal';
+      this.sendError(req, reply, e);
+    } finally {
+      this.inFlight--;
+      this.mRequests.inc({ outcome });
+      this.mLatency.observe({ outcome }, Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+
+  private async route(req: FastifyRequest, reply: FastifyReply): Promise<string> {
+    if (this.draining) throw new RouterError('XTN_DRAINING', 503, 'xtrinode-gateway: this router is shutting down; retry.', 1);
+    const index = this.index;
+    if (!index) throw errors.noTable();
+    const url = req.url;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (!path.startsWith('/') || /(^|\/)\.\.?(\/|$)|\\|%2e%2e|%2f/i.test(path)) throw errors.malformed('path has dot segments, encoded slashes or backslashes');
+
+    const affinity = affinityOf(req.method, path);
+    if (affinity.kind === 'malformed') throw errors.malformed(affinity.reason);
+    const selectorHeader = req.headers['x-trino-xtrinode'];
+    const selector = Array.isArray(selectorHeader) ? selectorHeader[0] : selectorHeader;
+    const host = req.headers.host;
+
+    if (affinity.kind === 'query' || affinity.kind === 'spooled') {
+      return this.routeFollowUp(req, reply, index, affinity, host, selector);
+    }
+
+    // OAuth2: signed route marker or cookie first.
+    const oauth = this.opts.oauth2;
+    let setCookieFor: RouteBackend | undefined;
+    let deleteCookie = false;
+    if (oauth && this.signer) {
+      const routing = oauth.routingPaths.some((p) => path.startsWith(p));
+      deleteCookie = oauth.deletePaths.some((p) => path.startsWith(p));
+      if (routing || deleteCookie) {
+        const pinned = this.pinnedBackend(req, url, index, oauth);
+        if (pinned) {
+          await this.forward(req, reply, pinned.backend, { deleteCookie, setCookieFor: pinned.fromMarker && routing ? pinned.backend : undefined });
+          return 'oauth2-pinned';
+        }
+      }
+    }
+
+    const r = index.resolve(host, selector);
+    if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
+    if (r.kind === 'no-route') throw errors.noRoute(host ?? '');
+    const backend = this.choose(r.group);
+    if (oauth && this.signer && oauth.routingPaths.some((p) => path.startsWith(p))) setCookieFor = backend;
+    await this.forward(req, reply, backend, { setCookieFor, deleteCookie, learnFromBody: req.method === 'POST' && path === '/v1/statement' });
+    return 'proxied';
+  }
+
+  private choose(group: RouteGroup): RouteBackend {
+    if (group.backends.length === 1) {
+      const b = group.backends[0]!;
+      if (b.state === 'Suspended') throw errors.suspended(b.id);
+      if (b.state === 'Unresolved') throw errors.unresolved(b.id);
+      return b;
+    }
+    const b = this.balancer.choose(group, (id) => this.health.get(id));
+    if (!b) {
+      const suspended = group.backends.find((x) => x.state === 'Suspended');
+      if (suspended && group.backends.every((x) => x.state !== 'Ready')) throw errors.suspended(suspended.id);
+      throw errors.noHealthy(group.name);
+    }
+    return b;
+  }
+
+  private pinnedBackend(req: FastifyRequest, url: string, index: RouteIndex, oauth: OAuth2CookieOptions): { backend: RouteBackend; fromMarker: boolean } | undefined {
+    const now = Date.now();
+    const q = url.indexOf('?');
+    if (q >= 0) {
+      const marker = new URLSearchParams(url.slice(q + 1)).get(ROUTE_MARKER_PARAM);
+      if (marker !== null) {
+        const v = this.signer!.verify(marker, now);
+        if (!v.ok) throw errors.badCookie(v.reason === 'expired' ? 'expired' : 'not valid');
+        const entry = index.backends.get(v.backendId);
+        if (entry) return { backend: entry.backend, fromMarker: true };
+      }
+    }
+    const cookie = readCookie(req.headers.cookie, oauth.name);
+    if (cookie === undefined) return undefined;
+    const v = this.signer!.verify(cookie, now);
+    if (!v.ok) throw errors.badCookie(v.reason === 'expired' ? 'expired' : 'not valid');
+    const entry = index.backends.get(v.backendId);
+    return entry ? { backend: entry.backend, fromMarker: false } : undefined;
+  }
+
+  /** Follow-ups: owner known -> straight there; unknown -> probe where the protocol allows. */
+  private async routeFollowUp(req: FastifyRequest, reply: FastifyReply, index: RouteIndex, a: Affinity & { kind: 'query' | 'spooled' }, host: string | undefined, selector: string | undefined): Promise<string> {
+    if (a.kind === 'query') {
+      const owner = this.sticky.get(a.suffix);
+      const entry = owner === undefined ? undefined : index.backends.get(owner);
+      if (entry) {
+        this.mSticky.inc({ result: 'hit' });
+        await this.forward(req, reply, entry.backend, {});
+        return 'sticky-hit';
+      }
+    }
+    this.mSticky.inc({ result: 'miss' });
+    // Candidates: the group the request resolves to first, then every other coordinator.
+    const r = index.resolve(host, selector);
+    const first = r.kind === 'group' ? r.group.backends : [];
+    const seen = new Set(first.map((b) => b.id));
+    const candidates = [...first, ...[...index.backends.values()].map((e) => e.backend).filter((b) => !seen.has(b.id))].filter((b) => b.state === 'Ready');
+    if (candidates.length === 0) throw a.kind === 'query' ? errors.queryNotFound(a.queryId) : errors.malformed('no coordinator to serve this segment');
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') throw errors.malformed(`${method} is not a follow-up method`);
+    const found = await this.probe(req, candidates);
+    if (found) {
+      if (a.kind === 'query') this.sticky.set(a.suffix, found.backend.id);
+      this.writeResponse(req, reply, found.res, {});
+      return 'sticky-probed';
+    }
+    if (a.kind === 'query') {
+      if (method === 'DELETE' && a.probeSafe === false) {
+        reply.code(204).send();
+        return 'sticky-broadcast';
+      }
+      throw errors.queryNotFound(a.queryId);
+    }
+    throw new RouterError('XTN_QUERY_NOT_FOUND', 404, 'xtrinode-gateway: no coordinator knows this spooled segment.');
+  }
+
+  /** Sends the (bodiless) request to candidates, `probeConcurrency` at a time; first non-404 in order wins. */
+  private async probe(req: FastifyRequest, candidates: RouteBackend[]): Promise<{ backend: RouteBackend; res: UpstreamResponse } | undefined> {
+    for (let i = 0; i < candidates.length; i += this.opts.probeConcurrency) {
+      const batch = candidates.slice(i, i + this.opts.probeConcurrency);
+      this.mSticky.inc({ result: 'probe' }, batch.length);
+      const results = await Promise.all(batch.map((b) => this.send(req, b, false).then((res) => ({ b, res }), () => undefined)));
+      let winner: { backend: RouteBackend; res: UpstreamResponse } | undefined;
+      for (const r of results) {
+        if (!r) continue;
+        if (!winner && r.res.statusCode !== 404) winner = { backend: r.b, res: r.res };
+        else discard(r.res);
+      }
+      if (winner) return winner;
+    }
+    return undefined;
+  }
+
+  private async send(req: FastifyRequest, backend: RouteBackend, withBody: boolean, signal?: AbortSignal): Promise<UpstreamResponse> {
+    const origin = this.opts.resolveService(backend.service);
+    return (await this.pool(origin).request({
+      method: req.method as 'GET',
+      path: req.url,
+      headers: upstreamHeaders(req),
+      body: withBody ? req.raw : null,
+      ...(signal ? { signal } : {}),
+    })) as UpstreamResponse;
+  }
+
+  private async forward(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: WriteOptions & { learnFromBody?: boolean }): Promise<void> {
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined);
+    const ac = new AbortController();
+    // The response closing before it finished means the client went away: cancel upstream.
+    // (IncomingMessage 'close' fires as soon as the request body is read, so it can't tell.)
+    const onClose = () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    };
+    reply.raw.once('close', onClose);
+    let res: UpstreamResponse;
+    try {
+      res = await this.send(req, backend, hasBody, ac.signal);
+    } catch (e) {
+      reply.raw.off('close', onClose);
+      if (ac.signal.aborted) throw new RouterError('XTN_MALFORMED_REQUEST', 499, 'client closed the request');
+      if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError) throw errors.timeout(backend.id);
+      this.markUnhealthy(backend.id);
+      throw errors.unreachable(backend.id);
+    }
+    if (o.learnFromBody && res.statusCode === 200) {
+      res.body.once('data', (chunk: Buffer) => {
+        const id = queryIdInBody(chunk.subarray(0, 256).toString('latin1'));
+        if (id) this.sticky.set(querySuffix(id), backend.id);
+      });
+    }
+    if (res.statusCode === 401 && this.signer && this.opts.oauth2) o = { ...o, markChallengeFor: backend };
+    this.writeResponse(req, reply, res, o);
+  }
+
+  private writeResponse(req: FastifyRequest, reply: FastifyReply, res: UpstreamResponse, o: WriteOptions): void {
+    const headers: OutgoingHttpHeaders = {};
+    const connectionTokens = connectionHeaderTokens(res.headers.connection);
+    for (const k in res.headers) {
+      if (HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
+      headers[k] = res.headers[k];
+    }
+    const oauth = this.opts.oauth2;
+    if (oauth && this.signer) {
+      const cookies: string[] = [];
+      const secure = forwardedProto(req) === 'https' ? '; Secure' : '';
+      if (o.setCookieFor) {
+        const token = this.signer.sign(o.setCookieFor.id, Date.now() + oauth.lifetimeMs);
+        cookies.push(`${oauth.name}=${token}; Path=/; Max-Age=${Math.floor(oauth.lifetimeMs / 1000)}; HttpOnly; SameSite=Lax${secure}`);
+      }
+      if (o.deleteCookie) cookies.push(`${oauth.name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`);
+      if (cookies.length > 0) {
+        const prev = headers['set-cookie'];
+        headers['set-cookie'] = [...(prev === undefined ? [] : Array.isArray(prev) ? prev : [String(prev)]), ...cookies];
+      }
+      if (o.markChallengeFor && headers['www-authenticate'] !== undefined) {
+        const token = this.signer.sign(o.markChallengeFor.id, Date.now() + oauth.lifetimeMs);
+        headers['www-authenticate'] = markChallenge(headers['www-authenticate'] as string | string[], token);
+      }
+    }
+    reply.hijack();
+    reply.raw.writeHead(res.statusCode, headers);
+    pipeline(res.body, reply.raw, (err) => {
+      if (err && !reply.raw.destroyed) reply.raw.destroy();
+    });
+  }
+
+  private sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): void {
+    const err = e instanceof RouterError ? e : undefined;
+    if (!err) this.log.error({ err: e, method: req.method, url: req.url.slice(0, 200) }, 'router internal error');
+    else if (err.status >= 500) this.log.warn({ code: err.code, method: req.method, path: req.url.split('?')[0]!.slice(0, 200) }, err.message);
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    const status = err?.status ?? 500;
+    if (status === 499) {
+      reply.raw.destroy();
+      return;
+    }
+    const message = err?.message ?? 'xtrinode-gateway: internal router error; the request was not forwarded. Retry; report it if it persists.';
+    reply.code(status).header('content-type', 'text/plain; charset=utf-8').header('x-xtrinode-error', err?.code ?? 'XTN_INTERNAL');
+    if (err?.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+    if (err?.code === 'XTN_BAD_ROUTING_COOKIE' && this.opts.oauth2) reply.header('set-cookie', `${this.opts.oauth2.name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`);
+    reply.send(`${message}\n`);
+  }
+
+  // --- health -----------------------------------------------------------------------------------
+
+  private markUnhealthy(id: string): void {
+    const h = this.health.get(id);
+    if (h) h.healthy = false;
+    else this.health.set(id, { healthy: false });
+  }
+
+  private startHealthChecks(): void {
+    if (this.healthTimer || this.opts.healthIntervalMs <= 0) return;
+    const tick = () => void this.checkHealth().catch((e: unknown) => this.log.warn({ err: String(e) }, 'health check round failed'));
+    tick();
+    this.healthTimer = setInterval(tick, this.opts.healthIntervalMs);
+    this.healthTimer.unref();
+  }
+
+  /** Checks coordinators of groups where the router chooses (more than one backend). */
+  async checkHealth(): Promise<void> {
+    const index = this.index;
+    if (!index) return;
+    const targets = [...index.backends.values()].filter((e) => e.group.backends.length > 1 && e.backend.state === 'Ready').map((e) => e.backend);
+    await Promise.all(targets.map(async (b) => {
+      const origin = this.opts.resolveService(b.service);
+      const h: BackendHealth = { healthy: false };
+      try {
+        const info = await undiciRequest(`${origin}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
+        const body = (await info.body.json()) as { starting?: boolean };
+        h.healthy = info.statusCode === 200 && body.starting !== true;
+        if (h.healthy && this.opts.balancing === 'adaptive') {
+          const st = await undiciRequest(`${origin}${this.opts.statsPath}`, { headersTimeout: 2000, bodyTimeout: 2000 });
+          if (st.statusCode === 200) {
+            const s = (await st.body.json()) as { queuedQueries?: number; runningQueries?: number };
+            if (typeof s.queuedQueries === 'number' && typeof s.runningQueries === 'number') h.load = s.queuedQueries + s.runningQueries;
+          } else await st.body.dump();
+        }
+      } catch {
+        h.healthy = false;
+      }
+      this.health.set(b.id, h);
+      this.mHealthy.set({ backend: b.id }, h.healthy ? 1 : 0);
+    }));
+  }
+}
+
+interface WriteOptions {
+  setCookieFor?: RouteBackend | undefined;
+  deleteCookie?: boolean;
+  markChallengeFor?: RouteBackend;
+}
+
+interface UpstreamResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: NodeJS.ReadableStream & { destroy(): void; dump?: () => Promise<void> };
+}
+
+/** Reads and drops a response body we won't forward (keeps the connection reusable). */
+function discard(res: UpstreamResponse): void {
+  res.body.on('error', () => undefined);
+  if (res.body.dump) void res.body.dump().catch(() => undefined);
+  else res.body.destroy();
+}
+
+function connectionHeaderTokens(v: string | string[] | undefined): Set<string> | undefined {
+  if (v === undefined) return undefined;
+  return new Set((Array.isArray(v) ? v.join(',') : v).split(',').map((t) => t.trim().toLowerCase()));
+}
+
+function forwardedProto(req: FastifyRequest): string {
+  const p = req.headers['x-forwarded-proto'];
+  return (Array.isArray(p) ? p[0] : p)?.split(',')[0]?.trim() || 'http';
+}
+
+/** Request headers for the coordinator: hop-by-hop removed, X-Forwarded-* kept or set. */
+function upstreamHeaders(req: FastifyRequest): Record<string, string | string[]> {
+  const h = req.headers;
+  const out: Record<string, string | string[]> = {};
+  const connectionTokens = connectionHeaderTokens(h.connection);
+  for (const k in h) {
+    if (HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
+    const v = h[k];
+    if (v !== undefined) out[k] = v;
+  }
+  const host = h.host ?? '';
+  const proto = forwardedProto(req);
+  if (h['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = proto;
+  if (h['x-forwarded-host'] === undefined && host) out['x-forwarded-host'] = host;
+  if (h['x-forwarded-port'] === undefined) {
+    const m = /:(\d+)$/.exec(host);
+    out['x-forwarded-port'] = m ? m[1]! : proto === 'https' ? '443' : '80';
+  }
+  const ip = req.raw.socket.remoteAddress ?? '';
+  const xff = h['x-forwarded-for'];
+  out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${ip}` : ip;
+  return out;
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** Adds the signed route marker to the x_redirect_server / x_token_server URLs of a challenge. */
+export function markChallenge(v: string | string[], token: string): string | string[] {
+  const mark = (s: string) =>
+    s.replace(/(x_redirect_server|x_token_server)="([^"]*)"/g, (_m, k: string, u: string) => `${k}="${u}${u.includes('?') ? '&' : '?'}${ROUTE_MARKER_PARAM}=${token}"`);
+  return Array.isArray(v) ? v.map(mark) : mark(v);
+}

@@ -1,0 +1,73 @@
+/**
+ * Where the router's route table comes from: the `trino-gateway-routes` ConfigMap (watched
+ * through the API server) or a file (polled). Each version is validated as a whole; a refused
+ * one leaves the last good table in force.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { parseRouteTable, ROUTE_TABLE_KEY, type RouteTable } from '../routetable/schema.ts';
+
+export interface TableSink {
+  setTable(t: RouteTable): void;
+  refuseTable(reason: string): void;
+}
+
+/** Applies one document to the sink; returns whether it was applied. Unchanged text is a no-op. */
+export function applyTableText(sink: TableSink, text: string | undefined, source: string, last: { text?: string }): boolean {
+  if (text !== undefined && text === last.text) return true;
+  const r = parseRouteTable(text);
+  if (!r.ok) {
+    sink.refuseTable(`${source}: ${r.error}`);
+    return false;
+  }
+  last.text = text;
+  sink.setTable(r.table);
+  return true;
+}
+
+/** Polls a file for changes (mtime and size), every `intervalMs`. Returns a stop function. */
+export async function watchTableFile(sink: TableSink, file: string, intervalMs = 1000): Promise<() => void> {
+  const last: { text?: string } = {};
+  let sig = '';
+  const load = async () => {
+    try {
+      const st = await stat(file);
+      const s = `${st.mtimeMs}:${st.size}`;
+      if (s === sig) return;
+      sig = s;
+      applyTableText(sink, await readFile(file, 'utf8'), file, last);
+    } catch (e) {
+      sink.refuseTable(`${file}: cannot read: ${(e as Error).message}`);
+    }
+  };
+  await load();
+  const t = setInterval(() => void load(), intervalMs);
+  t.unref();
+  return () => clearInterval(t);
+}
+
+/** Watches the route table ConfigMap with an informer (re-lists and re-watches after errors). */
+export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string): Promise<() => void> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const api = kc.makeApiClient(k8s.CoreV1Api);
+  const last: { text?: string } = {};
+  const informer = k8s.makeInformer(
+    kc,
+    `/api/v1/namespaces/${namespace}/configmaps?fieldSelector=metadata.name%3D${name}`,
+    () => api.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${name}` }),
+  );
+  const onObj = (cm: { data?: Record<string, string> }) => applyTableText(sink, cm.data?.[ROUTE_TABLE_KEY], `ConfigMap ${namespace}/${name}`, last);
+  informer.on('add', onObj);
+  informer.on('update', onObj);
+  informer.on('delete', () => sink.refuseTable(`ConfigMap ${namespace}/${name} was deleted; keeping the last good table`));
+  let stopped = false;
+  informer.on('error', () => {
+    if (!stopped) setTimeout(() => void informer.start().catch(() => undefined), 2000);
+  });
+  await informer.start();
+  return () => {
+    stopped = true;
+    void informer.stop();
+  };
+}

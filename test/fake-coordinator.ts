@@ -1,0 +1,200 @@
+/**
+ * A protocol-faithful fake Trino coordinator for fast tests (beside real Trino, not instead):
+ * query ids with a per-process suffix, QUEUED -> RUNNING -> FINISHED, nextUri built from
+ * X-Forwarded-Proto/Host/Port, 404 for unknown queries on queued/executing, 204 for
+ * DELETE /v1/query/{id} always, /v1/info with `starting`, /ui/api/stats, and an optional OAuth2
+ * challenge whose token only this coordinator honours.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+
+export interface FakeCoordinatorOptions {
+  name: string;
+  /** Rows of the final page; each row is [i, payload] with payload of `rowBytes` characters. */
+  rows?: number;
+  rowBytes?: number;
+  /** Polls in QUEUED before RUNNING. */
+  queuedPolls?: number;
+  oauth2?: boolean;
+  starting?: boolean;
+}
+
+interface Query {
+  id: string;
+  slug: string;
+  token: number;
+  state: 'QUEUED' | 'RUNNING' | 'FINISHED';
+  polls: number;
+  sql: string;
+}
+
+export class FakeCoordinator {
+  readonly name: string;
+  readonly suffix: string;
+  readonly queries = new Map<string, Query>();
+  /** Every request seen: method and path. */
+  readonly seen: Array<{ method: string; path: string; headers: IncomingMessage['headers'] }> = [];
+  starting: boolean;
+  private server: Server | undefined;
+  private listenPort = 0;
+  private seq = 0;
+  private readonly opts: FakeCoordinatorOptions;
+  private readonly authIds = new Set<string>();
+  private page: Buffer | undefined;
+
+  constructor(opts: FakeCoordinatorOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.starting = opts.starting ?? false;
+    this.suffix = randomBytes(8).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5).padEnd(5, 'x');
+  }
+
+  async start(port = 0): Promise<number> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', () => r()));
+    this.listenPort = (this.server.address() as AddressInfo).port;
+    return this.listenPort;
+  }
+
+  /** The port it listens (or last listened) on. */
+  get port(): number {
+    return this.listenPort;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server!.close(r));
+  }
+
+  private base(req: IncomingMessage): string {
+    const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
+    const fhost = req.headers['x-forwarded-host'] as string | undefined;
+    const fport = req.headers['x-forwarded-port'] as string | undefined;
+    let host = fhost ?? req.headers.host ?? `127.0.0.1:${this.listenPort}`;
+    if (fhost && fport && !/:\d+$/.test(host) && !((proto === 'http' && fport === '80') || (proto === 'https' && fport === '443'))) host = `${host}:${fport}`;
+    return `${proto}://${host}`;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const path = url.split('?')[0]!;
+    this.seen.push({ method: req.method ?? '', path, headers: req.headers });
+    res.setHeader('x-fake-coordinator', this.name);
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+      res.end(text);
+    };
+    const parts = path.split('/');
+
+    if (path === '/v1/info') return json(200, { nodeVersion: { version: 'fake' }, environment: 'test', coordinator: true, starting: this.starting, uptime: '1s' });
+    if (path === '/ui/api/stats') {
+      const running = [...this.queries.values()].filter((q) => q.state !== 'FINISHED').length;
+      return json(200, { runningQueries: running, queuedQueries: 0, blockedQueries: 0 });
+    }
+    if (this.opts.oauth2 && path.startsWith('/oauth2/token/')) {
+      if (parts[3] === 'initiate') {
+        res.writeHead(302, { location: `https://idp.invalid/authorize?state=${parts[4]}` });
+        return void res.end();
+      }
+      const authId = parts[3]!;
+      if (!this.authIds.has(authId)) return json(404, { error: 'unknown auth id' });
+      return json(200, { token: `token-of-${this.name}` });
+    }
+    if (path === '/oauth2/callback' || path === '/oauth2/logout') return json(200, { coordinator: this.name });
+
+    if (req.method === 'POST' && path === '/v1/statement') {
+      // Tokens come from the shared identity provider: any coordinator accepts any of them.
+      if (this.opts.oauth2 && !req.headers.authorization?.startsWith('Bearer token-of-')) {
+        const authId = randomBytes(8).toString('hex');
+        this.authIds.add(authId);
+        const b = this.base(req);
+        res.writeHead(401, { 'www-authenticate': `Bearer x_redirect_server="${b}/oauth2/token/initiate/${authId}", x_token_server="${b}/oauth2/token/${authId}"`, 'content-length': '0' });
+        return void res.end();
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const sql = Buffer.concat(chunks).toString('utf8');
+        if (!sql.trim()) return json(400, { error: 'SQL statement is empty' });
+        const now = new Date();
+        const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 15).replace(/^(\d{8})(\d{6})$/, '$1_$2');
+        const id = `${stamp.slice(0, 8)}_${stamp.slice(8, 14).padEnd(6, '0')}_${String(this.seq++).padStart(5, '0')}_${this.suffix}`;
+        const q: Query = { id, slug: `y${randomBytes(4).toString('hex')}`, token: 1, state: 'QUEUED', polls: 0, sql };
+        this.queries.set(id, q);
+        json(200, this.results(req, q));
+      });
+      return;
+    }
+    if (path.startsWith('/v1/statement/queued/') || path.startsWith('/v1/statement/executing/')) {
+      const id = parts[4]!;
+      const q = this.queries.get(id);
+      if (!q || parts[5] !== q.slug) return json(404, { error: `Query not found: ${id}` });
+      if (req.method === 'DELETE') {
+        this.queries.delete(id);
+        res.writeHead(204);
+        return void res.end();
+      }
+      q.polls++;
+      if (q.state === 'QUEUED' && q.polls > (this.opts.queuedPolls ?? 1)) q.state = 'RUNNING';
+      else if (q.state === 'RUNNING') q.state = 'FINISHED';
+      if (q.state === 'FINISHED') return this.finalPage(req, res, q);
+      return json(200, this.results(req, q));
+    }
+    if (path.startsWith('/v1/query/')) {
+      const id = parts[3]!;
+      if (req.method === 'DELETE') {
+        this.queries.delete(id);
+        res.writeHead(204);
+        return void res.end();
+      }
+      const q = this.queries.get(id);
+      if (!q) return json(404, { error: `Query not found: ${id}` });
+      return json(200, { queryId: id, state: q.state, coordinator: this.name });
+    }
+    json(404, { error: `no such path ${path}` });
+  }
+
+  private results(req: IncomingMessage, q: Query): unknown {
+    const b = this.base(req);
+    const kind = q.state === 'QUEUED' ? 'queued' : 'executing';
+    return {
+      id: q.id,
+      infoUri: `${b}/ui/query.html?${q.id}`,
+      nextUri: `${b}/v1/statement/${kind}/${q.id}/${q.slug}/${q.token++}`,
+      stats: { state: q.state, queued: q.state === 'QUEUED', scheduled: q.state !== 'QUEUED', nodes: 1, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 },
+      warnings: [],
+    };
+  }
+
+  private finalPage(req: IncomingMessage, res: ServerResponse, q: Query): void {
+    const b = this.base(req);
+    this.queries.delete(q.id);
+    if (!this.page) {
+      const rows = this.opts.rows ?? 1;
+      const payload = this.opts.rowBytes ? 'x'.repeat(this.opts.rowBytes) : this.name;
+      const data = Array.from({ length: rows }, (_, i) => [i, payload]);
+      this.page = Buffer.from(JSON.stringify(data));
+    }
+    const head = JSON.stringify({
+      id: q.id,
+      infoUri: `${b}/ui/query.html?${q.id}`,
+      columns: [
+        { name: 'n', type: 'bigint', typeSignature: { rawType: 'bigint', arguments: [] } },
+        { name: 'coordinator', type: 'varchar', typeSignature: { rawType: 'varchar', arguments: [] } },
+      ],
+      stats: { state: 'FINISHED', queued: false, scheduled: true, nodes: 1, totalSplits: 1, queuedSplits: 0, runningSplits: 0, completedSplits: 1, cpuTimeMillis: 1, wallTimeMillis: 1, queuedTimeMillis: 0, elapsedTimeMillis: 1, processedRows: 1, processedBytes: 1, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 },
+      warnings: [],
+    });
+    // data goes last so the page is built once and streamed as-is
+    const prefix = Buffer.from(`${head.slice(0, -1)},"data":`);
+    const len = prefix.length + this.page.length + 1;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': len, 'x-fake-coordinator': this.name });
+    res.write(prefix);
+    res.write(this.page);
+    res.end('}');
+  }
+}
