@@ -165,19 +165,29 @@ async function k8sApi() {
   return import('@kubernetes/client-node');
 }
 
-/** Server-side applies every document of the files that passes `filter`. */
+/**
+ * Server-side applies every document of the files that passes `filter`, as raw JSON: typed client
+ * models would drop fields they don't know by their wire names (x-kubernetes-validations, i.e.
+ * the CEL rules), which is exactly what must reach the API server.
+ */
 export async function applyFiles(cp: ControlPlane, files: string[], filter: (d: { kind: string }) => boolean = () => true): Promise<void> {
-  const k8s = await k8sApi();
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
-  const client = k8s.KubernetesObjectApi.makeApiClient(kc);
-  for (const f of files) {
-    const docs = parseAllDocuments(readFileSync(f, 'utf8'));
-    for (const d of Array.isArray(docs) ? docs : []) {
-      const obj = d.toJS() as { kind: string; apiVersion: string; metadata: { name: string } } | null;
-      if (!obj || !obj.kind || !filter(obj)) continue;
-      await client.patch(obj, undefined, undefined, 'xtrinode-hack', true, k8s.PatchStrategy.ServerSideApply);
+  const agent = new Agent({ connect: { ca: readFileSync(join(cp.dir, 'ca.crt')), cert: readFileSync(join(cp.dir, 'admin.crt')), key: readFileSync(join(cp.dir, 'admin.key')) } });
+  try {
+    for (const f of files) {
+      const docs = parseAllDocuments(readFileSync(f, 'utf8'));
+      for (const d of Array.isArray(docs) ? docs : []) {
+        const obj = d.toJS() as { kind: string; apiVersion: string; metadata: { name: string; namespace?: string } } | null;
+        if (!obj || !obj.kind || !filter(obj)) continue;
+        const plural = `${obj.kind.toLowerCase()}s`;
+        const base = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
+        const path = `${base}${obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : ''}/${plural}/${obj.metadata.name}?fieldManager=xtrinode-hack&force=true`;
+        const r = await request(`${cp.url}${path}`, { method: 'PATCH', dispatcher: agent, headers: { 'content-type': 'application/apply-patch+yaml' }, body: JSON.stringify(obj) });
+        const text = await r.body.text();
+        if (r.statusCode >= 300) throw new Error(`apply ${obj.kind} ${obj.metadata.name} from ${f}: ${r.statusCode} ${text.slice(0, 500)}`);
+      }
     }
+  } finally {
+    await agent.close();
   }
 }
 

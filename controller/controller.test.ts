@@ -1,0 +1,201 @@
+/**
+ * The controller against a real kube-apiserver (hack/control-plane.ts) with the real Gateway API
+ * CRDs: their schemas and CEL rules judge every object we write.
+ */
+import * as k8s from '@kubernetes/client-node';
+import pino from 'pino';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import { Controller } from './controller.ts';
+import { DEFAULT_SETTINGS } from './translate/settings.ts';
+import { REPO_ROOT } from '../test/components.ts';
+import { join } from 'node:path';
+
+let cp: ControlPlane;
+let kc: k8s.KubeConfig;
+let objects: k8s.KubernetesObjectApi;
+let custom: k8s.CustomObjectsApi;
+const controllers: Controller[] = [];
+const silent = pino({ level: process.env.XTN_TEST_LOG ?? 'silent' });
+
+const settings = DEFAULT_SETTINGS;
+
+function newController(identity: string): Controller {
+  const c = new Controller({ kubeConfig: kc, settings, identity, leaseNamespace: 'xtrinode-system', logger: silent });
+  controllers.push(c);
+  return c;
+}
+
+async function apply(obj: Record<string, unknown>) {
+  return objects.patch(obj as k8s.KubernetesObject, undefined, undefined, 'test', true, k8s.PatchStrategy.ServerSideApply);
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function getRoute(name: string) {
+  try {
+    return (await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes', name })) as { spec: { hostnames?: string[]; rules: Array<{ backendRefs: Array<{ name: string; namespace: string }> }> }; metadata: { name: string } };
+  } catch {
+    return undefined;
+  }
+}
+
+async function getXt(ns: string, name: string) {
+  return (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: ns, plural: 'xtrinodes', name })) as { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string; observedGeneration?: number }>; routingGroup?: string; hostname?: string }; metadata: { generation: number } };
+}
+
+const cond = (x: Awaited<ReturnType<typeof getXt>>, t: string) => x.status?.conditions?.find((c) => c.type === t);
+
+function service(ns: string, name: string) {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ name: 'http', port: 8080 }] } };
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  kc = new k8s.KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  for (const ns of ['trino-gateway', 'xtrinode-system', 'production', 'team-b']) await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all(controllers.map((c) => c.stop()));
+  await cp?.stop();
+});
+
+describe('controller against a real API server', () => {
+  let c1: Controller;
+
+  test('the seed examples become routes the API server accepts, with status on each XTrinode', async () => {
+    for (const n of ['runtime-a', 'runtime-shared-1', 'runtime-shared-2', 'analytics', 'default-runtime']) await apply(service('production', `${n}-coordinator`));
+    const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'examples/seed.yaml'), 'utf8'));
+    for (const d of Array.isArray(docs) ? docs : []) await apply(d.toJS() as Record<string, unknown>);
+    c1 = newController('replica-1');
+    const t0 = Date.now();
+    await c1.start();
+    const route = await until('HTTPRoute xtrinode-production--runtime-a', () => getRoute('xtrinode-production--runtime-a'));
+    process.stderr.write(`[controller.test] seed routes applied ${Date.now() - t0}ms after controller start\n`);
+    expect(route.spec.hostnames).toEqual(['production--runtime-a.trino.example.com']);
+    expect(await getRoute('xtrinode-production--runtime-a-header')).toBeDefined();
+    expect(await getRoute('xtrinode-shared')).toBeDefined();
+    expect(await getRoute('xtrinode-fallback')).toBeDefined();
+    const grant = await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: 'production', plural: 'referencegrants', name: 'xtrinode-gateway' });
+    expect(grant).toBeDefined();
+    const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' });
+    expect(JSON.parse(cm.data!['routes.json']!).groups.map((g: { name: string }) => g.name)).toEqual(['production--analytics', 'production--default-runtime', 'production--runtime-a', 'shared']);
+    const xt = await until('status on runtime-a', async () => {
+      const x = await getXt('production', 'runtime-a');
+      return cond(x, 'Accepted') ? x : undefined;
+    });
+    expect(cond(xt, 'Accepted')).toMatchObject({ status: 'True', observedGeneration: xt.metadata.generation });
+    expect(cond(xt, 'ResolvedRefs')).toMatchObject({ status: 'True' });
+    // No Gateway implementation runs here: the controller says so instead of claiming success.
+    expect(cond(xt, 'Programmed')).toMatchObject({ status: 'Unknown', reason: 'Pending' });
+    expect(xt.status?.routingGroup).toBe('production--runtime-a');
+  });
+
+  test('the Gateway implementation accepting a route shows up as Programmed (read from HTTPRoute.status.parents)', async () => {
+    for (const rn of ['xtrinode-production--runtime-a', 'xtrinode-production--runtime-a-header', 'xtrinode-fallback']) {
+      await custom.patchNamespacedCustomObjectStatus(
+        { group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes', name: rn, body: { status: { parents: [{ parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'trino-gateway', name: 'trino-gateway' }, controllerName: 'example.com/gateway', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }, { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }] }] } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    }
+    await until('Programmed=True on runtime-a', async () => cond(await getXt('production', 'runtime-a'), 'Programmed')?.status === 'True');
+    expect(cond(await getXt('production', 'runtime-a'), 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  test('updates converge', async () => {
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'analytics', namespace: 'production' }, spec: { size: 'l', routing: { hostname: 'bi.example.com' } } });
+    await until('hostname moved', async () => (await getRoute('xtrinode-production--analytics'))?.spec.hostnames?.[0] === 'bi.example.com');
+    const xt = await until('status follows generation', async () => {
+      const x = await getXt('production', 'analytics');
+      return cond(x, 'Accepted')?.observedGeneration === x.metadata.generation && x.status?.hostname === 'bi.example.com' ? x : undefined;
+    });
+    expect(xt.status?.hostname).toBe('bi.example.com');
+  });
+
+  test('the API server refuses an invalid XTrinode (CRD schema and CEL rules)', async () => {
+    await expect(apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'bad', namespace: 'production' }, spec: { routing: { header: 'X-Other=1' } } })).rejects.toThrow(/spec.routing.header: Invalid value.*must have the form X-Trino-XTrinode/);
+    await expect(apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'bad', namespace: 'production' }, spec: { routing: { hostname: 'Upper.Example.com' } } })).rejects.toThrow(/spec.routing.hostname/);
+  });
+
+  test('conflicts are reported on the loser without touching valid routes; cross-namespace deletes clean up', async () => {
+    await apply(service('team-b', 'late-coordinator'));
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'late', namespace: 'team-b' }, spec: { routing: { hostname: 'production--runtime-a.trino.example.com', header: 'X-Trino-XTrinode=team-b/late' } } });
+    const late = await until('conflict on team-b/late', async () => {
+      const x = await getXt('team-b', 'late');
+      return cond(x, 'Accepted')?.reason === 'HostnameConflict' ? x : undefined;
+    });
+    expect(cond(late, 'Accepted')?.message).toContain('older XTrinode production/runtime-a');
+    expect((await getRoute('xtrinode-production--runtime-a'))?.spec.hostnames).toEqual(['production--runtime-a.trino.example.com']);
+    await until('grant in team-b', async () => custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: 'team-b', plural: 'referencegrants', name: 'xtrinode-gateway' }));
+    const events = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
+    expect(events.items.some((e) => e.reason === 'HostnameConflict')).toBe(true);
+
+    await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'late' });
+    await until('grant in team-b removed', async () => {
+      try {
+        await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: 'team-b', plural: 'referencegrants', name: 'xtrinode-gateway' });
+        return false;
+      } catch (e) {
+        return (e as { code?: number }).code === 404;
+      }
+    });
+    await until('header route removed', async () => !(await getRoute('xtrinode-team-b--late-header')));
+  });
+
+  test('a missing coordinator Service is reported and routes go through the router', async () => {
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'orphan', namespace: 'production' }, spec: { routing: { hostname: 'orphan.example.com' } } });
+    const x = await until('ResolvedRefs=False', async () => {
+      const v = await getXt('production', 'orphan');
+      return cond(v, 'ResolvedRefs')?.status === 'False' ? v : undefined;
+    });
+    expect(cond(x, 'ResolvedRefs')?.reason).toBe('ServiceNotFound');
+    const route = await until('orphan route', () => getRoute('xtrinode-production--orphan'));
+    expect(route.spec.rules[0]!.backendRefs[0]!.name).toBe('xtrinode-router');
+    await apply(service('production', 'orphan-coordinator'));
+    await until('Service appears -> straight to coordinator', async () => (await getRoute('xtrinode-production--orphan'))?.spec.rules[0]!.backendRefs[0]!.name === 'orphan-coordinator');
+  });
+
+  test('a second replica does not write while the first leads; a restart with nothing changed writes nothing', async () => {
+    await c1.idle();
+    const c2 = newController('replica-2');
+    await c2.start();
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(c1.isLeader).toBe(true);
+    expect(c2.isLeader).toBe(false);
+    const writesOf = async (c: Controller) => (await c.writes.get()).values.reduce((n, v) => n + v.value, 0);
+    expect(await writesOf(c2)).toBe(0);
+    // c1 stops and releases the Lease: c2 takes over, resyncs, and finds nothing to change.
+    await c1.stop();
+    await until('replica-2 leads', async () => c2.isLeader, 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    await c2.idle();
+    expect((await c2.writes.get()).values.filter((v) => v.value > 0).map((v) => v.labels)).toEqual([]);
+    c1 = c2;
+  });
+
+  test('an API server restart is survived', async () => {
+    await cp.stopApiServer();
+    await new Promise((r) => setTimeout(r, 1500));
+    await cp.startApiServer();
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'after-restart', namespace: 'production' }, spec: { routing: { hostname: 'after.example.com' } } });
+    await until('route created after restart', () => getRoute('xtrinode-production--after-restart'), 30_000);
+  }, 60_000);
+});

@@ -1,0 +1,305 @@
+/**
+ * The controller: informers on XTrinodes, Services and the objects it generates; one
+ * level-triggered reconcile through the pure translation; server-side apply with one field
+ * manager, writing only what differs; status conditions on every XTrinode, including whether the
+ * Gateway implementation accepted its routes (read from HTTPRoute.status.parents, never written).
+ *
+ * @example
+ * const c = new Controller({ kubeConfig, settings, identity: hostname(), leaseNamespace: 'xtrinode-system' });
+ * await c.start();
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import pino from 'pino';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { GROUP, PLURAL, VERSION, ConditionType, type Condition, type XTrinode, type XTrinodeStatus } from './api/xtrinode.ts';
+import { translate, LABEL_MANAGED_BY, MANAGED_BY, type K8sObject } from './translate/translate.ts';
+import type { GatewaySettings } from './translate/settings.ts';
+import { WorkQueue } from './work-queue.ts';
+import { LeaderElector } from './leader-election.ts';
+
+export const FIELD_MANAGER = 'xtrinode-controller';
+const RECONCILE_KEY = 'routes';
+
+export interface ControllerOptions {
+  kubeConfig: k8s.KubeConfig;
+  settings: GatewaySettings;
+  identity: string;
+  leaseNamespace: string;
+  leaseName?: string;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+type Obj = k8s.KubernetesObject & Record<string, unknown>;
+
+export class Controller {
+  readonly registry: Registry;
+  /** API writes by kind and verb (apply, delete, status, event). */
+  readonly writes: Counter<'kind' | 'verb'>;
+  private readonly reconciles: Counter<'result'>;
+  private readonly o: ControllerOptions;
+  private readonly log: Logger;
+  private readonly objects: k8s.KubernetesObjectApi;
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  private readonly queue: WorkQueue;
+  private readonly elector: LeaderElector;
+  private readonly informers: Array<{ name: string; informer: k8s.Informer<Obj> & k8s.ObjectCache<Obj> }> = [];
+  private xts!: k8s.ObjectCache<Obj>;
+  private services!: k8s.ObjectCache<Obj>;
+  private routes!: k8s.ObjectCache<Obj>;
+  private grants!: k8s.ObjectCache<Obj>;
+  private configMaps!: k8s.ObjectCache<Obj>;
+  private stopped = false;
+  /** Last reported Accepted status per XTrinode, to emit Events on changes only. */
+  private readonly reported = new Map<string, string>();
+
+  constructor(o: ControllerOptions) {
+    this.o = o;
+    this.log = o.logger ?? pino({ base: { component: 'controller' } });
+    this.registry = o.registry ?? new Registry();
+    this.writes = new Counter({ name: 'xtrinode_controller_api_writes_total', help: 'Writes to the API server', labelNames: ['kind', 'verb'], registers: [this.registry] });
+    this.reconciles = new Counter({ name: 'xtrinode_controller_reconciles_total', help: 'Reconciles by result', labelNames: ['result'], registers: [this.registry] });
+    const queueDepth = () => this.queue.length;
+    new Gauge({ name: 'xtrinode_controller_queue_depth', help: 'Keys waiting', registers: [this.registry], collect() { this.set(queueDepth()); } });
+    this.objects = k8s.KubernetesObjectApi.makeApiClient(o.kubeConfig);
+    this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      onError: (key, err, retry) => {
+        this.reconciles.inc({ result: 'error' });
+        this.log.warn({ key, err: errorText(err), retryInMs: retry }, 'reconcile failed; retrying');
+      },
+    });
+    this.elector = new LeaderElector({
+      api: o.kubeConfig.makeApiClient(k8s.CoordinationV1Api),
+      namespace: o.leaseNamespace,
+      name: o.leaseName ?? 'xtrinode-controller',
+      identity: o.identity,
+      onStartedLeading: () => {
+        this.log.info({ identity: o.identity }, 'became leader');
+        this.queue.start();
+        this.queue.add(RECONCILE_KEY);
+      },
+      onError: (err) => this.log.debug({ err: errorText(err) }, 'lease acquire/renew failed'),
+      onStoppedLeading: () => {
+        // reconcile() checks leadership before every pass, so nothing more is written.
+        this.log.warn({ identity: o.identity }, 'lost leadership; no more writes until re-elected');
+      },
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.elector.isLeader;
+  }
+
+  async start(): Promise<void> {
+    const s = this.o.settings;
+    const sel = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+    this.xts = await this.watch('xtrinodes', `/apis/${GROUP}/${VERSION}/${PLURAL}`, () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<k8s.KubernetesListObject<Obj>>);
+    this.services = await this.watch('services', '/api/v1/services', () => this.core.listServiceForAllNamespaces() as unknown as Promise<k8s.KubernetesListObject<Obj>>);
+    this.routes = await this.watch('httproutes', `/apis/gateway.networking.k8s.io/v1/namespaces/${s.gatewayNamespace}/httproutes`, () => this.custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: s.gatewayNamespace, plural: 'httproutes', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
+    this.grants = await this.watch('referencegrants', '/apis/gateway.networking.k8s.io/v1beta1/referencegrants', () => this.custom.listClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
+    this.configMaps = await this.watch('configmaps', `/api/v1/namespaces/${s.gatewayNamespace}/configmaps`, () => this.core.listNamespacedConfigMap({ namespace: s.gatewayNamespace, labelSelector: sel }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, sel);
+    this.elector.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.queue.stop();
+    await this.elector.stop();
+    await Promise.all(this.informers.map((i) => i.informer.stop().catch(() => undefined)));
+  }
+
+  /** Resolves once the queue has nothing to do (tests and benchmarks). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private async watch(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<Obj>>, labelSelector?: string): Promise<k8s.ObjectCache<Obj>> {
+    const informer = k8s.makeInformer<Obj>(this.o.kubeConfig, path, list, labelSelector);
+    const enqueue = () => this.queue.add(RECONCILE_KEY);
+    informer.on('add', enqueue);
+    informer.on('update', enqueue);
+    informer.on('delete', enqueue);
+    informer.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      this.log.warn({ informer: name, err: errorText(err) }, 'watch failed; re-listing in 1s');
+      setTimeout(() => {
+        if (!this.stopped) informer.start().then(enqueue, () => undefined);
+      }, 1000);
+    });
+    await informer.start();
+    this.informers.push({ name, informer });
+    return informer;
+  }
+
+  private async reconcile(_key: string): Promise<void> {
+    if (!this.elector.isLeader) return;
+    const xtrinodes = this.xts.list() as unknown as XTrinode[];
+    const out = translate({ xtrinodes, services: this.services.list() as never, settings: this.o.settings });
+
+    // 1. Apply what differs.
+    const desiredKeys = new Set<string>();
+    for (const obj of out.objects) {
+      desiredKeys.add(objKey(obj));
+      const live = this.cacheFor(obj.kind)?.get(obj.metadata.name, obj.metadata.namespace);
+      const { apiVersion: _a, kind: _k, ...fields } = obj; // typed list items carry no apiVersion/kind
+      if (live && contains(live, fields)) continue;
+      await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+      this.writes.inc({ kind: obj.kind, verb: 'apply' });
+    }
+    // 2. Delete generated objects nobody wants any more (also across namespaces).
+    const managed: Array<[k8s.ObjectCache<Obj>, string, string]> = [
+      [this.routes, 'gateway.networking.k8s.io/v1', 'HTTPRoute'],
+      [this.grants, 'gateway.networking.k8s.io/v1beta1', 'ReferenceGrant'],
+      [this.configMaps, 'v1', 'ConfigMap'],
+    ];
+    for (const [cache, apiVersion, kind] of managed) {
+      for (const item of cache.list()) {
+        const live = { apiVersion, kind, metadata: { name: item.metadata!.name!, namespace: item.metadata!.namespace! } };
+        if (item.metadata?.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY || desiredKeys.has(objKey(live))) continue;
+        try {
+          await this.objects.delete(live);
+        } catch (e) {
+          if ((e as { code?: number }).code !== 404) throw e;
+        }
+        this.writes.inc({ kind, verb: 'delete' });
+      }
+    }
+    // 3. Status of every XTrinode.
+    for (const [key, report] of out.statuses) {
+      const [namespace, name] = key.split('/') as [string, string];
+      const live = this.xts.get(name, namespace) as unknown as XTrinode | undefined;
+      if (!live) continue;
+      const desired = this.withGatewayConditions(report.status, live);
+      const merged = mergeStatus(live.status, desired);
+      if (sameStatus(live.status, merged)) continue;
+      try {
+        await this.custom.patchNamespacedCustomObjectStatus(
+          { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status: merged } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+        this.writes.inc({ kind: 'XTrinode', verb: 'status' });
+      } catch (e) {
+        if ((e as { code?: number }).code !== 404) throw e; // deleted meanwhile
+      }
+      await this.eventOnChange(live, merged);
+    }
+    this.reconciles.inc({ result: 'ok' });
+  }
+
+  private cacheFor(kind: string): k8s.ObjectCache<Obj> | undefined {
+    return kind === 'HTTPRoute' ? this.routes : kind === 'ReferenceGrant' ? this.grants : kind === 'ConfigMap' ? this.configMaps : undefined;
+  }
+
+  /** Adds Programmed (from HTTPRoute.status.parents) and Ready to the translated status. */
+  private withGatewayConditions(status: XTrinodeStatus, live: XTrinode): XTrinodeStatus {
+    const gen = live.metadata.generation;
+    const conditions = [...(status.conditions ?? [])];
+    const gw = this.o.settings.gateway;
+    const routeNames = status.routes ?? [];
+    let programmed: Condition | undefined;
+    if (conditions.some((c) => c.type === ConditionType.Accepted && c.reason === 'InvalidSpec')) {
+      programmed = { type: ConditionType.Programmed, status: 'False', reason: 'InvalidSpec', message: 'no routes: the spec is invalid' };
+    } else {
+      const pending: string[] = [];
+      for (const rn of routeNames) {
+        const route = this.routes.get(rn, this.o.settings.gatewayNamespace) as { status?: { parents?: Array<{ parentRef: { name: string; namespace?: string }; controllerName?: string; conditions?: Condition[] }> } } | undefined;
+        const parent = route?.status?.parents?.find((p) => p.parentRef.name === gw.name && (p.parentRef.namespace ?? this.o.settings.gatewayNamespace) === gw.namespace);
+        const accepted = parent?.conditions?.find((c) => c.type === 'Accepted');
+        if (!accepted) {
+          pending.push(rn);
+          continue;
+        }
+        if (accepted.status !== 'True') {
+          programmed ??= { type: ConditionType.Programmed, status: 'False', reason: accepted.reason || 'NotAccepted', message: `Gateway ${gw.namespace}/${gw.name} (${parent?.controllerName ?? 'unknown implementation'}) did not accept HTTPRoute ${rn}: ${accepted.message}` };
+        }
+      }
+      programmed ??= pending.length > 0
+        ? { type: ConditionType.Programmed, status: 'Unknown', reason: 'Pending', message: `waiting for Gateway ${gw.namespace}/${gw.name} to accept HTTPRoute ${pending.join(', ')} (is a Gateway API implementation running?)` }
+        : { type: ConditionType.Programmed, status: 'True', reason: 'Accepted', message: `Gateway ${gw.namespace}/${gw.name} accepted ${routeNames.join(', ')}` };
+    }
+    if (gen !== undefined) programmed.observedGeneration = gen;
+    conditions.push(programmed);
+    const notReady = conditions.find((c) => (c.type === ConditionType.Accepted && c.reason === 'InvalidSpec') || (c.type !== ConditionType.Accepted && c.status !== 'True'));
+    const ready: Condition = notReady
+      ? { type: ConditionType.Ready, status: notReady.status === 'Unknown' ? 'Unknown' : 'False', reason: notReady.reason, message: `${notReady.type}: ${notReady.message}` }
+      : { type: ConditionType.Ready, status: 'True', reason: 'Ready', message: 'routes accepted and coordinator Service resolved' };
+    if (gen !== undefined) ready.observedGeneration = gen;
+    conditions.push(ready);
+    return { ...status, conditions };
+  }
+
+  private async eventOnChange(xt: XTrinode, status: XTrinodeStatus): Promise<void> {
+    const accepted = status.conditions?.find((c) => c.type === ConditionType.Accepted);
+    if (!accepted) return;
+    const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
+    const sig = `${accepted.status}/${accepted.reason}`;
+    const before = this.reported.get(key) ?? (xt.status?.conditions?.find((c) => c.type === ConditionType.Accepted) ? `${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.status}/${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.reason}` : undefined);
+    this.reported.set(key, sig);
+    if (before === sig) return;
+    const now = new Date();
+    try {
+      await this.core.createNamespacedEvent({
+        namespace: xt.metadata.namespace!,
+        body: {
+          metadata: { generateName: `${xt.metadata.name}.`, namespace: xt.metadata.namespace },
+          involvedObject: { apiVersion: xt.apiVersion, kind: xt.kind, name: xt.metadata.name, namespace: xt.metadata.namespace, uid: xt.metadata.uid },
+          type: accepted.status === 'True' ? 'Normal' : 'Warning',
+          reason: accepted.reason,
+          message: accepted.message.slice(0, 1024),
+          source: { component: FIELD_MANAGER },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+      this.writes.inc({ kind: 'Event', verb: 'create' });
+    } catch (e) {
+      this.log.debug({ err: errorText(e) }, 'event not recorded');
+    }
+  }
+}
+
+function objKey(o: { kind?: string; metadata?: { namespace?: string; name?: string } }): string {
+  return `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+}
+
+/** True when every field of `want` is present with the same value in `have` (extra defaults in `have` are fine). */
+export function contains(have: unknown, want: unknown): boolean {
+  if (want === null || typeof want !== 'object') return have === want;
+  if (Array.isArray(want)) {
+    return Array.isArray(have) && have.length === want.length && want.every((w, i) => contains(have[i], w));
+  }
+  if (have === null || typeof have !== 'object' || Array.isArray(have)) return false;
+  const h = have as Record<string, unknown>;
+  return Object.entries(want as Record<string, unknown>).every(([k, v]) => contains(h[k], v));
+}
+
+/** Keeps lastTransitionTime of conditions whose status did not change; stamps the others. */
+function mergeStatus(live: XTrinodeStatus | undefined, desired: XTrinodeStatus): XTrinodeStatus {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const conditions = (desired.conditions ?? []).map((c) => {
+    const prev = live?.conditions?.find((p) => p.type === c.type);
+    return { ...c, lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now };
+  });
+  const out: XTrinodeStatus = { ...desired, conditions };
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+  // fields the translation no longer sets are removed by sending null (merge patch)
+  for (const k of ['hostname', 'hostnames', 'headerSelector', 'phase', 'routingGroup', 'routes']) if (!(k in out) && live && k in live) out[k] = null;
+  return out;
+}
+
+function sameStatus(live: XTrinodeStatus | undefined, merged: XTrinodeStatus): boolean {
+  if (!live) return false;
+  if (Object.entries(merged).some(([k, v]) => v === null && k in live)) return false;
+  const want = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== null));
+  return contains(live, want) && contains(want, live); // equal, whatever the key order
+}
+
+function errorText(e: unknown): string {
+  if (e && typeof e === 'object' && 'body' in e) return `${(e as { code?: number }).code ?? ''} ${String((e as { body: unknown }).body).slice(0, 500)}`;
+  return e instanceof Error ? e.message : String(e);
+}
