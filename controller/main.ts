@@ -1,0 +1,65 @@
+/**
+ * Controller process. Configuration by environment:
+ *
+ *   GATEWAY (trino-gateway/trino-gateway)   NS/NAME[/SECTION] of the Gateway routes attach to
+ *   GATEWAY_NAMESPACE (the Gateway's)       where HTTPRoutes and the route table ConfigMap go
+ *   ROUTER_SERVICE (xtrinode-router:8080)   [NS/]NAME[:PORT] of the router Service
+ *   SHARED_GROUPS (router)                  router | gateway-weighted
+ *   POD_NAMESPACE (xtrinode-system)         namespace of the leader-election Lease
+ *   POD_NAME (hostname)                     identity in the Lease
+ *   METRICS_PORT (9090)                     /metrics and /healthz
+ *   KUBECONFIG                              out of cluster; in cluster the ServiceAccount is used
+ */
+import { createServer } from 'node:http';
+import { hostname } from 'node:os';
+import * as k8s from '@kubernetes/client-node';
+import pino from 'pino';
+import { Controller } from './controller.ts';
+import { parseGatewayRef, parseServiceRef } from './translate/settings.ts';
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const log = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'controller' } });
+  const gateway = parseGatewayRef(env.GATEWAY ?? 'trino-gateway/trino-gateway');
+  const gatewayNamespace = env.GATEWAY_NAMESPACE ?? gateway.namespace;
+  const shared = env.SHARED_GROUPS ?? 'router';
+  if (shared !== 'router' && shared !== 'gateway-weighted') throw new Error(`SHARED_GROUPS must be router or gateway-weighted, not "${shared}"`);
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromDefault();
+  const controller = new Controller({
+    kubeConfig,
+    logger: log,
+    identity: env.POD_NAME ?? hostname(),
+    leaseNamespace: env.POD_NAMESPACE ?? 'xtrinode-system',
+    settings: { gateway, gatewayNamespace, router: parseServiceRef(env.ROUTER_SERVICE ?? 'xtrinode-router:8080', gatewayNamespace), sharedGroupPath: shared },
+  });
+  const server = createServer((req, res) => {
+    if (req.url === '/healthz') return void res.end('ok\n');
+    if (req.url === '/metrics') {
+      void controller.registry.metrics().then((m) => {
+        res.setHeader('content-type', controller.registry.contentType);
+        res.end(m);
+      });
+      return;
+    }
+    res.statusCode = 404;
+    res.end();
+  });
+  server.listen(Number(env.METRICS_PORT ?? 9090));
+  await controller.start();
+  log.info({ gateway, gatewayNamespace }, 'controller started');
+  const shutdown = () => {
+    log.info('shutting down; releasing the Lease');
+    server.close();
+    void controller.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+if (import.meta.main) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`controller: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}
