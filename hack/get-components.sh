@@ -7,12 +7,16 @@
 # builds the binaries from the Go module proxy with a throwaway wrapper module.
 #
 # Cache: ${XTRINODE_CACHE:-~/.cache/xtrinode-gateway}/<component>-<version>/
-# Usage: hack/get-components.sh [apiserver|etcd|crds|all]   (prints the cache paths)
+# Usage: hack/get-components.sh [apiserver|etcd|crds|all|traefik|trino|e2e]   (prints the cache paths)
+#   all: what the tests need (crds, etcd, apiserver, traefik, trino)
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-1.6.3}
+TRAEFIK_VERSION=${TRAEFIK_VERSION:-3.6.12}
+TRINO_VERSION=${TRINO_VERSION:-476}
+MAVEN=${MAVEN_REPO_URL:-https://repo.maven.apache.org/maven2}
 CACHE=${XTRINODE_CACHE:-$HOME/.cache/xtrinode-gateway}
 what=${1:-all}
 mkdir -p "$CACHE"
@@ -103,10 +107,53 @@ get_etcd() {
   echo "$dir"
 }
 
+get_traefik() {
+  local dir="$CACHE/traefik-$TRAEFIK_VERSION"
+  if [ -x "$dir/traefik" ]; then echo "$dir"; return; fi
+  # Traefik's go.mod pins some dependencies with replace/exclude; a wrapper must repeat them.
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && printf 'module x\n\ngo 1.26\n' > go.mod && GOFLAGS=-mod=mod go mod download -json "github.com/traefik/traefik/v3@v$TRAEFIK_VERSION" > info.json)
+  local tmod
+  tmod=$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' "$tmp/info.json")
+  local extra
+  extra=$(awk '
+    /^replace \(/ {blk="replace"; next} /^exclude \(/ {blk="exclude"; next} /^\)/ {blk=""; next}
+    /^replace / || /^exclude / {print; next}
+    blk != "" && NF > 0 {print blk " " $0}
+  ' "$tmod" | grep -v '=> \.')
+  rm -rf "$tmp"
+  local pkg=github.com/traefik/traefik/v3/pkg/version
+  wrapper_build traefik "$dir" "github.com/traefik/traefik/v3" "v$TRAEFIK_VERSION" "github.com/traefik/traefik/v3/cmd/traefik" "-s -w -X $pkg.Version=v$TRAEFIK_VERSION" "$extra"
+  echo "$dir"
+}
+
+# Trino from Maven Central: the server (core) tarball, the tpch and memory plugins, and the CLI.
+get_trino() {
+  local dir="$CACHE/trino-$TRINO_VERSION"
+  if [ -f "$dir/ok" ]; then echo "$dir"; return; fi
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  log "downloading Trino $TRINO_VERSION from Maven Central (~230 MB)"
+  curl -fsSL --retry 3 -o "$dir.tmp/server.tar.gz" "$MAVEN/io/trino/trino-server-core/$TRINO_VERSION/trino-server-core-$TRINO_VERSION.tar.gz"
+  tar -xzf "$dir.tmp/server.tar.gz" -C "$dir.tmp" && rm "$dir.tmp/server.tar.gz"
+  mv "$dir.tmp/trino-server-core-$TRINO_VERSION" "$dir.tmp/server"
+  for plugin in tpch memory; do
+    curl -fsSL --retry 3 -o "$dir.tmp/$plugin.zip" "$MAVEN/io/trino/trino-$plugin/$TRINO_VERSION/trino-$plugin-$TRINO_VERSION.zip"
+    (cd "$dir.tmp/server/plugin" && unzip -q "../../$plugin.zip" && rm "../../$plugin.zip")
+  done
+  curl -fsSL --retry 3 -o "$dir.tmp/trino-cli.jar" "$MAVEN/io/trino/trino-cli/$TRINO_VERSION/trino-cli-$TRINO_VERSION-executable.jar"
+  touch "$dir.tmp/ok"
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  echo "$dir"
+}
+
 case "$what" in
+  traefik) get_traefik ;;
+  trino) get_trino ;;
+  e2e) get_traefik; get_trino ;;
   crds) get_crds ;;
   apiserver) get_apiserver ;;
   etcd) get_etcd ;;
-  all) get_crds; get_etcd; get_apiserver ;;
-  *) echo "usage: $0 [apiserver|etcd|crds|all]" >&2; exit 2 ;;
+  all) get_crds; get_etcd; get_apiserver; get_traefik; get_trino ;;
+  *) echo "usage: $0 [apiserver|etcd|crds|all|traefik|trino|e2e]" >&2; exit 2 ;;
 esac

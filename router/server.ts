@@ -105,7 +105,7 @@ export class TrinoRouter {
     const inFlight = () => this.inFlight;
     new Gauge({ name: 'xtrinode_router_in_flight', help: 'Requests in flight', registers: [this.metrics], collect() { this.set(inFlight()); } });
 
-    this.app = Fastify({ logger: process.env.XTN_DEBUG_FASTIFY === '1', return503OnClosing: false, maxParamLength: 1000, forceCloseConnections: false, requestTimeout: 0 });
+    this.app = Fastify({ logger: process.env.XTN_DEBUG_FASTIFY === '1', return503OnClosing: false, routerOptions: { maxParamLength: 1000 }, forceCloseConnections: false, requestTimeout: 0 });
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', (_req, _payload, done) => done(null)); // stream bodies through untouched
     this.app.get('/healthz', (_req, reply) => reply.type('text/plain').send('ok\n'));

@@ -105,6 +105,17 @@ export class FakeCoordinator {
       return json(200, { token: `token-of-${this.name}` });
     }
     if (path === '/oauth2/callback' || path === '/oauth2/logout') return json(200, { coordinator: this.name });
+    // Benchmark helpers (not Trino paths): a large result page, and a response held open.
+    if (path === '/bench/large') {
+      const page = this.largePage();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': page.length });
+      return void res.end(page);
+    }
+    if (path === '/bench/hold') {
+      const ms = Number(new URLSearchParams(url.split('?')[1] ?? '').get('ms') ?? '1000');
+      setTimeout(() => json(200, { held: ms }), ms);
+      return;
+    }
 
     if (req.method === 'POST' && path === '/v1/statement') {
       // Tokens come from the shared identity provider: any coordinator accepts any of them.
@@ -168,6 +179,12 @@ export class FakeCoordinator {
       stats: { state: q.state, queued: q.state === 'QUEUED', scheduled: q.state !== 'QUEUED', nodes: 1, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 },
       warnings: [],
     };
+  }
+
+  private large: Buffer | undefined;
+  private largePage(): Buffer {
+    this.large ??= Buffer.from(JSON.stringify({ data: Array.from({ length: 16384 }, (_, i) => [i, 'x'.repeat(500)]) }));
+    return this.large;
   }
 
   private finalPage(req: IncomingMessage, res: ServerResponse, q: Query): void {

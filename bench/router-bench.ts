@@ -1,0 +1,127 @@
+/**
+ * Router benchmark: client -> router -> coordinator against client -> coordinator directly,
+ * measured in the same run on the same machine, printed as ratios.
+ *
+ *   npm run bench:router            (about a minute)
+ *
+ * Three processes: a fake coordinator, the router, and this load generator (undici).
+ * (a) small polls: GET /v1/query/{id} (sticky-hit path), sequential latency and concurrent req/s
+ * (b) large result pages: ~8 MB JSON, MB/s at 4 concurrent streams
+ * (c) router RSS with 1,000 concurrent queries held open by the coordinator
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { Pool } from 'undici';
+import { fileURLToPath } from 'node:url';
+import { FakeCoordinator } from '../test/fake-coordinator.ts';
+import { TrinoRouter } from '../router/server.ts';
+import { translate } from '../controller/translate/translate.ts';
+import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
+import pino from 'pino';
+
+const HOST = 'bench.example.com';
+const role = process.argv[2];
+
+function start(args: string[]): Promise<{ child: ChildProcess; msg: { port: number; suffix?: string } }> {
+  const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' });
+  return new Promise((resolve) => child.once('message', (msg) => resolve({ child, msg: msg as { port: number } })));
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+
+async function latency(pool: Pool, path: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    const r = await pool.request({ path, method: 'GET', headers: { host: HOST } });
+    await r.body.dump();
+    out.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+async function throughput(pool: Pool, path: string, concurrency: number, ms: number): Promise<{ reqs: number; bytes: number; secs: number }> {
+  let reqs = 0;
+  let bytes = 0;
+  const end = Date.now() + ms;
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < end) {
+      const r = await pool.request({ path, method: 'GET', headers: { host: HOST } });
+      for await (const chunk of r.body) bytes += (chunk as Buffer).length;
+      reqs++;
+    }
+  }));
+  return { reqs, bytes, secs: (Date.now() - t0) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const coord = await start(['coordinator']);
+  const router = await start(['router', String(coord.msg.port)]);
+  const direct = new Pool(`http://127.0.0.1:${coord.msg.port}`, { connections: 64 });
+  const viaRouter = new Pool(`http://127.0.0.1:${router.msg.port}`, { connections: 1100 });
+  const results: Record<string, string> = {};
+  try {
+    // one query through the router, so it learns the coordinator's suffix
+    const post = await viaRouter.request({ path: '/v1/statement', method: 'POST', headers: { host: HOST }, body: 'SELECT 1' });
+    const id = ((await post.body.json()) as { id: string }).id;
+    const poll = `/v1/query/${id}`;
+    await latency(direct, poll, 500);
+    await latency(viaRouter, poll, 500); // warm up
+
+    const N = 4000;
+    const d = await latency(direct, poll, N);
+    const r = await latency(viaRouter, poll, N);
+    results['small polls, sequential, p50 direct / via router (ms)'] = `${pct(d, 50).toFixed(3)} / ${pct(r, 50).toFixed(3)}  -> added p50 ${(pct(r, 50) - pct(d, 50)).toFixed(3)} ms`;
+    results['small polls, sequential, p99 direct / via router (ms)'] = `${pct(d, 99).toFixed(3)} / ${pct(r, 99).toFixed(3)}  -> added p99 ${(pct(r, 99) - pct(d, 99)).toFixed(3)} ms`;
+
+    const td = await throughput(direct, poll, 32, 5000);
+    const tr = await throughput(viaRouter, poll, 32, 5000);
+    results['small polls, 32 concurrent, req/s direct / via router'] = `${(td.reqs / td.secs).toFixed(0)} / ${(tr.reqs / tr.secs).toFixed(0)}  -> ratio ${((tr.reqs / tr.secs) / (td.reqs / td.secs)).toFixed(2)}`;
+
+    const ld = await throughput(direct, '/bench/large', 4, 5000);
+    const lr = await throughput(viaRouter, '/bench/large', 4, 5000);
+    const mb = (x: { bytes: number; secs: number }) => x.bytes / 1e6 / x.secs;
+    results['large pages (8.6 MB), 4 streams, MB/s direct / via router'] = `${mb(ld).toFixed(0)} / ${mb(lr).toFixed(0)}  -> ratio ${(mb(lr) / mb(ld)).toFixed(2)}`;
+
+    const idle = rssMb(router.child.pid!);
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(router.child.pid!))), 100);
+    await Promise.all(Array.from({ length: 1000 }, async () => {
+      const res = await viaRouter.request({ path: '/bench/hold?ms=3000', method: 'GET', headers: { host: HOST } });
+      await res.body.dump();
+    }));
+    clearInterval(sampler);
+    results['router RSS idle / peak with 1,000 concurrent held queries (MB)'] = `${idle.toFixed(0)} / ${peak.toFixed(0)}`;
+  } finally {
+    await direct.close();
+    await viaRouter.close();
+    router.child.kill();
+    coord.child.kill();
+  }
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+  process.stdout.write(`\nxtrinode router benchmark (${new Date().toISOString()})\nmachine: ${machine}\nprocesses: load generator, router, fake coordinator on one machine (they share its cores)\n\n`);
+  for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(66)} ${v}\n`);
+}
+
+if (role === 'coordinator') {
+  const c = new FakeCoordinator({ name: 'bench' });
+  const port = await c.start();
+  process.send!({ port, suffix: c.suffix });
+} else if (role === 'router') {
+  const coordPort = Number(process.argv[3]);
+  const table = translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table;
+  const r = new TrinoRouter({ logger: pino({ level: 'warn' }), healthIntervalMs: 0, resolveService: () => `http://127.0.0.1:${coordPort}` });
+  r.setTable(table);
+  const addr = await r.listen({ port: 0, host: '127.0.0.1' });
+  process.send!({ port: Number(new URL(addr).port) });
+} else {
+  await main();
+}
+
