@@ -17,6 +17,8 @@ import { translate, LABEL_MANAGED_BY, MANAGED_BY, type K8sObject } from './trans
 import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 import { LeaderElector } from './leader-election.ts';
+import { ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
+import { parseDurationMs } from '../lib/duration.ts';
 
 export const FIELD_MANAGER = 'xtrinode-controller';
 const RECONCILE_KEY = 'routes';
@@ -51,6 +53,9 @@ export class Controller {
   private routes!: k8s.ObjectCache<Obj>;
   private grants!: k8s.ObjectCache<Obj>;
   private configMaps!: k8s.ObjectCache<Obj>;
+  private deployments!: k8s.ObjectCache<Obj>;
+  private statefulSets!: k8s.ObjectCache<Obj>;
+  private idleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Last reported Accepted status per XTrinode, to emit Events on changes only. */
   private readonly reported = new Map<string, string>();
@@ -102,11 +107,15 @@ export class Controller {
     this.routes = await this.watch('httproutes', `/apis/gateway.networking.k8s.io/v1/namespaces/${s.gatewayNamespace}/httproutes`, () => this.custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: s.gatewayNamespace, plural: 'httproutes', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
     this.grants = await this.watch('referencegrants', '/apis/gateway.networking.k8s.io/v1beta1/referencegrants', () => this.custom.listClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
     this.configMaps = await this.watch('configmaps', `/api/v1/namespaces/${s.gatewayNamespace}/configmaps`, () => this.core.listNamespacedConfigMap({ namespace: s.gatewayNamespace, labelSelector: sel }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, sel);
+    const apps = this.o.kubeConfig.makeApiClient(k8s.AppsV1Api);
+    this.deployments = await this.watch('deployments', '/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
+    this.statefulSets = await this.watch('statefulsets', '/apis/apps/v1/statefulsets', () => apps.listStatefulSetForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
     this.elector.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     this.queue.stop();
     await this.elector.stop();
     await Promise.all(this.informers.map((i) => i.informer.stop().catch(() => undefined)));
@@ -138,7 +147,9 @@ export class Controller {
   private async reconcile(_key: string): Promise<void> {
     if (!this.elector.isLeader) return;
     const xtrinodes = this.xts.list() as unknown as XTrinode[];
-    const out = translate({ xtrinodes, services: this.services.list() as never, settings: this.o.settings });
+    const lifecycle = await this.reconcileLifecycle(xtrinodes);
+    const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
+    const out = translate({ xtrinodes, services: this.services.list() as never, settings: this.o.settings, notReady });
 
     // 1. Apply what differs.
     const desiredKeys = new Set<string>();
@@ -173,7 +184,7 @@ export class Controller {
       const [namespace, name] = key.split('/') as [string, string];
       const live = this.xts.get(name, namespace) as unknown as XTrinode | undefined;
       if (!live) continue;
-      const desired = this.withGatewayConditions(report.status, live);
+      const desired = this.withGatewayConditions(report.status, live, lifecycle.get(key));
       const merged = mergeStatus(live.status, desired);
       if (sameStatus(live.status, merged)) continue;
       try {
@@ -195,9 +206,12 @@ export class Controller {
   }
 
   /** Adds Programmed (from HTTPRoute.status.parents) and Ready to the translated status. */
-  private withGatewayConditions(status: XTrinodeStatus, live: XTrinode): XTrinodeStatus {
+  private withGatewayConditions(status: XTrinodeStatus, live: XTrinode, life: LifecycleDecision | undefined): XTrinodeStatus {
     const gen = live.metadata.generation;
     const conditions = [...(status.conditions ?? [])];
+    status = { ...status };
+    delete status.phase;
+    if (life?.phase) status.phase = life.phase;
     const gw = this.o.settings.gateway;
     const routeNames = status.routes ?? [];
     let programmed: Condition | undefined;
@@ -224,7 +238,9 @@ export class Controller {
     if (gen !== undefined) programmed.observedGeneration = gen;
     conditions.push(programmed);
     const notReady = conditions.find((c) => (c.type === ConditionType.Accepted && c.reason === 'InvalidSpec') || (c.type !== ConditionType.Accepted && c.status !== 'True'));
-    const ready: Condition = notReady
+    const ready: Condition = life?.coordinatorReady === false
+      ? { type: ConditionType.Ready, status: 'False', reason: life.phase ?? 'NotReady', message: life.phase === 'Resuming' ? 'the coordinator is starting; queries wait in the router' : `the runtime is ${(life.phase ?? 'not ready').toLowerCase()}; a query through the gateway resumes it` }
+      : notReady
       ? { type: ConditionType.Ready, status: notReady.status === 'Unknown' ? 'Unknown' : 'False', reason: notReady.reason, message: `${notReady.type}: ${notReady.message}` }
       : { type: ConditionType.Ready, status: 'True', reason: 'Ready', message: 'routes accepted and coordinator Service resolved' };
     if (gen !== undefined) ready.observedGeneration = gen;
@@ -232,14 +248,63 @@ export class Controller {
     return { ...status, conditions };
   }
 
-  private async eventOnChange(xt: XTrinode, status: XTrinodeStatus): Promise<void> {
-    const accepted = status.conditions?.find((c) => c.type === ConditionType.Accepted);
-    if (!accepted) return;
-    const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
-    const sig = `${accepted.status}/${accepted.reason}`;
-    const before = this.reported.get(key) ?? (xt.status?.conditions?.find((c) => c.type === ConditionType.Accepted) ? `${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.status}/${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.reason}` : undefined);
-    this.reported.set(key, sig);
-    if (before === sig) return;
+  /** Scales workloads for spec.suspend, decides phase and readiness, suspends idle runtimes. */
+  private async reconcileLifecycle(xtrinodes: XTrinode[]): Promise<Map<string, LifecycleDecision>> {
+    const byOwner = new Map<string, Workload[]>();
+    for (const [cache, kind] of [[this.deployments, 'Deployment'], [this.statefulSets, 'StatefulSet']] as const) {
+      for (const w of cache.list()) {
+        const owner = w.metadata?.labels?.[LABEL_XTRINODE];
+        if (!owner) continue;
+        const key = `${w.metadata!.namespace}/${owner}`;
+        const spec = (w as { spec?: { replicas?: number } }).spec;
+        const st = (w as { status?: { readyReplicas?: number } }).status;
+        const remembered = w.metadata?.annotations?.[ANNOTATION_REPLICAS];
+        const list = byOwner.get(key) ?? [];
+        list.push({ kind, namespace: w.metadata!.namespace!, name: w.metadata!.name!, role: w.metadata?.labels?.[LABEL_ROLE] === 'coordinator' ? 'coordinator' : 'worker', replicas: spec?.replicas ?? 1, readyReplicas: st?.readyReplicas ?? 0, rememberedReplicas: remembered === undefined ? undefined : Number(remembered) });
+        byOwner.set(key, list);
+      }
+    }
+    const decisions = new Map<string, LifecycleDecision>();
+    let nextIdleCheck = Infinity;
+    const now = Date.now();
+    for (const xt of xtrinodes) {
+      const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
+      const spec = (xt.spec ?? {}) as { suspend?: boolean; idleTimeout?: string };
+      const d = decideLifecycle(spec.suspend === true, byOwner.get(key) ?? []);
+      decisions.set(key, d);
+      for (const a of d.actions) {
+        await this.objects.patch(
+          { apiVersion: 'apps/v1', kind: a.workload.kind, metadata: { name: a.workload.name, namespace: a.workload.namespace, annotations: { [ANNOTATION_REPLICAS]: a.remember } }, spec: { replicas: a.replicas } } as unknown as k8s.KubernetesObject,
+          undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch,
+        );
+        this.writes.inc({ kind: a.workload.kind, verb: 'scale' });
+        this.log.info({ xtrinode: key, workload: `${a.workload.kind}/${a.workload.name}`, replicas: a.replicas }, spec.suspend ? 'suspending' : 'resuming');
+      }
+      if (d.phase === 'Running' && d.coordinatorReady === true && spec.idleTimeout) {
+        let timeout: number | undefined;
+        try {
+          timeout = parseDurationMs(spec.idleTimeout);
+        } catch {
+          timeout = undefined;
+        }
+        const readySince = xt.status?.conditions?.find((c) => c.type === ConditionType.Ready && c.status === 'True')?.lastTransitionTime;
+        const remaining = idleRemainingMs(timeout, [Date.parse(xt.metadata.annotations?.[ANNOTATION_LAST_ACTIVITY] ?? ''), Date.parse(readySince ?? ''), Date.parse(xt.metadata.creationTimestamp ?? '')], now);
+        if (remaining !== undefined && remaining <= 0) {
+          await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+          this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });
+          await this.event(xt, 'Normal', 'IdleSuspended', `no query for ${spec.idleTimeout}; suspended. The next query through the gateway resumes it.`);
+        } else if (remaining !== undefined) nextIdleCheck = Math.min(nextIdleCheck, remaining);
+      }
+    }
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (Number.isFinite(nextIdleCheck)) {
+      this.idleTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), Math.min(nextIdleCheck + 50, 2 ** 31 - 1));
+      this.idleTimer.unref();
+    }
+    return decisions;
+  }
+
+  private async event(xt: XTrinode, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const now = new Date();
     try {
       await this.core.createNamespacedEvent({
@@ -247,9 +312,9 @@ export class Controller {
         body: {
           metadata: { generateName: `${xt.metadata.name}.`, namespace: xt.metadata.namespace },
           involvedObject: { apiVersion: xt.apiVersion, kind: xt.kind, name: xt.metadata.name, namespace: xt.metadata.namespace, uid: xt.metadata.uid },
-          type: accepted.status === 'True' ? 'Normal' : 'Warning',
-          reason: accepted.reason,
-          message: accepted.message.slice(0, 1024),
+          type,
+          reason,
+          message: message.slice(0, 1024),
           source: { component: FIELD_MANAGER },
           firstTimestamp: now,
           lastTimestamp: now,
@@ -260,6 +325,17 @@ export class Controller {
     } catch (e) {
       this.log.debug({ err: errorText(e) }, 'event not recorded');
     }
+  }
+
+  private async eventOnChange(xt: XTrinode, status: XTrinodeStatus): Promise<void> {
+    const accepted = status.conditions?.find((c) => c.type === ConditionType.Accepted);
+    if (!accepted) return;
+    const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
+    const sig = `${accepted.status}/${accepted.reason}`;
+    const before = this.reported.get(key) ?? (xt.status?.conditions?.find((c) => c.type === ConditionType.Accepted) ? `${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.status}/${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.reason}` : undefined);
+    this.reported.set(key, sig);
+    if (before === sig) return;
+    await this.event(xt, accepted.status === 'True' ? 'Normal' : 'Warning', accepted.reason, accepted.message);
   }
 }
 

@@ -12,22 +12,19 @@
  *   CLUSTER_DOMAIN (cluster.local)
  *   BACKEND_URLS                         ns/service=http://host:port,... (out-of-cluster runs)
  *   DRAIN_TIMEOUT (30s)
+ *   RESUME (on with ROUTES_CONFIGMAP)     resume suspended runtimes through the API server
+ *   RESUME_TIMEOUT (5m)                  how long a new query waits for a waking runtime
+ *   POD_NAMESPACE (trino-gateway)        namespace of the resume Leases
+ *   POD_NAME, POD_IP                     this replica's identity and address for its peers
+ *   ROUTER_SECRET                        shared by all replicas: signs held-query wait URIs
+ *                                        (defaults to OAUTH2_COOKIE_SECRET)
  */
 import pino from 'pino';
+import { parseDurationMs as parseDuration } from '../lib/duration.ts';
 import { TrinoRouter } from './server.ts';
 import { watchTableConfigMap, watchTableFile } from './table-source.ts';
-
-export function parseDuration(s: string): number {
-  const re = /([0-9]+)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of s.matchAll(re)) {
-    total += Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[m[2] as 'ms' | 's' | 'm' | 'h'];
-    consumed += m[0].length;
-  }
-  if (consumed !== s.length || s.length === 0) throw new Error(`"${s}" is not a duration like 10m or 1h30m`);
-  return total;
-}
+import { Resumer } from './resume.ts';
+import { hostname } from 'node:os';
 
 export function parseBackendUrls(s: string | undefined): Map<string, string> {
   const m = new Map<string, string>();
@@ -47,7 +44,19 @@ async function main(): Promise<void> {
   const balancing = env.BALANCING ?? 'round-robin';
   if (balancing !== 'round-robin' && balancing !== 'adaptive') throw new Error(`BALANCING must be round-robin or adaptive, not "${balancing}"`);
   const secret = env.OAUTH2_COOKIE_SECRET;
+  const port = Number(env.ROUTER_PORT ?? 8080);
+  const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
+  let resumer: Resumer | undefined;
+  if (useResume) {
+    const k8s = await import('@kubernetes/client-node');
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromDefault();
+    resumer = new Resumer({ kubeConfig, namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: env.POD_NAME ?? hostname(), logger: log });
+  }
+  const peerSecret = env.ROUTER_SECRET ?? secret;
   const router = new TrinoRouter({
+    ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
+    ...(resumer && peerSecret && env.POD_IP ? { peer: { selfAddress: `${env.POD_IP}:${port}`, secret: peerSecret } } : {}),
     logger: log,
     balancing,
     resolveService: (s) => overrides.get(`${s.namespace}/${s.name}`) ?? `http://${s.name}.${s.namespace}.svc.${domain}:${s.port}`,
@@ -70,7 +79,7 @@ async function main(): Promise<void> {
         const [ns, name] = (env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
         return watchTableConfigMap(router, ns!, name!);
       })();
-  const addr = await router.listen({ port: Number(env.ROUTER_PORT ?? 8080), host: env.ROUTER_HOST ?? '0.0.0.0' });
+  const addr = await router.listen({ port, host: env.ROUTER_HOST ?? '0.0.0.0' });
   log.info({ addr, balancing, oauth2Cookies: Boolean(secret) }, 'router listening');
   let stopping = false;
   const shutdown = (sig: string) => {

@@ -24,6 +24,8 @@ import { StickyMap } from './sticky-map.ts';
 import { affinityOf, queryIdInBody, querySuffix, type Affinity } from './trino-paths.ts';
 import { RouterError, errors } from './errors.ts';
 import { TokenSigner } from './signed-token.ts';
+import { HeldQueries, NotSentError, WAIT_SLUG_PREFIX, type CapturedResponse } from './held-queries.ts';
+import type { Resumer } from './resume.ts';
 
 export interface OAuth2CookieOptions {
   /** Shared HMAC secret; all router replicas need the same one. Never logged. */
@@ -51,6 +53,18 @@ export interface RouterOptions {
   logger?: Logger;
   /** Max time SIGTERM waits for in-flight requests. */
   drainTimeoutMs?: number;
+  /** Resumes suspended runtimes (needs the API server); without it they get a 503. */
+  resumer?: Resumer;
+  /** How long a new query waits for a waking runtime before it fails. */
+  resumeTimeoutMs?: number;
+  /** How often served runtimes are reported (for idle suspension). */
+  activityIntervalMs?: number;
+  /** This replica as its peers reach it, and the secret all replicas share, for held-query polls. */
+  peer?: { selfAddress: string; secret: string };
+  /** Largest initial statement body the router buffers. */
+  maxStatementBytes?: number;
+  /** How long a follow-up poll is retried while its coordinator refuses connections (restarting). */
+  followUpRetryMs?: number;
 }
 
 export const ROUTE_MARKER_PARAM = 'xtrinode_route';
@@ -68,7 +82,10 @@ export class TrinoRouter {
   private readonly health = new Map<string, BackendHealth>();
   private readonly balancer: Balancer;
   private readonly signer: TokenSigner | undefined;
-  private readonly opts: Required<Omit<RouterOptions, 'oauth2' | 'logger'>> & { oauth2?: OAuth2CookieOptions };
+  private readonly opts: Required<Omit<RouterOptions, 'oauth2' | 'logger' | 'resumer' | 'peer'>> & Pick<RouterOptions, 'oauth2' | 'resumer' | 'peer'>;
+  private readonly held: HeldQueries | undefined;
+  private activityTimer: NodeJS.Timeout | undefined;
+  private readonly mResumes: Counter<'result'>;
   private readonly log: Logger;
   private healthTimer: NodeJS.Timeout | undefined;
   private draining = false;
@@ -91,7 +108,13 @@ export class TrinoRouter {
       bodyTimeoutMs: options.bodyTimeoutMs ?? 300_000,
       connectionsPerCoordinator: options.connectionsPerCoordinator ?? 128,
       drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+      resumeTimeoutMs: options.resumeTimeoutMs ?? 300_000,
+      activityIntervalMs: options.activityIntervalMs ?? 30_000,
+      maxStatementBytes: options.maxStatementBytes ?? 16 * 1024 * 1024,
+      followUpRetryMs: options.followUpRetryMs ?? 10_000,
       ...(options.oauth2 ? { oauth2: options.oauth2 } : {}),
+      ...(options.resumer ? { resumer: options.resumer } : {}),
+      ...(options.peer ? { peer: options.peer } : {}),
     };
     this.log = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
     this.balancer = new Balancer(this.opts.balancing);
@@ -101,6 +124,20 @@ export class TrinoRouter {
     this.mLatency = new Histogram({ name: 'xtrinode_router_request_duration_seconds', help: 'Time to response headers', labelNames: ['outcome'], buckets: [0.0005, 0.001, 0.005, 0.025, 0.1, 0.5, 2, 10], registers: [this.metrics] });
     this.mSticky = new Counter({ name: 'xtrinode_router_sticky_total', help: 'Query-id routing: hit (owner known), miss (probed), probe (requests sent while probing)', labelNames: ['result'], registers: [this.metrics] });
     this.mTable = new Counter({ name: 'xtrinode_router_route_table_loads_total', help: 'Route table loads: applied or refused', labelNames: ['result'], registers: [this.metrics] });
+    this.mResumes = new Counter({ name: 'xtrinode_router_resumes_total', help: 'Resume operations: issued (this replica resumed a runtime), lease-held-elsewhere, error', labelNames: ['result'], registers: [this.metrics] });
+    if (options.resumer) {
+      options.resumer.counter = this.mResumes;
+      const peerSigner = options.peer ? new TokenSigner(options.peer.secret) : undefined;
+      this.held = new HeldQueries(
+        {
+          group: (name) => this.index?.table.groups.find((g) => g.name === name),
+          readyBackend: (g) => this.readyBackend(g),
+          submit: (b, headers, body) => this.submitHeld(b, headers, body),
+          resume: (g) => void options.resumer!.resume(g),
+        },
+        { timeoutMs: this.opts.resumeTimeoutMs, ...(options.peer && peerSigner ? { selfAddress: options.peer.selfAddress, signer: peerSigner } : {}) },
+      );
+    }
     this.mHealthy = new Gauge({ name: 'xtrinode_router_backend_healthy', help: '1 when a coordinator takes new queries', labelNames: ['backend'], registers: [this.metrics] });
     const inFlight = () => this.inFlight;
     new Gauge({ name: 'xtrinode_router_in_flight', help: 'Requests in flight', registers: [this.metrics], collect() { this.set(inFlight()); } });
@@ -146,6 +183,11 @@ export class TrinoRouter {
   async listen(opts: { port: number; host?: string }): Promise<string> {
     const addr = await this.app.listen({ port: opts.port, host: opts.host ?? '0.0.0.0' });
     this.startHealthChecks();
+    const resumer = this.opts.resumer;
+    if (resumer && this.opts.activityIntervalMs > 0) {
+      this.activityTimer = setInterval(() => void resumer.flushActivity(), this.opts.activityIntervalMs);
+      this.activityTimer.unref();
+    }
     return addr;
   }
 
@@ -153,6 +195,8 @@ export class TrinoRouter {
   async drain(): Promise<void> {
     this.draining = true;
     if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.activityTimer) clearInterval(this.activityTimer);
+    await this.opts.resumer?.flushActivity();
     const deadline = Date.now() + this.opts.drainTimeoutMs;
     const closing = this.app.close();
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -203,6 +247,10 @@ export class TrinoRouter {
     const path = q < 0 ? url : url.slice(0, q);
     if (!path.startsWith('/') || /(^|\/)\.\.?(\/|$)|\\|%2e%2e|%2f/i.test(path)) throw errors.malformed('path has dot segments, encoded slashes or backslashes');
 
+    if (this.held && path.startsWith('/v1/statement/queued/')) {
+      const parts = path.split('/');
+      if (parts[5]?.startsWith(WAIT_SLUG_PREFIX)) return this.routeHeldPoll(req, reply, parts[4]!, parts[5]);
+    }
     const affinity = affinityOf(req.method, path);
     if (affinity.kind === 'malformed') throw errors.malformed(affinity.reason);
     const selectorHeader = req.headers['x-trino-xtrinode'];
@@ -232,23 +280,109 @@ export class TrinoRouter {
     const r = index.resolve(host, selector);
     if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
     if (r.kind === 'no-route') throw errors.noRoute(host ?? '');
+    if (req.method === 'POST' && path === '/v1/statement' && this.held) return this.routeStatement(req, reply, r.group);
     const backend = this.choose(r.group);
     if (oauth && this.signer && oauth.routingPaths.some((p) => path.startsWith(p))) setCookieFor = backend;
     await this.forward(req, reply, backend, { setCookieFor, deleteCookie, learnFromBody: req.method === 'POST' && path === '/v1/statement' });
     return 'proxied';
   }
 
+  /**
+   * A new statement when the router can resume runtimes: the body is buffered (statements are
+   * small) so that, if the group is asleep or its coordinator unreachable, the query is held and
+   * submitted once, later, instead of failing a client that never retries a POST.
+   */
+  private async routeStatement(req: FastifyRequest, reply: FastifyReply, group: RouteGroup): Promise<string> {
+    const body = await readBody(req, this.opts.maxStatementBytes);
+    const headers = upstreamHeaders(req);
+    const base = `${forwardedProto(req)}://${firstHeader(req.headers['x-forwarded-host']) ?? req.headers.host ?? 'localhost'}`;
+    const hold = (): string => {
+      const text = this.held!.hold(group, headers, body, base);
+      reply.code(200).header('content-type', 'application/json').send(text);
+      return 'held-for-resume';
+    };
+    if (!group.backends.some((b) => b.state === 'Ready' && b.weight > 0) && group.backends.some((b) => b.state === 'Suspended')) return hold();
+    const backend = this.choose(group);
+    await this.forward(req, reply, backend, { learnFromBody: true, body, onNotSent: () => {
+      this.markUnhealthy(backend.id);
+      return hold();
+    } });
+    return 'proxied';
+  }
+
+  private async routeHeldPoll(req: FastifyRequest, reply: FastifyReply, id: string, slug: string): Promise<string> {
+    const held = this.held!;
+    const holder = held.holderOf(slug);
+    if (holder === undefined) throw errors.malformed('the wait URI is not valid (forged or expired)');
+    if (holder !== 'self') {
+      // Another replica holds this query: forward the poll there.
+      const res = await undiciRequest(`http://${holder}${req.url}`, { method: req.method as 'GET', headers: upstreamHeaders(req), headersTimeout: 30_000 }).catch(() => undefined);
+      if (!res) throw new RouterError('XTN_COORDINATOR_UNREACHABLE', 502, 'xtrinode-gateway: the router holding this query is unreachable; retry.');
+      this.writeResponse(req, reply, res as unknown as UpstreamResponse, {});
+      return 'held-forwarded';
+    }
+    if (req.method === 'DELETE') {
+      held.cancel(id);
+      reply.code(204).send();
+      return 'held-cancelled';
+    }
+    const answer = await held.poll(id);
+    if (!answer) throw errors.queryNotFound(id);
+    reply.hijack();
+    reply.raw.writeHead(answer.status, { ...answer.headers, 'content-length': answer.body.length });
+    reply.raw.end(answer.body);
+    return 'held-poll';
+  }
+
+  /** For held queries: a backend marked Ready in the table whose /v1/info says it is not starting. */
+  private async readyBackend(group: RouteGroup): Promise<RouteBackend | undefined> {
+    const b = this.balancer.choose(group, (id) => this.health.get(id));
+    if (!b) return undefined;
+    try {
+      const info = await undiciRequest(`${this.opts.resolveService(b.service)}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
+      const body = (await info.body.json()) as { starting?: boolean };
+      return info.statusCode === 200 && body.starting !== true ? b : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async submitHeld(b: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse> {
+    let res;
+    try {
+      res = await this.pool(this.opts.resolveService(b.service)).request({ method: 'POST', path: '/v1/statement', headers, body });
+    } catch (e) {
+      if (isNotSent(e)) throw new NotSentError(String(e));
+      throw e;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of res.body) chunks.push(c as Buffer);
+    const out = Buffer.concat(chunks);
+    const id = queryIdInBody(out.subarray(0, 256).toString('latin1'));
+    if (id) this.sticky.set(querySuffix(id), b.id);
+    this.opts.resumer?.noteActivity(b.id);
+    const h: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'content-length') h[k] = v;
+    return { status: res.statusCode, headers: h, body: out };
+  }
+
   private choose(group: RouteGroup): RouteBackend {
     if (group.backends.length === 1) {
       const b = group.backends[0]!;
-      if (b.state === 'Suspended') throw errors.suspended(b.id);
+      if (b.state === 'Suspended') {
+        if (this.opts.resumer) void this.opts.resumer.resume(group);
+        throw errors.suspended(b.id);
+      }
       if (b.state === 'Unresolved') throw errors.unresolved(b.id);
       return b;
     }
     const b = this.balancer.choose(group, (id) => this.health.get(id));
     if (!b) {
       const suspended = group.backends.find((x) => x.state === 'Suspended');
-      if (suspended && group.backends.every((x) => x.state !== 'Ready')) throw errors.suspended(suspended.id);
+      if (suspended && group.backends.every((x) => x.state !== 'Ready')) {
+        if (this.opts.resumer) void this.opts.resumer.resume(group);
+        throw errors.suspended(suspended.id);
+      }
       throw errors.noHealthy(group.name);
     }
     return b;
@@ -281,7 +415,7 @@ export class TrinoRouter {
       const entry = owner === undefined ? undefined : index.backends.get(owner);
       if (entry) {
         this.mSticky.inc({ result: 'hit' });
-        await this.forward(req, reply, entry.backend, {});
+        await this.forward(req, reply, entry.backend, { retryNotSentMs: this.opts.followUpRetryMs });
         return 'sticky-hit';
       }
     }
@@ -327,19 +461,32 @@ export class TrinoRouter {
     return undefined;
   }
 
-  private async send(req: FastifyRequest, backend: RouteBackend, withBody: boolean, signal?: AbortSignal): Promise<UpstreamResponse> {
+  private async send(req: FastifyRequest, backend: RouteBackend, withBody: boolean, signal?: AbortSignal, body?: Buffer): Promise<UpstreamResponse> {
     const origin = this.opts.resolveService(backend.service);
     return (await this.pool(origin).request({
       method: req.method as 'GET',
       path: req.url,
       headers: upstreamHeaders(req),
-      body: withBody ? req.raw : null,
+      body: body ?? (withBody ? req.raw : null),
       ...(signal ? { signal } : {}),
     })) as UpstreamResponse;
   }
 
-  private async forward(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: WriteOptions & { learnFromBody?: boolean }): Promise<void> {
-    const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined);
+  /** send(), retrying while the connection is refused (a restarting coordinator), for bodiless requests. */
+  private async sendRetrying(req: FastifyRequest, backend: RouteBackend, signal: AbortSignal, retryMs: number): Promise<UpstreamResponse> {
+    const deadline = Date.now() + retryMs;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await this.send(req, backend, false, signal);
+      } catch (e) {
+        if (!isNotSent(e) || Date.now() + delay > deadline || signal.aborted) throw e;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async forward(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: WriteOptions & { learnFromBody?: boolean; body?: Buffer; onNotSent?: () => string; retryNotSentMs?: number }): Promise<void> {
+    const hasBody = o.body !== undefined || (req.method !== 'GET' && req.method !== 'HEAD' && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined));
     const ac = new AbortController();
     // The response closing before it finished means the client went away: cancel upstream.
     // (IncomingMessage 'close' fires as soon as the request body is read, so it can't tell.)
@@ -349,10 +496,14 @@ export class TrinoRouter {
     reply.raw.once('close', onClose);
     let res: UpstreamResponse;
     try {
-      res = await this.send(req, backend, hasBody, ac.signal);
+      res = o.retryNotSentMs && !hasBody ? await this.sendRetrying(req, backend, ac.signal, o.retryNotSentMs) : await this.send(req, backend, hasBody, ac.signal, o.body);
     } catch (e) {
       reply.raw.off('close', onClose);
       if (ac.signal.aborted) throw new RouterError('XTN_MALFORMED_REQUEST', 499, 'client closed the request');
+      if (o.onNotSent && isNotSent(e)) {
+        o.onNotSent();
+        return;
+      }
       if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError) throw errors.timeout(backend.id);
       this.markUnhealthy(backend.id);
       throw errors.unreachable(backend.id);
@@ -363,6 +514,7 @@ export class TrinoRouter {
         if (id) this.sticky.set(querySuffix(id), backend.id);
       });
     }
+    this.opts.resumer?.noteActivity(backend.id);
     if (res.statusCode === 401 && this.signer && this.opts.oauth2) o = { ...o, markChallengeFor: backend };
     this.writeResponse(req, reply, res, o);
   }
@@ -473,6 +625,28 @@ interface UpstreamResponse {
   statusCode: number;
   headers: IncomingHttpHeaders;
   body: NodeJS.ReadableStream & { destroy(): void; dump?: () => Promise<void> };
+}
+
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+/** True when a request failed before anything reached the coordinator (safe to retry or hold). */
+function isNotSent(e: unknown): boolean {
+  const code = (e as { code?: string } | undefined)?.code ?? (e as { cause?: { code?: string } } | undefined)?.cause?.code;
+  return code !== undefined && NOT_SENT_CODES.has(code);
+}
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+async function readBody(req: FastifyRequest, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req.raw) {
+    n += (c as Buffer).length;
+    if (n > max) throw new RouterError('XTN_MALFORMED_REQUEST', 413, `xtrinode-gateway: the statement is over ${max} bytes.`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** Reads and drops a response body we won't forward (keeps the connection reusable). */

@@ -1,0 +1,205 @@
+/**
+ * New queries for a runtime that is waking up. The Trino CLI and JDBC never retry the initial
+ * `POST /v1/statement`, so instead of failing it the router answers with a QUEUED QueryResults
+ * whose nextUri points back at the router; the client polls it like any queued query. Once a
+ * coordinator of the group is up, the router submits the statement exactly once and answers the
+ * next poll with the coordinator's own response (real query id and nextUri), which the client
+ * follows from then on. A wait past its bound ends with a FAILED result naming the runtime.
+ *
+ * The wait URI names the replica holding the query (signed, so a client cannot point a router
+ * anywhere): a poll that lands on another replica is forwarded to the holder.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
+import type { TokenSigner } from './signed-token.ts';
+
+export const WAIT_SLUG_PREFIX = 'xtnw.';
+
+export interface CapturedResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+export interface HeldQueryHost {
+  group(name: string): RouteGroup | undefined;
+  /** A backend of the group that takes new queries now (Ready in the table and answering /v1/info). */
+  readyBackend(group: RouteGroup): Promise<RouteBackend | undefined>;
+  /** Sends the statement; throws `NotSentError` when the connection failed before sending. */
+  submit(backend: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse>;
+  resume(group: RouteGroup): void;
+}
+
+export class NotSentError extends Error {}
+
+interface Held {
+  id: string;
+  group: string;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  base: string;
+  deadline: number;
+  token: number;
+  result: CapturedResponse | undefined;
+  failure: string | undefined;
+  cancelled: boolean;
+  changed: Array<() => void>;
+}
+
+export interface HeldQueriesOptions {
+  timeoutMs: number;
+  /** How long one poll waits for news before answering QUEUED again. */
+  pollWaitMs?: number;
+  /** This replica's address (host:port) as other replicas reach it, and the signer for it. */
+  selfAddress?: string;
+  signer?: TokenSigner;
+}
+
+export class HeldQueries {
+  private readonly held = new Map<string, Held>();
+  private readonly host: HeldQueryHost;
+  private readonly o: HeldQueriesOptions;
+  private seq = 0;
+
+  constructor(host: HeldQueryHost, o: HeldQueriesOptions) {
+    this.host = host;
+    this.o = o;
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Holds a statement and returns the first QUEUED response body. */
+  hold(group: RouteGroup, headers: Record<string, string | string[]>, body: Buffer, base: string): string {
+    const now = new Date();
+    const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    const id = `${stamp.slice(0, 8)}_${stamp.slice(8, 14)}_${String(this.seq++ % 100000).padStart(5, '0')}_${randomBytes(4).toString('hex').slice(0, 5).replace(/[^a-z0-9]/g, 'x')}`;
+    const h: Held = { id, group: group.name, headers, body, base, deadline: Date.now() + this.o.timeoutMs, token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
+    this.held.set(id, h);
+    this.host.resume(group);
+    void this.run(h);
+    return JSON.stringify(this.queued(h));
+  }
+
+  /** The wait-URI slug of this replica. */
+  private slug(): string {
+    const who = this.o.signer && this.o.selfAddress ? this.o.signer.sign(this.o.selfAddress, Date.now() + this.o.timeoutMs + 600_000) : 'local';
+    return `${WAIT_SLUG_PREFIX}${who}`;
+  }
+
+  /** Which replica holds a wait URI: 'self', a verified peer address, or undefined (forged/expired). */
+  holderOf(slug: string): 'self' | string | undefined {
+    const token = slug.slice(WAIT_SLUG_PREFIX.length);
+    if (token === 'local') return 'self';
+    if (!this.o.signer) return undefined;
+    const v = this.o.signer.verify(token, Date.now());
+    if (!v.ok) return undefined;
+    return v.backendId === this.o.selfAddress ? 'self' : v.backendId;
+  }
+
+  has(id: string): boolean {
+    return this.held.has(id);
+  }
+
+  /** Answers a poll of a held query: the real response once submitted, else QUEUED (after waiting a little). */
+  async poll(id: string): Promise<CapturedResponse | undefined> {
+    const h = this.held.get(id);
+    if (!h) return undefined;
+    if (!h.result && !h.failure) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.o.pollWaitMs ?? 1000);
+        h.changed.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    if (h.result) {
+      setTimeout(() => this.held.delete(id), 60_000).unref(); // a retried poll gets the same answer
+      return h.result;
+    }
+    const body = JSON.stringify(h.failure ? this.failed(h, h.failure) : this.queued(h));
+    if (h.failure) setTimeout(() => this.held.delete(id), 60_000).unref();
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(body) };
+  }
+
+  cancel(id: string): boolean {
+    const h = this.held.get(id);
+    if (!h) return false;
+    h.cancelled = true;
+    this.held.delete(id);
+    return true;
+  }
+
+  private notify(h: Held): void {
+    for (const f of h.changed.splice(0)) f();
+  }
+
+  private async run(h: Held): Promise<void> {
+    let lastResume = Date.now();
+    while (!h.cancelled) {
+      if (Date.now() > h.deadline) {
+        h.failure = `xtrinode-gateway: Trino runtime group ${h.group} did not become ready within ${Math.round(this.o.timeoutMs / 1000)}s of the resume; the query was not submitted. Check kubectl describe xtrinode.`;
+        this.notify(h);
+        return;
+      }
+      const group = this.host.group(h.group);
+      if (!group) {
+        h.failure = `xtrinode-gateway: routing group ${h.group} no longer exists; the query was not submitted.`;
+        this.notify(h);
+        return;
+      }
+      const backend = await this.host.readyBackend(group);
+      if (backend) {
+        try {
+          h.result = await this.host.submit(backend, h.headers, h.body);
+          this.notify(h);
+          return;
+        } catch (e) {
+          if (!(e instanceof NotSentError)) {
+            // The statement may have reached the coordinator: never send it twice.
+            h.failure = 'xtrinode-gateway: the connection to the coordinator broke while submitting the query; it was not retried to avoid running it twice. Run it again.';
+            this.notify(h);
+            return;
+          }
+        }
+      } else if (Date.now() - lastResume > 2000) {
+        this.host.resume(group); // deduplicated; takes over a Lease whose holder died
+        lastResume = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  private stats(state: string, h: Held) {
+    const elapsed = Date.now() - (h.deadline - this.o.timeoutMs);
+    return { state, queued: state === 'QUEUED', scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: elapsed, elapsedTimeMillis: elapsed, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 };
+  }
+
+  private queued(h: Held) {
+    return {
+      id: h.id,
+      infoUri: `${h.base}/ui/`,
+      nextUri: `${h.base}/v1/statement/queued/${h.id}/${this.slug()}/${++h.token}`,
+      stats: this.stats('QUEUED', h),
+      warnings: [],
+    };
+  }
+
+  private failed(h: Held, message: string) {
+    return {
+      id: h.id,
+      infoUri: `${h.base}/ui/`,
+      stats: this.stats('FAILED', h),
+      error: {
+        message,
+        errorCode: 65536,
+        errorName: 'XTRINODE_RUNTIME_NOT_READY',
+        errorType: 'EXTERNAL',
+        failureInfo: { type: 'io.xtrinode.RuntimeNotReady', message, suppressed: [], stack: [] },
+      },
+      warnings: [],
+    };
+  }
+}
