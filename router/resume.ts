@@ -94,7 +94,13 @@ export class Resumer {
     } catch (e) {
       if ((e as { code?: number }).code !== 409) throw e;
     }
-    const lease = await this.leases.readNamespacedLease({ name, namespace });
+    let lease: k8s.V1Lease;
+    try {
+      lease = await this.leases.readNamespacedLease({ name, namespace });
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) return false; // its holder finished and released it just now
+      throw e;
+    }
     const spec = lease.spec ?? {};
     const renew = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
     const live = spec.holderIdentity && renew + (spec.leaseDurationSeconds ?? leaseDurationSec) * 1000 > Date.now();
