@@ -7,7 +7,7 @@
  *   SHARED_GROUPS (router)                  router | gateway-weighted
  *   POD_NAMESPACE (xtrinode-system)         namespace of the leader-election Lease
  *   POD_NAME (hostname)                     identity in the Lease
- *   METRICS_PORT (9090)                     /metrics and /healthz
+ *   METRICS_PORT (9090), METRICS_HOST (0.0.0.0)  /metrics and /healthz
  *   KUBECONFIG                              out of cluster; in cluster the ServiceAccount is used
  */
 import { createServer } from 'node:http';
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     res.statusCode = 404;
     res.end();
   });
-  server.listen(Number(env.METRICS_PORT ?? 9090));
+  server.listen(Number(env.METRICS_PORT ?? 9090), env.METRICS_HOST ?? '0.0.0.0');
   await controller.start();
   log.info({ gateway, gatewayNamespace }, 'controller started');
   const shutdown = () => {

@@ -91,7 +91,7 @@ async function stopProcess(p: ChildProcess | undefined): Promise<void> {
   clearTimeout(t);
 }
 
-export async function startControlPlane(opts: { installCrds?: boolean } = {}): Promise<ControlPlane> {
+export async function startControlPlane(opts: { installCrds?: boolean; serviceCidr?: string } = {}): Promise<ControlPlane> {
   const t0 = Date.now();
   const apiserverBin = join(componentDir('apiserver'), 'kube-apiserver');
   const etcdDir = componentDir('etcd');
@@ -120,7 +120,7 @@ export async function startControlPlane(opts: { installCrds?: boolean } = {}): P
       '--authorization-mode=RBAC',
       `--service-account-key-file=${join(dir, 'sa.pub')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       '--service-account-issuer=https://kubernetes.default.svc',
-      '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
+      `--service-cluster-ip-range=${opts.serviceCidr ?? '10.96.0.0/16'}`, '--allow-privileged=true',
       '--disable-admission-plugins=ServiceAccount', `--cert-dir=${join(dir, 'certs')}`,
       '--endpoint-reconciler-type=none', '--v=1',
     ], join(dir, 'apiserver.log'));

@@ -11,6 +11,8 @@
  *   OAUTH2_COOKIE_LIFETIME (10m)
  *   CLUSTER_DOMAIN (cluster.local)
  *   BACKEND_URLS                         ns/service=http://host:port,... (out-of-cluster runs)
+ *   SERVICE_ADDRESSES (dns)              dns: <svc>.<ns>.svc.<CLUSTER_DOMAIN>; cluster-ip: watch Services and
+ *                                        dial their ClusterIP (out-of-cluster runs, the local stack)
  *   DRAIN_TIMEOUT (30s)
  *   RESUME (on with ROUTES_CONFIGMAP)     resume suspended runtimes through the API server
  *   RESUME_TIMEOUT (5m)                  how long a new query waits for a waking runtime
@@ -24,6 +26,7 @@ import { parseDurationMs as parseDuration } from '../lib/duration.ts';
 import { TrinoRouter } from './server.ts';
 import { watchTableConfigMap, watchTableFile } from './table-source.ts';
 import { Resumer } from './resume.ts';
+import { watchServiceAddresses, type ServiceAddresses } from './service-addresses.ts';
 import { hostname } from 'node:os';
 
 export function parseBackendUrls(s: string | undefined): Map<string, string> {
@@ -54,12 +57,24 @@ async function main(): Promise<void> {
     resumer = new Resumer({ kubeConfig, namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: env.POD_NAME ?? hostname(), logger: log });
   }
   const peerSecret = env.ROUTER_SECRET ?? secret;
+  let addresses: ServiceAddresses | undefined;
+  if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') {
+    const k8s = await import('@kubernetes/client-node');
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromDefault();
+    addresses = await watchServiceAddresses(kubeConfig);
+  }
   const router = new TrinoRouter({
     ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
     ...(resumer && peerSecret && env.POD_IP ? { peer: { selfAddress: `${env.POD_IP}:${port}`, secret: peerSecret } } : {}),
     logger: log,
     balancing,
-    resolveService: (s) => overrides.get(`${s.namespace}/${s.name}`) ?? `http://${s.name}.${s.namespace}.svc.${domain}:${s.port}`,
+    resolveService: (s) => {
+      const fixed = overrides.get(`${s.namespace}/${s.name}`);
+      if (fixed) return fixed;
+      const ip = addresses?.clusterIP(s.namespace, s.name);
+      return ip ? `http://${ip}:${s.port}` : `http://${s.name}.${s.namespace}.svc.${domain}:${s.port}`;
+    },
     drainTimeoutMs: parseDuration(env.DRAIN_TIMEOUT ?? '30s'),
     ...(secret
       ? {

@@ -50,10 +50,13 @@ export class FakeCoordinator {
     this.suffix = randomBytes(8).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5).padEnd(5, 'x');
   }
 
-  async start(port = 0): Promise<number> {
+  async start(port = 0, host = '127.0.0.1'): Promise<number> {
     this.server = createServer((req, res) => this.handle(req, res));
     this.server.keepAliveTimeout = 60_000;
-    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', () => r()));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
     this.listenPort = (this.server.address() as AddressInfo).port;
     return this.listenPort;
   }

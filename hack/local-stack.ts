@@ -1,0 +1,35 @@
+/**
+ * `npm start`: the local stack (see hack/stack.ts) with the seed examples, until Ctrl-C.
+ */
+import { startStack } from './stack.ts';
+import { TRINO_JAVA_HOME } from './trino.ts';
+
+const stack = await startStack();
+const p = stack.gatewayPort;
+const cli = `${TRINO_JAVA_HOME}/bin/java -Djdk.net.hosts.file=${stack.hostsFile} -jar ${stack.trinoCliJar}`;
+process.stdout.write(`
+xtrinode-gateway local stack is up (Gateway API implementation: Traefik, listener 127.0.0.1:${p})
+${stack.realTrino.ok ? 'Group "shared" runs on two real Trino 476 coordinators; the other runtimes are fake coordinators.' : `Real Trino unavailable (${stack.realTrino.reason}): fake coordinators everywhere.`}
+
+  export KUBECONFIG=${stack.cp.kubeconfig}
+  kubectl get xtrinode -A; kubectl get httproute -n trino-gateway     (if you have kubectl)
+
+Connect with the Trino CLI (the hosts file maps the example hostnames to 127.0.0.1):
+  hostname routing, shared group:  ${cli} --server http://shared.trino.example.com:${p} --user me --catalog tpch --schema tiny --execute 'SELECT count(*) FROM nation'
+  hostname routing, runtime-a:     ${cli} --server http://production--runtime-a.trino.example.com:${p} --user me --execute 'SELECT 1'
+  default route:                   ${cli} --server http://127.0.0.1:${p} --user me --execute 'SELECT 1'
+  header selector (any client):    curl -H 'X-Trino-XTrinode: production/runtime-a' -H 'X-Trino-User: me' -d 'SELECT 1' http://127.0.0.1:${p}/v1/statement
+  unknown selector (fails):        curl -H 'X-Trino-XTrinode: nope' -d 'SELECT 1' http://127.0.0.1:${p}/v1/statement
+
+Logs: ${stack.cp.dir}/{apiserver,traefik,controller,router}.log    Ctrl-C stops everything.
+`);
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write('stopping...\n');
+  void stack.stop().then(() => process.exit(0));
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+setInterval(() => undefined, 1 << 30);

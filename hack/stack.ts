@@ -1,0 +1,238 @@
+/**
+ * The whole product on one machine, no Docker: a real control plane (etcd + kube-apiserver with
+ * the Gateway API and XTrinode CRDs), Traefik as the Gateway API implementation (run out of
+ * cluster), the controller and the router (as their own processes, from their real entry points),
+ * Trino coordinators (real Trino in network namespaces where possible, the fake otherwise), and
+ * the seed examples applied.
+ *
+ * There is no kubelet or kube-proxy: Services get ClusterIPs from a loopback range
+ * (127.0.96.0/24), the processes behind them listen on those addresses (real Trino, which cannot
+ * bind one address, sits in its namespace behind a small TCP forwarder standing in for
+ * kube-proxy), and Traefik dials ClusterIPs (`traefik.io/service.nativelb`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect, type Server } from 'node:net';
+import { createWriteStream, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { request } from 'undici';
+import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { startTrino, trinoAvailable, type TrinoCoordinator } from './trino.ts';
+import { FakeCoordinator } from '../test/fake-coordinator.ts';
+import { REPO_ROOT, componentDir } from '../test/components.ts';
+
+export const GATEWAY = { namespace: 'trino-gateway', name: 'trino-gateway' };
+export const GATEWAY_CLASS = 'traefik';
+export const TRAEFIK_CONTROLLER = 'traefik.io/gateway-controller';
+export const ROUTER_SECRET = 'local-stack-secret-not-for-production';
+
+export interface StackOptions {
+  /** Port of the Gateway listener and Traefik's entry point on 127.0.0.1. */
+  gatewayPort?: number;
+  /** Real Trino for the shared group (runtime-shared-1/2) when the machine allows. */
+  realTrino?: boolean;
+  /** Apply examples/seed.yaml (and the coordinators behind it). */
+  examples?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface Coordinator {
+  kind: 'trino' | 'fake';
+  name: string;
+  namespace: string;
+  clusterIP: string;
+  fake?: FakeCoordinator;
+  trino?: TrinoCoordinator;
+}
+
+export interface Stack {
+  cp: ControlPlane;
+  kubeConfig: k8s.KubeConfig;
+  gatewayUrl: string;
+  gatewayPort: number;
+  coordinators: Map<string, Coordinator>;
+  routerUrl: string;
+  controllerMetricsUrl: string;
+  hostsFile: string;
+  trinoCliJar: string;
+  realTrino: { ok: boolean; reason?: string };
+  /** A coordinator (fake, or real Trino) behind Service `<name>-coordinator` in `namespace`. */
+  addCoordinator(namespace: string, name: string, opts?: { kind?: 'trino' | 'fake'; oauth2?: boolean; port?: number }): Promise<Coordinator>;
+  apply(obj: Record<string, unknown>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
+  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = createWriteStream(log, { flags: 'a' });
+  p.stdout!.pipe(out);
+  p.stderr!.pipe(out);
+  return p;
+}
+
+async function waitHttp(url: string, what: string, timeoutMs = 60_000, ok: (status: number) => boolean = (s) => s === 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await request(url, { headersTimeout: 2000 });
+      await r.body.dump();
+      if (ok(r.statusCode)) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not come up at ${url} within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function waitHttpHost(url: string, host: string, what: string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await request(url, { headers: { host }, headersTimeout: 5000 });
+      await r.body.dump();
+      if (r.statusCode === 200) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: no 200 within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** kube-proxy stand-in: clusterIP:port -> target. */
+function forward(listenHost: string, listenPort: number, targetHost: string, targetPort: number): Promise<Server> {
+  const server = createServer((sock) => {
+    const up = connect(targetPort, targetHost);
+    sock.pipe(up).pipe(sock);
+    const end = () => {
+      sock.destroy();
+      up.destroy();
+    };
+    sock.on('error', end);
+    up.on('error', end);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenPort, listenHost, () => resolve(server));
+  });
+}
+
+export async function startStack(o: StackOptions = {}): Promise<Stack> {
+  const say = o.log ?? ((l: string) => process.stderr.write(`[stack] ${l}\n`));
+  const t0 = Date.now();
+  const gatewayPort = o.gatewayPort ?? 18080;
+  const cp = await startControlPlane({ serviceCidr: '127.0.96.0/24' });
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cp.kubeconfig);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kubeConfig);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const apply = async (obj: Record<string, unknown>) => {
+    await objects.patch(obj as k8s.KubernetesObject, undefined, undefined, 'xtrinode-stack', true, k8s.PatchStrategy.ServerSideApply);
+  };
+  const children: ChildProcess[] = [];
+  const servers: Server[] = [];
+  const coordinators = new Map<string, Coordinator>();
+  let trinoIndex = 0;
+  const realTrino = o.realTrino === false ? { ok: false, reason: 'disabled' } : trinoAvailable();
+
+  const stop = async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => { c.once('exit', r); setTimeout(r, 10_000); }) : undefined)));
+    for (const s of servers) s.close();
+    await Promise.all([...coordinators.values()].map((c) => (c.fake ? c.fake.stop() : c.trino?.stop())));
+    await cp.stop();
+  };
+
+  try {
+    for (const ns of ['trino-gateway', 'xtrinode-system', 'production']) await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+
+    // Gateway API: the class and the Gateway Traefik serves.
+    await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: GATEWAY_CLASS }, spec: { controllerName: TRAEFIK_CONTROLLER } });
+    await apply({
+      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: GATEWAY,
+      spec: { gatewayClassName: GATEWAY_CLASS, listeners: [{ name: 'http', protocol: 'HTTP', port: gatewayPort, allowedRoutes: { namespaces: { from: 'Same' } } }] },
+    });
+
+    // Router Service first: its ClusterIP is where the router listens.
+    await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'xtrinode-router', namespace: GATEWAY.namespace, annotations: { 'traefik.io/service.nativelb': 'true' } }, spec: { ports: [{ name: 'http', port: 8080 }] } });
+    const routerIP = (await core.readNamespacedService({ name: 'xtrinode-router', namespace: GATEWAY.namespace })).spec!.clusterIP!;
+
+    const node = process.execPath;
+    const env = { KUBECONFIG: cp.kubeconfig, LOG_LEVEL: 'info' };
+    const metricsPort = await freePort();
+    children.push(spawnLogged(node, [join(REPO_ROOT, 'controller/main.ts')], { ...env, GATEWAY: `${GATEWAY.namespace}/${GATEWAY.name}`, ROUTER_SERVICE: `${GATEWAY.namespace}/xtrinode-router:8080`, POD_NAMESPACE: 'xtrinode-system', POD_NAME: 'controller-0', METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1' }, join(cp.dir, 'controller.log')));
+    children.push(spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(cp.dir, 'router.log')));
+
+    const traefikBin = join(componentDir('traefik'), 'traefik');
+    children.push(spawnLogged(traefikBin, [
+      '--providers.kubernetesgateway=true', `--providers.kubernetesgateway.statusaddress.ip=127.0.0.1`,
+      `--entryPoints.web.address=127.0.0.1:${gatewayPort}`, '--log.level=INFO', '--global.checknewversion=false', '--global.sendanonymoususage=false',
+    ], { KUBECONFIG: cp.kubeconfig }, join(cp.dir, 'traefik.log')));
+
+    const addCoordinator: Stack['addCoordinator'] = async (namespace, name, opts = {}) => {
+      const kind = opts.kind === 'trino' && realTrino.ok ? 'trino' : 'fake';
+      const port = opts.port ?? 8080;
+      await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+      await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${name}-coordinator`, namespace, annotations: { 'traefik.io/service.nativelb': 'true' } }, spec: { ports: [{ name: 'http', port }] } });
+      const clusterIP = (await core.readNamespacedService({ name: `${name}-coordinator`, namespace })).spec!.clusterIP!;
+      const c: Coordinator = { kind, name, namespace, clusterIP };
+      if (kind === 'trino') {
+        const t = await startTrino({ name, index: ++trinoIndex });
+        servers.push(await forward(clusterIP, port, t.address, t.port));
+        c.trino = t;
+      } else {
+        c.fake = new FakeCoordinator({ name, ...(opts.oauth2 ? { oauth2: true } : {}) });
+        await c.fake.start(port, clusterIP);
+      }
+      coordinators.set(`${namespace}/${name}`, c);
+      return c;
+    };
+
+    await waitHttp(`http://${routerIP}:8080/healthz`, 'router');
+    await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
+    await waitHttp(`http://127.0.0.1:${gatewayPort}/`, 'Traefik', 60_000, () => true);
+
+    if (o.examples !== false) {
+      const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'examples/seed.yaml'), 'utf8'));
+      const xts = (Array.isArray(docs) ? docs : []).map((d) => d.toJS() as { metadata: { name: string; namespace: string } });
+      for (const x of xts) {
+        const shared = x.metadata.name.startsWith('runtime-shared-');
+        await addCoordinator(x.metadata.namespace, x.metadata.name, { kind: shared && o.realTrino !== false ? 'trino' : 'fake' });
+      }
+      for (const x of xts) await apply(x as unknown as Record<string, unknown>);
+      const trinos = [...coordinators.values()].filter((c) => c.trino);
+      if (trinos.length > 0) say(`waiting for ${trinos.length} Trino coordinators to start`);
+      await Promise.all(trinos.map((c) => c.trino!.ready()));
+      // Routes are in place once Traefik (and the router, for shared and default) answer every entry point.
+      for (const host of ['production--runtime-a.trino.example.com', 'shared.trino.example.com', 'analytics.example.com', 'localhost']) {
+        await waitHttpHost(`http://127.0.0.1:${gatewayPort}/v1/info`, `${host}:${gatewayPort}`, `routes for ${host} through Traefik`);
+      }
+    }
+    if (!realTrino.ok) say(`real Trino not used: ${realTrino.reason}; fake coordinators stand in`);
+
+    const hostsFile = join(cp.dir, 'hosts');
+    writeFileSync(hostsFile, '127.0.0.1 localhost production--runtime-a.trino.example.com shared.trino.example.com analytics.example.com\n');
+    say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; logs in ${cp.dir}`);
+    return {
+      cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
+      routerUrl: `http://${routerIP}:8080`, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
+      addCoordinator, apply, stop,
+    };
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+}
