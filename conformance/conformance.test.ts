@@ -1,0 +1,57 @@
+/**
+ * End to end: the conformance suite through the local stack (real kube-apiserver, Traefik as the
+ * Gateway API implementation, the controller and router processes, real Trino 476 coordinators
+ * for a shared group, the Trino CLI and the npm trino-client). Writes the report to
+ * conformance/reports/traefik-local.yaml.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startStack, GATEWAY, GATEWAY_CLASS, type Stack } from '../hack/stack.ts';
+import { TRINO_JAVA_HOME } from '../hack/trino.ts';
+import { REPO_ROOT, componentDir } from '../test/components.ts';
+import { runConformance, CASE_NAMES, type ConformanceReport } from './suite.ts';
+import { localBackends } from './local-backends.ts';
+
+let stack: Stack;
+let report: ConformanceReport;
+
+beforeAll(async () => {
+  stack = await startStack();
+  if (!stack.realTrino.ok) process.stderr.write(`\n!!! REAL TRINO UNAVAILABLE: ${stack.realTrino.reason}. The real-client cases will be reported as skipped.\n\n`);
+  // trino-client follows nextUri literally, so it reaches the real Trino group by header selector.
+  await stack.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'runtime-shared-1', namespace: 'production' }, spec: { size: 'm', routing: { routingGroup: 'shared', hostnameDomain: 'trino.example.com', header: 'X-Trino-XTrinode=shared' } } });
+  const traefikVersion = execFileSync(join(componentDir('traefik'), 'traefik'), ['version']).toString().match(/Version:\s+(\S+)/)?.[1] ?? 'unknown';
+  report = await runConformance({
+    kubeConfig: stack.kubeConfig,
+    gateway: GATEWAY,
+    gatewayClass: GATEWAY_CLASS,
+    gatewayUrl: stack.gatewayUrl,
+    backends: localBackends(stack),
+    implementationVersion: `traefik ${traefikVersion} (out of cluster, nativeLB)`,
+    ...(stack.realTrino.ok ? { realClients: { trinoCli: { java: join(TRINO_JAVA_HOME, 'bin/java'), jar: stack.trinoCliJar, hostsFile: stack.hostsFile }, trinoGroup: { hostname: 'shared.trino.example.com', header: 'shared' } } } : {}),
+    log: (l) => process.stderr.write(`[conformance] ${l}\n`),
+  });
+  mkdirSync(join(REPO_ROOT, 'conformance/reports'), { recursive: true });
+  writeFileSync(join(REPO_ROOT, 'conformance/reports/traefik-local.yaml'), stringify(report, { lineWidth: 0 }));
+}, 600_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('routing conformance on the local stack (Traefik)', () => {
+  test('every case ran', () => {
+    expect(report.cases.map((c) => c.name)).toEqual(CASE_NAMES);
+  });
+  for (const name of CASE_NAMES) {
+    test(name, () => {
+      const c = report.cases.find((x) => x.name === name)!;
+      if (c.result === 'Skipped') process.stderr.write(`!!! ${name} SKIPPED: ${c.reason}\n`);
+      // A skip is only acceptable for the real-client cases when real Trino is unavailable.
+      const allowedSkip = !stack.realTrino.ok && name.startsWith('RealTrino');
+      expect({ name, result: c.result, reason: c.reason }).toEqual({ name, result: allowedSkip ? c.result : 'Passed', reason: allowedSkip ? c.reason : undefined });
+    });
+  }
+});

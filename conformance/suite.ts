@@ -1,0 +1,441 @@
+/**
+ * Routing conformance: the semantics of the routing spec as named cases, run through a real
+ * Gateway API implementation against a cluster where xtrinode-gateway (controller + router) is
+ * installed. Each case applies its own fixtures in its own namespaces, and the suite cleans up and
+ * returns a report in the spirit of the Gateway API ConformanceReport.
+ *
+ * Coordinators come from a BackendProvider: `local` (hack/stack.ts: processes on loopback
+ * ClusterIPs, a kubelet stand-in for suspend/resume). Cases a provider cannot support are
+ * reported as skipped with the reason, never as passed.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { Client } from 'undici';
+import { Trino } from 'trino-client';
+
+export interface Coordinator {
+  /** What the coordinator reports as itself (`X-Fake-Coordinator`), or undefined for real Trino. */
+  identity: string | undefined;
+}
+
+export interface BackendProvider {
+  name: string;
+  /** A coordinator behind Service `<name>-coordinator:8080` in `namespace`. */
+  coordinator(namespace: string, name: string, opts?: { oauth2?: boolean }): Promise<Coordinator>;
+  /** Starts coordinators when their labelled Deployment is scaled up (what a kubelet does); undefined when the cluster has a real kubelet and image. */
+  kubelet?(namespace: string): { stop(): void };
+  oauth2: boolean;
+}
+
+export interface RealClients {
+  /** java + Trino CLI jar + a hosts file mapping example hostnames to the Gateway address. */
+  trinoCli?: { java: string; jar: string; hostsFile: string };
+  /** A group served by real Trino, with its hostname and a header selector. */
+  trinoGroup?: { hostname: string; header: string };
+}
+
+export interface ConformanceContext {
+  kubeConfig: k8s.KubeConfig;
+  gateway: { namespace: string; name: string };
+  gatewayClass: string;
+  /** Base URL of the Gateway listener, e.g. http://127.0.0.1:18080 */
+  gatewayUrl: string;
+  backends: BackendProvider;
+  realClients?: RealClients;
+  implementationVersion?: string;
+  log?: (line: string) => void;
+}
+
+export type Result = 'Passed' | 'Failed' | 'Skipped';
+
+export interface CaseReport {
+  name: string;
+  description: string;
+  result: Result;
+  reason?: string;
+  durationMs: number;
+}
+
+export interface ConformanceReport {
+  apiVersion: 'analytics.xtrinode.io/v1alpha1';
+  kind: 'RoutingConformanceReport';
+  date: string;
+  gatewayClass: string;
+  implementation: { controllerName: string; version: string };
+  xtrinodeGateway: { version: string };
+  backendProvider: string;
+  summary: { passed: number; failed: number; skipped: number };
+  cases: CaseReport[];
+}
+
+class Skip extends Error {}
+
+const NS = 'xtn-conformance';
+const NS_B = 'xtn-conformance-b';
+const DOMAIN = 'conformance.example.com';
+
+interface Case {
+  name: string;
+  description: string;
+  run(t: Tools): Promise<void>;
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+class Tools {
+  readonly ctx: ConformanceContext;
+  readonly client: Client;
+  private readonly objects: k8s.KubernetesObjectApi;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly core: k8s.CoreV1Api;
+  readonly port: string;
+
+  constructor(ctx: ConformanceContext) {
+    this.ctx = ctx;
+    this.client = new Client(ctx.gatewayUrl);
+    this.objects = k8s.KubernetesObjectApi.makeApiClient(ctx.kubeConfig);
+    this.custom = ctx.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    this.core = ctx.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    this.port = new URL(ctx.gatewayUrl).port || '80';
+  }
+
+  async apply(obj: Record<string, unknown>): Promise<void> {
+    await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, 'xtrinode-conformance', true, k8s.PatchStrategy.ServerSideApply);
+  }
+
+  async xtrinode(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+    await this.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace }, spec });
+  }
+
+  async send(o: { host?: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Reply> {
+    const res = await this.client.request({
+      path: o.path ?? '/v1/statement',
+      method: (o.method ?? (o.body !== undefined ? 'POST' : 'GET')) as 'GET',
+      headers: { host: `${o.host ?? 'gateway.invalid'}:${this.port}`, 'x-trino-user': 'conformance', ...(o.headers ?? {}) },
+      ...(o.body !== undefined ? { body: o.body } : {}),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
+  }
+
+  /** Retries until `check` passes (routes take a moment to be programmed). */
+  async eventually<T>(what: string, f: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: T | undefined;
+    let err: unknown;
+    for (;;) {
+      try {
+        last = await f();
+        if (check(last)) return last;
+      } catch (e) {
+        err = e;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${what}: not seen within ${timeoutMs / 1000}s; last: ${last === undefined ? String(err) : JSON.stringify(last).slice(0, 300)}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async status(namespace: string, name: string): Promise<{ conditions?: Array<{ type: string; status: string; reason: string; message: string }>; phase?: string }> {
+    const x = (await this.custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace, plural: 'xtrinodes', name })) as { status?: object };
+    return (x.status ?? {}) as never;
+  }
+
+  /** Follows nextUri from a first response; returns every served-by identity and the final page. */
+  async followQuery(first: Reply, via: (uri: URL, i: number) => { host?: string; headers?: Record<string, string> }): Promise<{ served: Array<string | undefined>; final: Record<string, unknown> }> {
+    let page = first.json();
+    const served: Array<string | undefined> = [];
+    for (let i = 0; typeof page.nextUri === 'string'; i++) {
+      const u = new URL(page.nextUri);
+      const r = await this.send({ path: u.pathname, ...via(u, i) });
+      if (r.status !== 200) throw new Error(`poll ${u.pathname} answered ${r.status}: ${r.text.slice(0, 200)}`);
+      served.push(header(r, 'x-fake-coordinator'));
+      page = r.json();
+    }
+    return { served, final: page };
+  }
+}
+
+function header(r: Reply, name: string): string | undefined {
+  const v = r.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function expect(cond: boolean, message: string): void {
+  if (!cond) throw new Error(message);
+}
+
+const served = (r: Reply) => header(r, 'x-fake-coordinator');
+
+const CASES: Case[] = [
+  {
+    name: 'HostnameRouting',
+    description: 'A request for an XTrinode hostname (generated <group>.<hostnameDomain> and explicit routing.hostname) reaches that runtime.',
+    async run(t) {
+      const r = await t.eventually('generated hostname', () => t.send({ host: `${NS}--c-host.${DOMAIN}`, body: 'SELECT 1' }), (x) => served(x) === 'c-host');
+      expect(r.status === 200, `status ${r.status}`);
+      await t.eventually('explicit hostname', () => t.send({ host: `explicit.${DOMAIN}`, body: 'SELECT 1' }), (x) => served(x) === 'c-host');
+    },
+  },
+  {
+    name: 'HeaderRouting',
+    description: 'A request with X-Trino-XTrinode equal to a selector reaches that group, whatever the hostname.',
+    async run(t) {
+      await t.eventually('header route', () => t.send({ host: 'unrelated.invalid', headers: { 'x-trino-xtrinode': 'conformance/header' }, body: 'SELECT 1' }), (x) => served(x) === 'c-header');
+    },
+  },
+  {
+    name: 'DefaultRoute',
+    description: 'A request with no hostname or header selector reaches the default group; a younger second default loses with DefaultConflict.',
+    async run(t) {
+      type Table = { groups: Array<{ name: string; default: boolean; backends: Array<{ id: string }> }> };
+      const def = await t.eventually('a default group in the route table', async () => {
+        const tb = JSON.parse((await t.core.readNamespacedConfigMap({ namespace: t.ctx.gateway.namespace, name: 'trino-gateway-routes' })).data?.['routes.json'] ?? '{"groups":[]}') as Table;
+        return tb.groups.find((g) => g.default);
+      }, (g) => g !== undefined);
+      const expected = def!.backends.map((b) => b.id.split('/')[1]);
+      await t.eventually('default route', () => t.send({ host: 'unrelated.invalid', body: 'SELECT 1' }), (x) => x.status === 200 && expected.includes(served(x) ?? ''));
+      if (def!.name !== `${NS}--c-default`) {
+        const st = await t.eventually('DefaultConflict on the younger default', () => t.status(NS, 'c-default'), (s) => s.conditions?.some((c) => c.type === 'Accepted') === true);
+        expect(st.conditions!.find((c) => c.type === 'Accepted')!.reason === 'DefaultConflict', `c-default: ${JSON.stringify(st.conditions)}`);
+      }
+    },
+  },
+  {
+    name: 'UnknownHeaderFailsExplicitly',
+    description: 'An X-Trino-XTrinode value no group has gets a 404 naming the selector, never the default route.',
+    async run(t) {
+      const r = await t.send({ host: 'unrelated.invalid', headers: { 'x-trino-xtrinode': 'conformance/no-such-group' }, body: 'SELECT 1' });
+      expect(r.status === 404, `status ${r.status}`);
+      expect(header(r, 'x-xtrinode-error') === 'XTN_UNKNOWN_SELECTOR', `error code ${header(r, 'x-xtrinode-error')}`);
+      expect(r.text.includes('conformance/no-such-group'), `message does not name the selector: ${r.text}`);
+      expect(served(r) === undefined, `served by ${served(r)}`);
+    },
+  },
+  {
+    name: 'HostnameBeatsHeader',
+    description: 'With both a routing hostname and a selector header for another group, the hostname wins.',
+    async run(t) {
+      await t.eventually('hostname over header', () => t.send({ host: `explicit.${DOMAIN}`, headers: { 'x-trino-xtrinode': 'conformance/header' }, body: 'SELECT 1' }), (x) => served(x) === 'c-host');
+    },
+  },
+  {
+    name: 'SharedGroupWeights',
+    description: 'New queries of a shared group spread by routing.weight (3:1 here) within 10 percentage points over 200 queries.',
+    async run(t) {
+      await t.eventually('weighted group routed', () => t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' }), (x) => served(x) === 'c-w1' || served(x) === 'c-w2');
+      const counts: Record<string, number> = {};
+      for (let i = 0; i < 200; i++) {
+        const s = served(await t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' })) ?? 'none';
+        counts[s] = (counts[s] ?? 0) + 1;
+      }
+      const share = (counts['c-w1'] ?? 0) / 200;
+      expect(Math.abs(share - 0.75) <= 0.1, `c-w1 got ${(share * 100).toFixed(0)}% of 200 (want 75% +-10): ${JSON.stringify(counts)}`);
+    },
+  },
+  {
+    name: 'QueryPollsStayOnTheirCoordinator',
+    description: 'Every poll of a query reaches the coordinator that owns it, from every entry point (hostname, header, default, shared group), also when polls drop the selector header.',
+    async run(t) {
+      const entries: Array<{ what: string; host?: string; headers?: Record<string, string>; dropHeader?: boolean }> = [
+        { what: 'shared group hostname', host: `weighted.${DOMAIN}` },
+        { what: 'header', host: 'unrelated.invalid', headers: { 'x-trino-xtrinode': 'conformance/header' } },
+        { what: 'header, polls without it', host: 'unrelated.invalid', headers: { 'x-trino-xtrinode': 'conformance/header' }, dropHeader: true },
+        { what: 'hostname', host: `explicit.${DOMAIN}` },
+        { what: 'default', host: 'unrelated.invalid' },
+      ];
+      for (const e of entries) {
+        for (let q = 0; q < 4; q++) {
+          const first = await t.send({ ...(e.host ? { host: e.host } : {}), ...(e.headers ? { headers: e.headers } : {}), body: `SELECT ${q}` });
+          expect(first.status === 200, `${e.what}: POST ${first.status} ${first.text.slice(0, 200)}`);
+          const owner = served(first);
+          const { served: polls, final } = await t.followQuery(first, (u) => ({ host: u.hostname, ...(e.headers && !e.dropHeader ? { headers: e.headers } : {}) }));
+          expect(polls.every((p) => p === owner), `${e.what}: POST on ${owner}, polls on ${polls.join(',')}`);
+          expect((final.stats as { state: string }).state === 'FINISHED', `${e.what}: ended ${JSON.stringify(final.stats)}`);
+        }
+      }
+    },
+  },
+  {
+    name: 'OAuth2HandshakeStaysOnOneCoordinator',
+    description: 'The OAuth2 challenge, token poll (CLI/JDBC flow), browser initiate and callback all reach the coordinator that issued the challenge.',
+    async run(t) {
+      if (!t.ctx.backends.oauth2) throw new Skip(`backend provider ${t.ctx.backends.name} has no OAuth2 coordinators`);
+      await t.eventually('sso group routed', () => t.send({ host: `sso.${DOMAIN}`, body: 'SELECT 1' }), (x) => x.status === 401);
+      for (let i = 0; i < 6; i++) {
+        const ch = await t.send({ host: `sso.${DOMAIN}`, body: 'SELECT 1' });
+        expect(ch.status === 401, `challenge status ${ch.status}`);
+        const owner = served(ch);
+        const www = String(header(ch, 'www-authenticate'));
+        const token = new URL(/x_token_server="([^"]+)"/.exec(www)?.[1] ?? 'http://missing/');
+        const tok = await t.send({ host: `sso.${DOMAIN}`, path: token.pathname + token.search });
+        expect(tok.status === 200 && served(tok) === owner, `token poll: ${tok.status} on ${served(tok)}, challenge from ${owner}`);
+        const init = new URL(/x_redirect_server="([^"]+)"/.exec(www)?.[1] ?? 'http://missing/');
+        const ini = await t.send({ host: `sso.${DOMAIN}`, path: init.pathname + init.search });
+        expect(served(ini) === owner, `initiate on ${served(ini)}, challenge from ${owner}`);
+        const cookie = String(header(ini, 'set-cookie') ?? '').split(';')[0]!;
+        expect(cookie.startsWith('XTRINODE_OAUTH2='), `no routing cookie on initiate: ${cookie}`);
+        const cb = await t.send({ host: `sso.${DOMAIN}`, path: '/oauth2/callback?code=x', headers: { cookie } });
+        expect(served(cb) === owner, `callback on ${served(cb)}, challenge from ${owner}`);
+      }
+    },
+  },
+  {
+    name: 'ResumeSuspendedRuntime',
+    description: 'A query to a suspended runtime wakes it (spec.suspend -> false, workloads scaled up) and succeeds; the client never sees an error.',
+    async run(t) {
+      const r = await t.eventually('suspended runtime answers with a held QUEUED query', () => t.send({ host: `sleepy.${DOMAIN}`, body: 'SELECT 1' }), (x) => x.status === 200 && x.json<{ stats: { state: string } }>().stats.state === 'QUEUED', 30_000);
+      const { final, served: polls } = await t.followQuery(r, (u) => ({ host: u.hostname }));
+      expect((final.stats as { state: string }).state === 'FINISHED', `ended ${JSON.stringify(final)}`.slice(0, 300));
+      expect(polls.at(-1) === 'c-sleepy', `served by ${polls.join(',')}`);
+      const st = await t.status(NS, 'c-sleepy');
+      expect(st.phase === 'Running' || st.phase === 'Resuming', `phase ${st.phase}`);
+    },
+  },
+  {
+    name: 'InvalidXTrinodeLeavesOthersWorking',
+    description: 'An XTrinode the controller refuses (generated group name over 63 characters) is reported on its status and other routes keep working.',
+    async run(t) {
+      const st = await t.eventually('InvalidSpec on the invalid XTrinode', () => t.status(NS, 'c-this-name-makes-the-generated-group-name-too-long-x'), (s) => s.conditions?.some((c) => c.type === 'Accepted' && c.reason === 'InvalidSpec') === true);
+      expect(st.conditions!.find((c) => c.type === 'Accepted')!.message.includes('spec.routing.routingGroup'), 'message does not name the field');
+      await t.eventually('other routes still work', () => t.send({ host: `explicit.${DOMAIN}`, body: 'SELECT 1' }), (x) => served(x) === 'c-host');
+    },
+  },
+  {
+    name: 'CrossNamespaceBackendWithReferenceGrant',
+    description: 'A runtime in another namespace than the Gateway gets a ReferenceGrant, the implementation resolves the backendRef, and requests reach it.',
+    async run(t) {
+      await t.eventually('cross-namespace backend', () => t.send({ host: `crossns.${DOMAIN}`, body: 'SELECT 1' }), (x) => served(x) === 'c-crossns');
+      const grant = await t.custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: NS_B, plural: 'referencegrants', name: 'xtrinode-gateway' }) as { spec: { to: Array<{ name: string }> } };
+      expect(grant.spec.to.some((x) => x.name === 'c-crossns-coordinator'), 'grant does not name the Service');
+      const route = await t.custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: t.ctx.gateway.namespace, plural: 'httproutes', name: `xtrinode-${NS_B}--c-crossns` }) as { status?: { parents?: Array<{ conditions?: Array<{ type: string; status: string }> }> } };
+      const resolved = route.status?.parents?.[0]?.conditions?.find((c) => c.type === 'ResolvedRefs');
+      expect(resolved?.status === 'True', `HTTPRoute ResolvedRefs: ${JSON.stringify(resolved)}`);
+    },
+  },
+  {
+    name: 'RealTrinoCliThroughTheGateway',
+    description: 'The Trino CLI (476) runs a query on a shared group of real Trino coordinators by hostname.',
+    async run(t) {
+      const cli = t.ctx.realClients?.trinoCli;
+      const g = t.ctx.realClients?.trinoGroup;
+      if (!cli || !g) throw new Skip('no Trino CLI or real Trino coordinators in this environment');
+      for (let i = 0; i < 4; i++) {
+        const out = await new Promise<string>((resolve, reject) => {
+          execFile(cli.java, [`-Djdk.net.hosts.file=${cli.hostsFile}`, '-jar', cli.jar, '--server', `http://${g.hostname}:${t.port}`, '--user', 'conformance', '--catalog', 'tpch', '--schema', 'tiny', '--execute', 'SELECT count(*) FROM nation'], { timeout: 120_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+        });
+        expect(out.trim() === '"25"', `CLI printed ${JSON.stringify(out)}`);
+      }
+    },
+  },
+  {
+    name: 'RealTrinoJsClientThroughTheGateway',
+    description: 'The npm trino-client runs queries on real Trino coordinators of a shared group by header selector (every poll must reach the owning coordinator, or real Trino fails the query).',
+    async run(t) {
+      const g = t.ctx.realClients?.trinoGroup;
+      if (!g) throw new Skip('no real Trino coordinators in this environment');
+      const trino = Trino.create({ server: t.ctx.gatewayUrl, catalog: 'tpch', schema: 'tiny', extraHeaders: { 'X-Trino-XTrinode': g.header, 'X-Trino-User': 'conformance' } });
+      for (let i = 0; i < 6; i++) {
+        const rows: unknown[][] = [];
+        for await (const page of await trino.query('SELECT name FROM region ORDER BY name')) {
+          if (page.error) throw new Error(page.error.message);
+          rows.push(...((page.data ?? []) as unknown[][]));
+        }
+        expect(rows.length === 5 && rows[0]![0] === 'AFRICA', `rows ${JSON.stringify(rows)}`);
+      }
+    },
+  },
+];
+
+/** The fixtures every case relies on, applied once. */
+async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
+  const b = t.ctx.backends;
+  for (const ns of [NS, NS_B]) await t.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await b.coordinator(NS, 'c-host');
+  await b.coordinator(NS, 'c-header');
+  await b.coordinator(NS, 'c-default');
+  await b.coordinator(NS, 'c-w1');
+  await b.coordinator(NS, 'c-w2');
+  await b.coordinator(NS_B, 'c-crossns');
+  if (b.oauth2) {
+    await b.coordinator(NS, 'c-sso-1', { oauth2: true });
+    await b.coordinator(NS, 'c-sso-2', { oauth2: true });
+  }
+  await t.xtrinode(NS, 'c-host', { routing: { hostnameDomain: DOMAIN, hostname: `explicit.${DOMAIN}` } });
+  await t.xtrinode(NS, 'c-header', { routing: { header: 'X-Trino-XTrinode=conformance/header' } });
+  await t.xtrinode(NS, 'c-default', { routing: { default: true } });
+  await t.xtrinode(NS, 'c-w1', { routing: { routingGroup: 'conformance-weighted', hostname: `weighted.${DOMAIN}`, weight: 3 } });
+  await t.xtrinode(NS, 'c-w2', { routing: { routingGroup: 'conformance-weighted', hostname: `weighted.${DOMAIN}`, weight: 1 } });
+  await t.xtrinode(NS_B, 'c-crossns', { routing: { hostname: `crossns.${DOMAIN}` } });
+  await t.xtrinode(NS, 'c-this-name-makes-the-generated-group-name-too-long-x', { routing: { hostname: `invalid.${DOMAIN}` } });
+  if (b.oauth2) {
+    await t.xtrinode(NS, 'c-sso-1', { routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
+    await t.xtrinode(NS, 'c-sso-2', { routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
+  }
+  // Suspend/resume: a suspended runtime with a labelled coordinator Deployment at 0 replicas.
+  const kubelet = b.kubelet?.(NS);
+  await b.coordinator(NS, 'c-sleepy');
+  await t.apply({
+    apiVersion: 'apps/v1', kind: 'Deployment',
+    metadata: { name: 'c-sleepy-coordinator', namespace: NS, labels: { 'analytics.xtrinode.io/xtrinode': 'c-sleepy', 'analytics.xtrinode.io/role': 'coordinator' }, annotations: { 'analytics.xtrinode.io/replicas-before-suspend': '1' } },
+    spec: { replicas: 0, selector: { matchLabels: { app: 'c-sleepy' } }, template: { metadata: { labels: { app: 'c-sleepy' } }, spec: { containers: [{ name: 'coordinator', image: 'trinodb/trino' }] } } },
+  });
+  await t.xtrinode(NS, 'c-sleepy', { suspend: true, routing: { hostname: `sleepy.${DOMAIN}` } });
+  return async () => {
+    kubelet?.stop();
+    for (const ns of [NS, NS_B]) {
+      try {
+        await t.core.deleteNamespace({ name: ns });
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+}
+
+export async function runConformance(ctx: ConformanceContext, opts: { only?: string[] } = {}): Promise<ConformanceReport> {
+  const t = new Tools(ctx);
+  const log = ctx.log ?? (() => undefined);
+  const gc = (await t.custom.getClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', name: ctx.gatewayClass })) as { spec: { controllerName: string } };
+  const cleanup = await applyFixtures(t);
+  const cases: CaseReport[] = [];
+  try {
+    for (const c of CASES) {
+      if (opts.only && !opts.only.includes(c.name)) continue;
+      const t0 = Date.now();
+      let result: Result = 'Passed';
+      let reason: string | undefined;
+      try {
+        await c.run(t);
+      } catch (e) {
+        result = e instanceof Skip ? 'Skipped' : 'Failed';
+        reason = (e as Error).message;
+      }
+      log(`${result.padEnd(7)} ${c.name}${reason ? `: ${reason}` : ''}`);
+      cases.push({ name: c.name, description: c.description, result, ...(reason ? { reason } : {}), durationMs: Date.now() - t0 });
+    }
+  } finally {
+    await cleanup();
+    await t.client.close();
+  }
+  const count = (r: Result) => cases.filter((c) => c.result === r).length;
+  return {
+    apiVersion: 'analytics.xtrinode.io/v1alpha1',
+    kind: 'RoutingConformanceReport',
+    date: new Date().toISOString(),
+    gatewayClass: ctx.gatewayClass,
+    implementation: { controllerName: gc.spec.controllerName, version: ctx.implementationVersion ?? 'unknown' },
+    xtrinodeGateway: { version: '0.1.0' },
+    backendProvider: ctx.backends.name,
+    summary: { passed: count('Passed'), failed: count('Failed'), skipped: count('Skipped') },
+    cases,
+  };
+}
+
+export const CASE_NAMES = CASES.map((c) => c.name);
