@@ -7,7 +7,7 @@
  * Three processes: a fake coordinator, the router, and this load generator (undici).
  * (a) small polls: GET /v1/query/{id} (sticky-hit path), sequential latency and concurrent req/s
  * (b) large result pages: ~8 MB JSON, MB/s at 4 concurrent streams
- * (c) router RSS with 1,000 concurrent queries held open by the coordinator
+ * (c) router RSS with 1,000 concurrent queries held open by the coordinator (measured first)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -23,8 +23,8 @@ import pino from 'pino';
 const HOST = 'bench.example.com';
 const role = process.argv[2];
 
-function start(args: string[]): Promise<{ child: ChildProcess; msg: { port: number; suffix?: string } }> {
-  const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' });
+function start(args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; msg: { port: number; suffix?: string } }> {
+  const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit', execArgv });
   return new Promise((resolve) => child.once('message', (msg) => resolve({ child, msg: msg as { port: number } })));
 }
 
@@ -63,7 +63,9 @@ async function throughput(pool: Pool, path: string, concurrency: number, ms: num
 
 async function main(): Promise<void> {
   const coord = await start(['coordinator']);
-  const router = await start(['router', String(coord.msg.port)]);
+  // The router runs with the Node options of its Deployment (manifests/router/deployment.yaml).
+  const routerNodeOptions = (process.env.ROUTER_NODE_OPTIONS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+  const router = await start(['router', String(coord.msg.port)], routerNodeOptions);
   const direct = new Pool(`http://127.0.0.1:${coord.msg.port}`, { connections: 64 });
   const viaRouter = new Pool(`http://127.0.0.1:${router.msg.port}`, { connections: 1100 });
   const results: Record<string, string> = {};
@@ -72,6 +74,16 @@ async function main(): Promise<void> {
     const post = await viaRouter.request({ path: '/v1/statement', method: 'POST', headers: { host: HOST }, body: 'SELECT 1' });
     const id = ((await post.body.json()) as { id: string }).id;
     const poll = `/v1/query/${id}`;
+    // (c) first, on a fresh router: RSS at 1,000 concurrent queries held open by the coordinator
+    const idle = rssMb(router.child.pid!);
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(router.child.pid!))), 100);
+    await Promise.all(Array.from({ length: 1000 }, async () => {
+      const res = await viaRouter.request({ path: '/bench/hold?ms=3000', method: 'GET', headers: { host: HOST } });
+      await res.body.dump();
+    }));
+    clearInterval(sampler);
+    results['router RSS idle / peak with 1,000 concurrent held queries (MB)'] = `${idle.toFixed(0)} / ${peak.toFixed(0)}`;
     await latency(direct, poll, 500);
     await latency(viaRouter, poll, 500); // warm up
 
@@ -90,15 +102,6 @@ async function main(): Promise<void> {
     const mb = (x: { bytes: number; secs: number }) => x.bytes / 1e6 / x.secs;
     results['large pages (8.6 MB), 4 streams, MB/s direct / via router'] = `${mb(ld).toFixed(0)} / ${mb(lr).toFixed(0)}  -> ratio ${(mb(lr) / mb(ld)).toFixed(2)}`;
 
-    const idle = rssMb(router.child.pid!);
-    let peak = idle;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(router.child.pid!))), 100);
-    await Promise.all(Array.from({ length: 1000 }, async () => {
-      const res = await viaRouter.request({ path: '/bench/hold?ms=3000', method: 'GET', headers: { host: HOST } });
-      await res.body.dump();
-    }));
-    clearInterval(sampler);
-    results['router RSS idle / peak with 1,000 concurrent held queries (MB)'] = `${idle.toFixed(0)} / ${peak.toFixed(0)}`;
   } finally {
     await direct.close();
     await viaRouter.close();
@@ -106,7 +109,7 @@ async function main(): Promise<void> {
     coord.child.kill();
   }
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
-  process.stdout.write(`\nxtrinode router benchmark (${new Date().toISOString()})\nmachine: ${machine}\nprocesses: load generator, router, fake coordinator on one machine (they share its cores)\n\n`);
+  process.stdout.write(`\nxtrinode router benchmark (${new Date().toISOString()})\nmachine: ${machine}\nprocesses: load generator, router, fake coordinator on one machine (they share its cores)\nrouter node options: ${routerNodeOptions.join(' ') || '(none)'}\n\n`);
   for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(66)} ${v}\n`);
 }
 

@@ -14,7 +14,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { pipeline } from 'node:stream';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { Pool, errors as undiciErrors, request as undiciRequest } from 'undici';
+import { Pool, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Gauge, Registry } from 'prom-client';
 import type { RouteBackend, RouteGroup, RouteTable } from '../routetable/schema.ts';
@@ -449,7 +449,7 @@ export class TrinoRouter {
     for (let i = 0; i < candidates.length; i += this.opts.probeConcurrency) {
       const batch = candidates.slice(i, i + this.opts.probeConcurrency);
       this.mSticky.inc({ result: 'probe' }, batch.length);
-      const results = await Promise.all(batch.map((b) => this.send(req, b, false).then((res) => ({ b, res }), () => undefined)));
+      const results = await Promise.all(batch.map((b) => this.send(req, b).then((res) => ({ b, res }), () => undefined)));
       let winner: { backend: RouteBackend; res: UpstreamResponse } | undefined;
       for (const r of results) {
         if (!r) continue;
@@ -461,70 +461,101 @@ export class TrinoRouter {
     return undefined;
   }
 
-  private async send(req: FastifyRequest, backend: RouteBackend, withBody: boolean, signal?: AbortSignal, body?: Buffer): Promise<UpstreamResponse> {
-    const origin = this.opts.resolveService(backend.service);
-    return (await this.pool(origin).request({
-      method: req.method as 'GET',
-      path: req.url,
-      headers: upstreamHeaders(req),
-      body: body ?? (withBody ? req.raw : null),
-      ...(signal ? { signal } : {}),
-    })) as UpstreamResponse;
+  /** A bodiless request whose whole response the caller decides about (probes). */
+  private async send(req: FastifyRequest, backend: RouteBackend): Promise<UpstreamResponse> {
+    return (await this.pool(this.opts.resolveService(backend.service)).request({ method: req.method as 'GET', path: req.url, headers: upstreamHeaders(req) })) as UpstreamResponse;
   }
 
-  /** send(), retrying while the connection is refused (a restarting coordinator), for bodiless requests. */
-  private async sendRetrying(req: FastifyRequest, backend: RouteBackend, signal: AbortSignal, retryMs: number): Promise<UpstreamResponse> {
-    const deadline = Date.now() + retryMs;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
-      try {
-        return await this.send(req, backend, false, signal);
-      } catch (e) {
-        if (!isNotSent(e) || Date.now() + delay > deadline || signal.aborted) throw e;
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  }
-
+  /**
+   * Proxies one request to a coordinator and streams the answer back: undici's dispatch API
+   * straight into the client's socket, with backpressure (pause upstream while the client's
+   * buffer is full). Resolves once response headers are sent. A bodiless request whose
+   * connection is refused is retried for `retryNotSentMs` (a restarting coordinator).
+   */
   private async forward(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: WriteOptions & { learnFromBody?: boolean; body?: Buffer; onNotSent?: () => string; retryNotSentMs?: number }): Promise<void> {
     const hasBody = o.body !== undefined || (req.method !== 'GET' && req.method !== 'HEAD' && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined));
-    const ac = new AbortController();
-    // The response closing before it finished means the client went away: cancel upstream.
-    // (IncomingMessage 'close' fires as soon as the request body is read, so it can't tell.)
-    const onClose = () => {
-      if (!reply.raw.writableFinished) ac.abort();
-    };
-    reply.raw.once('close', onClose);
-    let res: UpstreamResponse;
-    try {
-      res = o.retryNotSentMs && !hasBody ? await this.sendRetrying(req, backend, ac.signal, o.retryNotSentMs) : await this.send(req, backend, hasBody, ac.signal, o.body);
-    } catch (e) {
-      reply.raw.off('close', onClose);
-      if (ac.signal.aborted) throw new RouterError('XTN_MALFORMED_REQUEST', 499, 'client closed the request');
-      if (o.onNotSent && isNotSent(e)) {
-        o.onNotSent();
+    const deadline = o.retryNotSentMs && !hasBody ? Date.now() + o.retryNotSentMs : 0;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.dispatchOnce(req, reply, backend, hasBody, o);
+        this.opts.resumer?.noteActivity(backend.id);
         return;
+      } catch (e) {
+        if (e instanceof RouterError) throw e;
+        if (isNotSent(e) && Date.now() + delay < deadline && !reply.raw.destroyed) {
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        if (o.onNotSent && isNotSent(e)) {
+          o.onNotSent();
+          return;
+        }
+        if (e instanceof undiciErrors.HeadersTimeoutError) throw errors.timeout(backend.id);
+        this.markUnhealthy(backend.id);
+        throw errors.unreachable(backend.id);
       }
-      if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError) throw errors.timeout(backend.id);
-      this.markUnhealthy(backend.id);
-      throw errors.unreachable(backend.id);
     }
-    if (o.learnFromBody && res.statusCode === 200) {
-      res.body.once('data', (chunk: Buffer) => {
-        const id = queryIdInBody(chunk.subarray(0, 256).toString('latin1'));
-        if (id) this.sticky.set(querySuffix(id), backend.id);
-      });
-    }
-    this.opts.resumer?.noteActivity(backend.id);
-    if (res.statusCode === 401 && this.signer && this.opts.oauth2) o = { ...o, markChallengeFor: backend };
-    this.writeResponse(req, reply, res, o);
   }
 
-  private writeResponse(req: FastifyRequest, reply: FastifyReply, res: UpstreamResponse, o: WriteOptions): void {
+  private dispatchOnce(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, hasBody: boolean, o: WriteOptions & { learnFromBody?: boolean; body?: Buffer }): Promise<void> {
+    const res = reply.raw;
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      let controller: Dispatcher.DispatchController | undefined;
+      // The response closing before it finished means the client went away: cancel upstream.
+      // (IncomingMessage 'close' fires as soon as the request body is read, so it can't tell.)
+      const onClose = () => {
+        if (!res.writableFinished) controller?.abort(new Error('client closed the request'));
+      };
+      res.once('close', onClose);
+      let learn = false;
+      this.pool(this.opts.resolveService(backend.service)).dispatch(
+        { method: req.method as Dispatcher.HttpMethod, path: req.url, headers: upstreamHeaders(req), body: o.body ?? (hasBody ? req.raw : null) },
+        {
+          onRequestStart: (c) => {
+            controller = c;
+            if (res.destroyed) c.abort(new Error('client closed the request'));
+          },
+          onResponseStart: (_c, statusCode, headers) => {
+            started = true;
+            const marked = statusCode === 401 && this.signer && this.opts.oauth2 ? { ...o, markChallengeFor: backend } : o;
+            reply.hijack();
+            res.writeHead(statusCode, this.responseHeaders(req, headers, marked));
+            learn = o.learnFromBody === true && statusCode === 200;
+            resolve();
+          },
+          onResponseData: (c, chunk) => {
+            if (learn) {
+              learn = false;
+              const id = queryIdInBody(chunk.subarray(0, 256).toString('latin1'));
+              if (id) this.sticky.set(querySuffix(id), backend.id);
+            }
+            if (!res.write(chunk)) {
+              c.pause();
+              res.once('drain', () => c.resume());
+            }
+          },
+          onResponseEnd: () => {
+            res.off('close', onClose);
+            res.end();
+          },
+          onResponseError: (_c, err) => {
+            res.off('close', onClose);
+            if (!started) reject(res.destroyed ? new RouterError('XTN_MALFORMED_REQUEST', 499, 'client closed the request') : err);
+            else res.destroy();
+          },
+        },
+      );
+    });
+  }
+
+  /** Response headers for the client: hop-by-hop removed, OAuth2 cookie and challenge marker added. */
+  private responseHeaders(req: FastifyRequest, upstream: IncomingHttpHeaders, o: WriteOptions): OutgoingHttpHeaders {
     const headers: OutgoingHttpHeaders = {};
-    const connectionTokens = connectionHeaderTokens(res.headers.connection);
-    for (const k in res.headers) {
+    const connectionTokens = connectionHeaderTokens(upstream.connection);
+    for (const k in upstream) {
       if (HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
-      headers[k] = res.headers[k];
+      headers[k] = upstream[k];
     }
     const oauth = this.opts.oauth2;
     if (oauth && this.signer) {
@@ -544,8 +575,13 @@ export class TrinoRouter {
         headers['www-authenticate'] = markChallenge(headers['www-authenticate'] as string | string[], token);
       }
     }
+    return headers;
+  }
+
+  /** Streams a response obtained with request() (probes, peer-forwarded polls) to the client. */
+  private writeResponse(req: FastifyRequest, reply: FastifyReply, res: UpstreamResponse, o: WriteOptions): void {
     reply.hijack();
-    reply.raw.writeHead(res.statusCode, headers);
+    reply.raw.writeHead(res.statusCode, this.responseHeaders(req, res.headers, o));
     pipeline(res.body, reply.raw, (err) => {
       if (err && !reply.raw.destroyed) reply.raw.destroy();
     });
