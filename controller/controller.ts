@@ -21,6 +21,8 @@ import { ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINO
 import { parseDurationMs } from '../lib/duration.ts';
 
 export const FIELD_MANAGER = 'xtrinode-controller';
+/** API writes in flight at once within one reconcile. */
+const WRITE_CONCURRENCY = 8;
 const RECONCILE_KEY = 'routes';
 
 export interface ControllerOptions {
@@ -57,8 +59,6 @@ export class Controller {
   private statefulSets!: k8s.ObjectCache<Obj>;
   private idleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Last reported Accepted status per XTrinode, to emit Events on changes only. */
-  private readonly reported = new Map<string, string>();
 
   constructor(o: ControllerOptions) {
     this.o = o;
@@ -72,6 +72,7 @@ export class Controller {
     this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
     this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
     this.queue = new WorkQueue((key) => this.reconcile(key), {
+      coalesceMs: 100,
       onError: (key, err, retry) => {
         this.reconciles.inc({ result: 'error' });
         this.log.warn({ key, err: errorText(err), retryInMs: retry }, 'reconcile failed; retrying');
@@ -151,15 +152,18 @@ export class Controller {
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
     const out = translate({ xtrinodes, services: this.services.list() as never, settings: this.o.settings, notReady });
 
-    // 1. Apply what differs.
-    const desiredKeys = new Set<string>();
-    for (const obj of out.objects) {
-      desiredKeys.add(objKey(obj));
+    // 1. Apply what differs: grants before the routes that need them, the route table last.
+    const desiredKeys = new Set(out.objects.map(objKey));
+    const changed = out.objects.filter((obj) => {
       const live = this.cacheFor(obj.kind)?.get(obj.metadata.name, obj.metadata.namespace);
       const { apiVersion: _a, kind: _k, ...fields } = obj; // typed list items carry no apiVersion/kind
-      if (live && contains(live, fields)) continue;
-      await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
-      this.writes.inc({ kind: obj.kind, verb: 'apply' });
+      return !live || !contains(live, fields);
+    });
+    for (const kind of ['ReferenceGrant', 'HTTPRoute', 'ConfigMap']) {
+      await inParallel(changed.filter((o) => o.kind === kind), WRITE_CONCURRENCY, async (obj) => {
+        await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+        this.writes.inc({ kind: obj.kind, verb: 'apply' });
+      });
     }
     // 2. Delete generated objects nobody wants any more (also across namespaces).
     const managed: Array<[k8s.ObjectCache<Obj>, string, string]> = [
@@ -167,37 +171,40 @@ export class Controller {
       [this.grants, 'gateway.networking.k8s.io/v1beta1', 'ReferenceGrant'],
       [this.configMaps, 'v1', 'ConfigMap'],
     ];
-    for (const [cache, apiVersion, kind] of managed) {
-      for (const item of cache.list()) {
-        const live = { apiVersion, kind, metadata: { name: item.metadata!.name!, namespace: item.metadata!.namespace! } };
-        if (item.metadata?.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY || desiredKeys.has(objKey(live))) continue;
-        try {
-          await this.objects.delete(live);
-        } catch (e) {
-          if ((e as { code?: number }).code !== 404) throw e;
-        }
-        this.writes.inc({ kind, verb: 'delete' });
+    const stale = managed.flatMap(([cache, apiVersion, kind]) => cache.list()
+      .filter((item) => item.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY)
+      .map((item) => ({ apiVersion, kind, metadata: { name: item.metadata!.name!, namespace: item.metadata!.namespace! } }))
+      .filter((o) => !desiredKeys.has(objKey(o))));
+    await inParallel(stale, WRITE_CONCURRENCY, async (o) => {
+      try {
+        await this.objects.delete(o);
+      } catch (e) {
+        if ((e as { code?: number }).code !== 404) throw e;
       }
-    }
-    // 3. Status of every XTrinode.
+      this.writes.inc({ kind: o.kind, verb: 'delete' });
+    });
+    // 3. Status of every XTrinode whose status differs.
+    const statusWrites: Array<{ live: XTrinode; merged: XTrinodeStatus }> = [];
     for (const [key, report] of out.statuses) {
       const [namespace, name] = key.split('/') as [string, string];
       const live = this.xts.get(name, namespace) as unknown as XTrinode | undefined;
       if (!live) continue;
-      const desired = this.withGatewayConditions(report.status, live, lifecycle.get(key));
-      const merged = mergeStatus(live.status, desired);
-      if (sameStatus(live.status, merged)) continue;
+      const merged = mergeStatus(live.status, this.withGatewayConditions(report.status, live, lifecycle.get(key)));
+      if (!sameStatus(live.status, merged)) statusWrites.push({ live, merged });
+    }
+    await inParallel(statusWrites, WRITE_CONCURRENCY, async ({ live, merged }) => {
       try {
         await this.custom.patchNamespacedCustomObjectStatus(
-          { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status: merged } },
+          { group: GROUP, version: VERSION, namespace: live.metadata.namespace!, plural: PLURAL, name: live.metadata.name, body: { status: merged } },
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
         );
         this.writes.inc({ kind: 'XTrinode', verb: 'status' });
       } catch (e) {
         if ((e as { code?: number }).code !== 404) throw e; // deleted meanwhile
+        return;
       }
       await this.eventOnChange(live, merged);
-    }
+    });
     this.reconciles.inc({ result: 'ok' });
   }
 
@@ -327,16 +334,22 @@ export class Controller {
     }
   }
 
+  /** Events for notable changes of Accepted: a selector lost or regained, the spec turning invalid or valid. */
   private async eventOnChange(xt: XTrinode, status: XTrinodeStatus): Promise<void> {
-    const accepted = status.conditions?.find((c) => c.type === ConditionType.Accepted);
-    if (!accepted) return;
-    const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
-    const sig = `${accepted.status}/${accepted.reason}`;
-    const before = this.reported.get(key) ?? (xt.status?.conditions?.find((c) => c.type === ConditionType.Accepted) ? `${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.status}/${xt.status.conditions.find((c) => c.type === ConditionType.Accepted)!.reason}` : undefined);
-    this.reported.set(key, sig);
-    if (before === sig) return;
-    await this.event(xt, accepted.status === 'True' ? 'Normal' : 'Warning', accepted.reason, accepted.message);
+    const now = status.conditions?.find((c) => c.type === ConditionType.Accepted);
+    const before = xt.status?.conditions?.find((c) => c.type === ConditionType.Accepted);
+    if (!now || (before?.status === now.status && before.reason === now.reason)) return;
+    if (!before && now.status === 'True') return; // a first, plain acceptance is in the status; no event noise
+    await this.event(xt, now.status === 'True' ? 'Normal' : 'Warning', now.reason, now.message);
   }
+}
+
+/** Runs `f` over `items`, at most `n` at a time. */
+async function inParallel<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (i < items.length) await f(items[i++]!);
+  }));
 }
 
 function objKey(o: { kind?: string; metadata?: { namespace?: string; name?: string } }): string {

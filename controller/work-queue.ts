@@ -14,6 +14,8 @@ export interface WorkQueueOptions {
   /** Overall processing rate: tokens per second and burst. */
   ratePerSecond?: number;
   burst?: number;
+  /** A key waits this long before it is processed, so a burst of events becomes one pass. */
+  coalesceMs?: number;
   onError?: (key: string, err: unknown, retryInMs: number) => void;
 }
 
@@ -35,7 +37,7 @@ export class WorkQueue {
 
   constructor(handler: (key: string) => Promise<void>, opts: WorkQueueOptions = {}) {
     this.handler = handler;
-    this.opts = { baseDelayMs: opts.baseDelayMs ?? 50, maxDelayMs: opts.maxDelayMs ?? 30_000, ratePerSecond: opts.ratePerSecond ?? 50, burst: opts.burst ?? 100, onError: opts.onError };
+    this.opts = { baseDelayMs: opts.baseDelayMs ?? 50, maxDelayMs: opts.maxDelayMs ?? 30_000, ratePerSecond: opts.ratePerSecond ?? 50, burst: opts.burst ?? 100, coalesceMs: opts.coalesceMs ?? 0, onError: opts.onError };
     this.tokens = this.opts.burst;
   }
 
@@ -105,6 +107,7 @@ export class WorkQueue {
         this.wake = undefined;
         continue;
       }
+      if (this.opts.coalesceMs > 0) await new Promise((r) => setTimeout(r, this.opts.coalesceMs)); // adds now are absorbed
       this.queued.delete(key);
       await this.takeToken();
       this.processing.add(key);

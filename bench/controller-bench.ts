@@ -1,0 +1,147 @@
+/**
+ * Controller benchmark against a real kube-apiserver: 1,000 XTrinodes (and their coordinator
+ * Services) in 100 namespaces, a fifth of them in 20 shared groups.
+ *
+ *   npm run bench:controller          (about a minute or two)
+ *
+ * Figures: time from the first create to all routes applied and every status written (and, as
+ * the baseline from the same run, the time the API server took to accept the creates alone), API
+ * writes per XTrinode, writes during a restart with nothing changed (target 0), controller RSS.
+ * The controller runs as its own process (controller/main.ts), as in production.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { request } from 'undici';
+import { startControlPlane } from '../hack/control-plane.ts';
+import { REPO_ROOT } from '../test/components.ts';
+
+const N = Number(process.env.XTRINODES ?? 1000);
+const NAMESPACES = Number(process.env.NAMESPACES ?? 100);
+const CONCURRENCY = 16;
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+
+async function pool<T>(items: T[], n: number, f: (x: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (i < items.length) await f(items[i++]!);
+  }));
+}
+
+let lastBreakdown = '';
+async function writes(metricsUrl: string): Promise<number> {
+  const text = await (await request(metricsUrl)).body.text();
+  let total = 0;
+  const parts: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('xtrinode_controller_api_writes_total{')) continue;
+    const n = Number(line.split(' ').pop());
+    total += n;
+    const m = /kind="([^"]+)",verb="([^"]+)"/.exec(line);
+    if (m && n > 0) parts.push(`${m[1]} ${m[2]} ${n}`);
+  }
+  lastBreakdown = parts.join(', ');
+  return total;
+}
+
+async function reconciles(metricsUrl: string): Promise<number> {
+  const text = await (await request(metricsUrl)).body.text();
+  return Number(/xtrinode_controller_reconciles_total\{result="ok"\} (\d+)/.exec(text)?.[1] ?? NaN);
+}
+
+function startController(kubeconfig: string, port: number, name: string) {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'controller/main.ts')], {
+    // NODE_OPTIONS as in manifests/controller/deployment.yaml
+    env: { NODE_OPTIONS: '--max-semi-space-size=4', ...process.env, KUBECONFIG: kubeconfig, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1', POD_NAMESPACE: 'xtrinode-system', POD_NAME: name, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+async function main(): Promise<void> {
+  const cp = await startControlPlane();
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apply = (o: Record<string, unknown>) => objects.patch(o as k8s.KubernetesObject, undefined, undefined, 'bench', true, k8s.PatchStrategy.ServerSideApply);
+  const figures: Array<[string, string]> = [];
+  let child = startController(cp.kubeconfig, 19091, 'bench-1');
+  try {
+    for (const ns of ['trino-gateway', 'xtrinode-system']) await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const nss = Array.from({ length: NAMESPACES }, (_, i) => `team-${i}`);
+    await pool(nss, CONCURRENCY, (ns) => apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }));
+    await new Promise((r) => setTimeout(r, 3000)); // controller up and leading
+
+    const items = Array.from({ length: N }, (_, i) => ({ ns: nss[i % NAMESPACES]!, name: `rt-${i}`, shared: i % 5 === 0 ? `pool-${i % 20}` : undefined }));
+    const t0 = Date.now();
+    await pool(items, CONCURRENCY, async (x) => {
+      await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${x.name}-coordinator`, namespace: x.ns }, spec: { ports: [{ port: 8080 }] } });
+      await apply({
+        apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: x.name, namespace: x.ns },
+        spec: { routing: x.shared ? { routingGroup: x.shared, hostnameDomain: 'trino.example.com' } : { hostnameDomain: 'trino.example.com', header: `X-Trino-XTrinode=${x.ns}/${x.name}` } },
+      });
+    });
+    const created = Date.now() - t0;
+
+    // Converged: every XTrinode has status for its generation and the route table lists every backend.
+    for (;;) {
+      const list = (await custom.listClusterCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', plural: 'xtrinodes' })) as { items: Array<{ metadata: { generation: number }; status?: { conditions?: Array<{ type: string; observedGeneration?: number }> } }> };
+      const done = list.items.filter((x) => x.status?.conditions?.some((c) => c.type === 'Accepted' && c.observedGeneration === x.metadata.generation)).length;
+      let backends = 0;
+      try {
+        const cm = await core.readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' });
+        backends = (JSON.parse(cm.data?.['routes.json'] ?? '{"groups":[]}') as { groups: Array<{ backends: unknown[] }> }).groups.reduce((n, g) => n + g.backends.length, 0);
+      } catch {
+        /* not yet */
+      }
+      if (done === N && backends === N) break;
+      if (Date.now() - t0 > 600_000) throw new Error(`not converged after 10 minutes: ${done}/${N} statuses, ${backends} backends`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const converged = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 2000)); // let the last informer events settle
+    const w1 = await writes('http://127.0.0.1:19091/metrics');
+    const routes = (await custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes' })) as { items: unknown[] };
+    figures.push(['XTrinodes / namespaces / shared groups', `${N} / ${NAMESPACES} / 20`]);
+    figures.push(['HTTPRoutes generated', String(routes.items.length)]);
+    figures.push(['baseline: API server accepted the creates (s)', (created / 1000).toFixed(1)]);
+    figures.push(['first create -> all routes applied and statuses written (s)', `${(converged / 1000).toFixed(1)}  -> ratio to baseline ${(converged / created).toFixed(2)}`]);
+    figures.push(['API writes by the controller, total / per XTrinode', `${w1} / ${(w1 / N).toFixed(2)}  (${lastBreakdown})`]);
+    figures.push(['controller RSS after convergence (MB)', rssMb(child.pid!).toFixed(0)]);
+    figures.push(['reconcile passes until convergence', String(await reconciles('http://127.0.0.1:19091/metrics'))]);
+
+    // A restart with nothing changed: a new controller process must write nothing.
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    child = startController(cp.kubeconfig, 19092, 'bench-2');
+    const t1 = Date.now();
+    for (;;) {
+      try {
+        const text = await (await request('http://127.0.0.1:19092/metrics')).body.text();
+        if (/xtrinode_controller_reconciles_total\{result="ok"\} [1-9]/.test(text)) break;
+      } catch {
+        /* starting */
+      }
+      if (Date.now() - t1 > 120_000) throw new Error('restarted controller did not reconcile within 2 minutes');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const resync = Date.now() - t1;
+    await new Promise((r) => setTimeout(r, 2000));
+    figures.push(['restart: process start -> first full reconcile (s)', (resync / 1000).toFixed(1)]);
+    figures.push(['restart with nothing changed: API writes (target 0)', String(await writes('http://127.0.0.1:19092/metrics'))]);
+    figures.push(['controller RSS after the restart resync (MB)', rssMb(child.pid!).toFixed(0)]);
+  } finally {
+    child.kill('SIGTERM');
+    await cp.stop();
+  }
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+  process.stdout.write(`\nxtrinode controller benchmark (${new Date().toISOString()})\nmachine: ${machine}\nkube-apiserver 1.36.3 + etcd 3.6.16 on the same machine\n\n`);
+  for (const [k, v] of figures) process.stdout.write(`${k.padEnd(62)} ${v}\n`);
+}
+
+await main();
