@@ -14,7 +14,7 @@ import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { fileURLToPath } from 'node:url';
-import { FakeCoordinator } from '../test/fake-coordinator.ts';
+import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { TrinoRouter } from '../router/server.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';

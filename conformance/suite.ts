@@ -10,6 +10,9 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from 'undici';
 import { Trino } from 'trino-client';
 
@@ -20,16 +23,21 @@ export interface Coordinator {
 
 export interface BackendProvider {
   name: string;
-  /** A coordinator behind Service `<name>-coordinator:8080` in `namespace`. */
-  coordinator(namespace: string, name: string, opts?: { oauth2?: boolean }): Promise<Coordinator>;
-  /** Starts coordinators when their labelled Deployment is scaled up (what a kubelet does); undefined when the cluster has a real kubelet and image. */
-  kubelet?(namespace: string): { stop(): void };
+  /**
+   * A coordinator behind Service `<name>-coordinator:8080` in `namespace`, run by a Deployment
+   * `<name>-coordinator` labelled `analytics.xtrinode.io/xtrinode=<name>` and
+   * `analytics.xtrinode.io/role=coordinator`. `suspended`: the Deployment starts at 0 replicas
+   * with 1 remembered, as the controller leaves a suspended runtime.
+   */
+  coordinator(namespace: string, name: string, opts?: { oauth2?: boolean; suspended?: boolean }): Promise<Coordinator>;
+  /** Releases what the provider runs outside the cluster. */
+  stop?(): void;
   oauth2: boolean;
 }
 
 export interface RealClients {
-  /** java + Trino CLI jar + a hosts file mapping example hostnames to the Gateway address. */
-  trinoCli?: { java: string; jar: string; hostsFile: string };
+  /** java and the Trino CLI jar. */
+  trinoCli?: { java: string; jar: string };
   /** A group served by real Trino, with its hostname and a header selector. */
   trinoGroup?: { hostname: string; header: string };
 }
@@ -172,6 +180,19 @@ function expect(cond: boolean, message: string): void {
 }
 
 const served = (r: Reply) => header(r, 'x-fake-coordinator');
+
+/** Runs the Trino CLI against `http://<hostname>:<gateway port>`, the hostname resolved to the Gateway through a hosts file. */
+async function trinoCli(t: Tools, hostname: string, sql: string, extra: string[] = []): Promise<string> {
+  const cli = t.ctx.realClients?.trinoCli;
+  if (!cli) throw new Skip('no Trino CLI in this environment');
+  const gw = new URL(t.ctx.gatewayUrl).hostname;
+  if (!/^[0-9.]+$/.test(gw)) throw new Skip(`the Gateway URL ${t.ctx.gatewayUrl} is not an IP address; the CLI cases need one to map test hostnames to it`);
+  const dir = mkdtempSync(join(tmpdir(), 'xtn-cli-'));
+  writeFileSync(join(dir, 'hosts'), `${gw} ${hostname}\n127.0.0.1 localhost\n`);
+  return new Promise<string>((resolve, reject) => {
+    execFile(cli.java, [`-Djdk.net.hosts.file=${join(dir, 'hosts')}`, '-jar', cli.jar, '--server', `http://${hostname}:${t.port}`, '--user', 'conformance', ...extra, '--execute', sql], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`Trino CLI: ${err.message}\n${stderr.slice(0, 500)}`)) : resolve(stdout)));
+  });
+}
 
 const CASES: Case[] = [
   {
@@ -323,15 +344,23 @@ const CASES: Case[] = [
     name: 'RealTrinoCliThroughTheGateway',
     description: 'The Trino CLI (476) runs a query on a shared group of real Trino coordinators by hostname.',
     async run(t) {
-      const cli = t.ctx.realClients?.trinoCli;
       const g = t.ctx.realClients?.trinoGroup;
-      if (!cli || !g) throw new Skip('no Trino CLI or real Trino coordinators in this environment');
+      if (!g) throw new Skip('no real Trino coordinators in this environment');
       for (let i = 0; i < 4; i++) {
-        const out = await new Promise<string>((resolve, reject) => {
-          execFile(cli.java, [`-Djdk.net.hosts.file=${cli.hostsFile}`, '-jar', cli.jar, '--server', `http://${g.hostname}:${t.port}`, '--user', 'conformance', '--catalog', 'tpch', '--schema', 'tiny', '--execute', 'SELECT count(*) FROM nation'], { timeout: 120_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
-        });
+        const out = await trinoCli(t, g.hostname, 'SELECT count(*) FROM nation', ['--catalog', 'tpch', '--schema', 'tiny']);
         expect(out.trim() === '"25"', `CLI printed ${JSON.stringify(out)}`);
       }
+    },
+  },
+  {
+    name: 'RealTrinoCliResumesSuspendedRuntime',
+    description: 'The Trino CLI, which never retries its initial POST, runs a query on a suspended runtime: the router holds it while the runtime wakes and submits it once.',
+    async run(t) {
+      await t.eventually('suspended runtime routed', () => t.status(NS, 'c-sleepy-cli'), (s) => s.phase === 'Suspended');
+      const t0 = Date.now();
+      const out = await trinoCli(t, `sleepy-cli.${DOMAIN}`, 'SELECT 1');
+      expect(out.trim() === '"0","c-sleepy-cli"', `CLI printed ${JSON.stringify(out)}`);
+      t.ctx.log?.(`  (the CLI query on a suspended runtime took ${((Date.now() - t0) / 1000).toFixed(1)}s, resume included)`);
     },
   },
   {
@@ -378,17 +407,13 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
     await t.xtrinode(NS, 'c-sso-1', { routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
     await t.xtrinode(NS, 'c-sso-2', { routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
   }
-  // Suspend/resume: a suspended runtime with a labelled coordinator Deployment at 0 replicas.
-  const kubelet = b.kubelet?.(NS);
-  await b.coordinator(NS, 'c-sleepy');
-  await t.apply({
-    apiVersion: 'apps/v1', kind: 'Deployment',
-    metadata: { name: 'c-sleepy-coordinator', namespace: NS, labels: { 'analytics.xtrinode.io/xtrinode': 'c-sleepy', 'analytics.xtrinode.io/role': 'coordinator' }, annotations: { 'analytics.xtrinode.io/replicas-before-suspend': '1' } },
-    spec: { replicas: 0, selector: { matchLabels: { app: 'c-sleepy' } }, template: { metadata: { labels: { app: 'c-sleepy' } }, spec: { containers: [{ name: 'coordinator', image: 'trinodb/trino' }] } } },
-  });
+  // Suspend/resume: a suspended runtime whose coordinator Deployment is at 0 replicas.
+  await b.coordinator(NS, 'c-sleepy', { suspended: true });
   await t.xtrinode(NS, 'c-sleepy', { suspend: true, routing: { hostname: `sleepy.${DOMAIN}` } });
+  await b.coordinator(NS, 'c-sleepy-cli', { suspended: true });
+  await t.xtrinode(NS, 'c-sleepy-cli', { suspend: true, routing: { hostname: `sleepy-cli.${DOMAIN}` } });
   return async () => {
-    kubelet?.stop();
+    b.stop?.();
     for (const ns of [NS, NS_B]) {
       try {
         await t.core.deleteNamespace({ name: ns });

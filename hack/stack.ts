@@ -19,7 +19,7 @@ import { parseAllDocuments } from 'yaml';
 import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
 import { startTrino, trinoAvailable, type TrinoCoordinator } from './trino.ts';
-import { FakeCoordinator } from '../test/fake-coordinator.ts';
+import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
 
 export const GATEWAY = { namespace: 'trino-gateway', name: 'trino-gateway' };

@@ -13,7 +13,7 @@ import { Trino } from 'trino-client';
 import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
 import { Controller } from '../controller/controller.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
-import { FakeCoordinator } from '../test/fake-coordinator.ts';
+import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { TrinoRouter } from './server.ts';
 import { Resumer } from './resume.ts';
 import { watchTableConfigMap } from './table-source.ts';

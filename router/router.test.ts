@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { Trino } from 'trino-client';
-import { FakeCoordinator } from '../test/fake-coordinator.ts';
+import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { TrinoRouter } from './server.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
