@@ -1,0 +1,140 @@
+/**
+ * The RBAC in manifests/ is enough, and no more: the controller and a resuming router run against
+ * a real API server as their ServiceAccounts (tokens from the TokenRequest API), bound only by
+ * manifests/controller/rbac.yaml and manifests/router/rbac.yaml.
+ */
+import * as k8s from '@kubernetes/client-node';
+import pino from 'pino';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import { REPO_ROOT } from '../test/components.ts';
+import { Controller } from './controller.ts';
+import { DEFAULT_SETTINGS } from './translate/settings.ts';
+import { Resumer } from '../router/resume.ts';
+import { watchTableConfigMap } from '../router/table-source.ts';
+import type { RouteTable } from '../routetable/schema.ts';
+
+const log = pino({ level: process.env.XTN_TEST_LOG ?? 'silent' });
+let cp: ControlPlane;
+let admin: k8s.KubeConfig;
+let controller: Controller | undefined;
+
+const apply = (kc: k8s.KubeConfig, o: Record<string, unknown>) =>
+  k8s.KubernetesObjectApi.makeApiClient(kc).patch(o as k8s.KubernetesObject, undefined, undefined, 'test', true, k8s.PatchStrategy.ServerSideApply);
+
+async function applyManifest(file: string): Promise<void> {
+  const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, file), 'utf8'));
+  for (const d of Array.isArray(docs) ? docs : []) {
+    const o = d.toJS() as Record<string, unknown> | null;
+    if (o) await apply(admin, o);
+  }
+}
+
+/** A kubeconfig that authenticates as the ServiceAccount. */
+async function asServiceAccount(namespace: string, name: string): Promise<k8s.KubeConfig> {
+  const core = admin.makeApiClient(k8s.CoreV1Api);
+  const tr = await core.createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 } } });
+  const cluster = admin.getCurrentCluster()!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: cluster.server, caData: cluster.caData }],
+    users: [{ name, token: tr.status!.token }],
+    contexts: [{ name: 'sa', cluster: 'test', user: name }],
+    currentContext: 'sa',
+  });
+  return kc;
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  admin = new k8s.KubeConfig();
+  admin.loadFromFile(cp.kubeconfig);
+  await applyManifest('manifests/namespace.yaml');
+  await applyManifest('manifests/controller/rbac.yaml');
+  await applyManifest('manifests/router/rbac.yaml');
+  await apply(admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } });
+}, 300_000);
+
+afterAll(async () => {
+  await controller?.stop();
+  await cp?.stop();
+});
+
+describe('least-privilege RBAC from manifests/', () => {
+  test('the controller reconciles, scales and writes status as its ServiceAccount', async () => {
+    const kc = await asServiceAccount('xtrinode-system', 'xtrinode-controller');
+    controller = new Controller({ kubeConfig: kc, settings: DEFAULT_SETTINGS, identity: 'rbac-test', leaseNamespace: 'xtrinode-system', logger: log });
+    await controller.start();
+    await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'rt-coordinator', namespace: 'team-a' }, spec: { ports: [{ port: 8080 }] } });
+    await apply(admin, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'rt-coordinator', namespace: 'team-a', labels: { 'analytics.xtrinode.io/xtrinode': 'rt', 'analytics.xtrinode.io/role': 'coordinator' } }, spec: { replicas: 2, selector: { matchLabels: { a: 'rt' } }, template: { metadata: { labels: { a: 'rt' } }, spec: { containers: [{ name: 'c', image: 'x' }] } } } });
+    await apply(admin, { apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'rt', namespace: 'team-a' }, spec: { suspend: true, routing: { hostname: 'rt.example.com', header: 'X-Trino-XTrinode=team-a/rt' } } });
+    const custom = admin.makeApiClient(k8s.CustomObjectsApi);
+    await until('route, grant, table and status written', async () => {
+      await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes', name: 'xtrinode-team-a--rt' });
+      const x = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { status?: { conditions?: unknown[] } };
+      return (x.status?.conditions?.length ?? 0) > 0;
+    });
+    const d = await admin.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'rt-coordinator', namespace: 'team-a' });
+    expect(d.spec?.replicas).toBe(0); // suspended: scaled down under the controller's RBAC
+    expect(d.metadata?.annotations?.['analytics.xtrinode.io/replicas-before-suspend']).toBe('2');
+    const errors = (await controller.registry.getSingleMetric('xtrinode_controller_reconciles_total')!.get()).values.filter((v) => v.labels.result === 'error' && v.value > 0);
+    expect(errors).toEqual([]);
+  });
+
+  test('the router reads the route table, takes a resume Lease and resumes, as its ServiceAccount', async () => {
+    const kc = await asServiceAccount('trino-gateway', 'xtrinode-router');
+    // the router's own ConfigMap watch (list + watch restricted to one resourceName)
+    let watched: RouteTable | undefined;
+    const refused: string[] = [];
+    const stop = await watchTableConfigMap({ setTable: (t) => (watched = t), refuseTable: (r) => refused.push(r) }, 'trino-gateway', 'trino-gateway-routes', kc);
+    stop();
+    expect(refused).toEqual([]);
+    expect(watched?.groups.map((g) => g.name)).toContain('team-a--rt');
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const cm = await core.readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' });
+    const table = JSON.parse(cm.data!['routes.json']!) as { groups: Array<{ name: string; backends: Array<{ state: string }> }> };
+    const group = table.groups.find((g) => g.name === 'team-a--rt')!;
+    expect(group.backends[0]!.state).toBe('Suspended');
+    const resumer = new Resumer({ kubeConfig: kc, namespace: 'trino-gateway', identity: 'router-sa', logger: log });
+    await resumer.resume(group as never);
+    const custom = admin.makeApiClient(k8s.CustomObjectsApi);
+    const x = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { spec: { suspend?: boolean } };
+    expect(x.spec.suspend).toBe(false);
+    resumer.noteActivity('team-a/rt');
+    await resumer.flushActivity();
+    const y = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { metadata: { annotations?: Record<string, string> } };
+    expect(y.metadata.annotations?.['analytics.xtrinode.io/last-activity']).toBeDefined();
+  });
+
+  test('and nothing more: what neither needs is forbidden', async () => {
+    const router = await asServiceAccount('trino-gateway', 'xtrinode-router');
+    const ctrl = await asServiceAccount('xtrinode-system', 'xtrinode-controller');
+    const forbidden = async (p: Promise<unknown>) => {
+      try {
+        await p;
+        return 'allowed';
+      } catch (e) {
+        return (e as { code?: number }).code === 403 ? 'forbidden' : `error ${(e as { code?: number }).code}`;
+      }
+    };
+    expect(await forbidden(router.makeApiClient(k8s.CoreV1Api).listSecretForAllNamespaces())).toBe('forbidden');
+    expect(await forbidden(router.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'other' }))).toBe('forbidden');
+    expect(await forbidden(router.makeApiClient(k8s.CustomObjectsApi).listClusterCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', plural: 'xtrinodes' }))).toBe('forbidden');
+    expect(await forbidden(ctrl.makeApiClient(k8s.CoreV1Api).listSecretForAllNamespaces())).toBe('forbidden');
+    expect(await forbidden(ctrl.makeApiClient(k8s.CoreV1Api).createNamespacedConfigMap({ namespace: 'team-a', body: { metadata: { name: 'x' } } }))).toBe('forbidden');
+    expect(await forbidden(ctrl.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'team-a', plural: 'httproutes', body: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'x' }, spec: {} } }))).toBe('forbidden');
+    expect(await forbidden(ctrl.makeApiClient(k8s.AppsV1Api).deleteNamespacedDeployment({ namespace: 'team-a', name: 'rt-coordinator' }))).toBe('forbidden');
+  });
+});
