@@ -36,6 +36,10 @@ export class FakeCoordinator {
   /** Every request seen: method and path. */
   readonly seen: Array<{ method: string; path: string; headers: IncomingMessage['headers'] }> = [];
   starting: boolean;
+  /** Requests whose client went away before the response finished. */
+  aborted = 0;
+  /** Spooled segment ids this coordinator serves (`/v1/spooled/download|ack/{id}`). */
+  readonly segments = new Set<string>();
   private server: Server | undefined;
   private listenPort = 0;
   private seq = 0;
@@ -85,6 +89,9 @@ export class FakeCoordinator {
     const url = req.url ?? '/';
     const path = url.split('?')[0]!;
     this.seen.push({ method: req.method ?? '', path, headers: req.headers });
+    res.on('close', () => {
+      if (!res.writableFinished) this.aborted++;
+    });
     res.setHeader('x-fake-coordinator', this.name);
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       const text = JSON.stringify(body);
@@ -108,6 +115,16 @@ export class FakeCoordinator {
       return json(200, { token: `token-of-${this.name}` });
     }
     if (path === '/oauth2/callback' || path === '/oauth2/logout') return json(200, { coordinator: this.name });
+    if (path.startsWith('/v1/spooled/download/') || path.startsWith('/v1/spooled/ack/')) {
+      const id = parts[4]!;
+      if (!this.segments.has(id)) return json(404, { error: `segment ${id} not found` });
+      if (parts[3] === 'ack') {
+        this.segments.delete(id);
+        res.writeHead(200);
+        return void res.end();
+      }
+      return json(200, { segment: id, coordinator: this.name });
+    }
     // Benchmark helpers (not Trino paths): a large result page, and a response held open.
     if (path === '/bench/large') {
       const page = this.largePage();
@@ -158,8 +175,8 @@ export class FakeCoordinator {
       if (q.state === 'FINISHED') return this.finalPage(req, res, q);
       return json(200, this.results(req, q));
     }
-    if (path.startsWith('/v1/query/')) {
-      const id = parts[3]!;
+    if (path.startsWith('/v1/query/') || path.startsWith('/ui/api/query/')) {
+      const id = path.startsWith('/ui/') ? parts[4]! : parts[3]!;
       if (req.method === 'DELETE') {
         this.queries.delete(id);
         res.writeHead(204);

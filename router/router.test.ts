@@ -336,6 +336,56 @@ describe('OAuth2 stickiness', () => {
   });
 });
 
+describe('protocol paths and connection handling', () => {
+  test('spooled segment download and ack reach the coordinator that issued them, through any replica', async () => {
+    coordinators.s2!.segments.add('seg-0001');
+    const dl = await call(urls[1]!, '/v1/spooled/download/seg-0001', { host: 'gateway.example.com' });
+    expect(dl.status).toBe(200);
+    expect(dl.json().coordinator).toBe('s2');
+    const ack = await call(urls[0]!, '/v1/spooled/ack/seg-0001', { host: 'shared.example.com' });
+    expect(ack.status).toBe(200);
+    expect(coordinators.s2!.segments.has('seg-0001')).toBe(false);
+    expect((await call(urls[0]!, '/v1/spooled/download/seg-0001', { host: 'shared.example.com' })).status).toBe(404);
+  });
+
+  test('the UI query API follows the query id to its coordinator', async () => {
+    const first = await submit(urls[0]!, { host: 'weighted.example.com' });
+    const id = String(first.json().id);
+    const ui = await call(urls[1]!, `/ui/api/query/${id}`, { host: 'gateway.example.com' });
+    expect(ui.status).toBe(200);
+    expect(ui.headers['x-fake-coordinator']).toBe(first.headers['x-fake-coordinator']);
+  });
+
+  test('a client that disconnects cancels the upstream request', async () => {
+    const before = coordinators.alpha!.aborted;
+    const ac = new AbortController();
+    const pending = call(urls[0]!, '/bench/hold?ms=3000', { host: 'alpha.example.com' }).catch(() => 'aborted');
+    const client = new Client(urls[0]!);
+    const req = client.request({ path: '/bench/hold?ms=3000', method: 'GET', headers: { host: 'alpha.example.com' }, signal: ac.signal }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 300));
+    ac.abort();
+    expect(await req).toBe('aborted');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(coordinators.alpha!.aborted).toBe(before + 1); // only the abandoned one
+    await pending;
+    await client.close();
+  });
+
+  test('SIGTERM drain: in-flight requests finish, new ones are refused', async () => {
+    const r = makeRouter({ drainTimeoutMs: 5000 });
+    r.setTable(table);
+    const u = await r.listen({ port: 0, host: '127.0.0.1' });
+    const inflight = call(u, '/bench/hold?ms=800', { host: 'alpha.example.com' });
+    await new Promise((res) => setTimeout(res, 200));
+    const draining = r.drain();
+    await new Promise((res) => setTimeout(res, 100));
+    const late = await call(u, '/v1/info', { host: 'alpha.example.com' }).then((x) => x.status, () => 'refused');
+    expect([503, 'refused']).toContain(late);
+    expect((await inflight).status).toBe(200);
+    await draining;
+  });
+});
+
 describe('hostile and malformed requests', () => {
   test('path tricks in query ids are refused before reaching a coordinator', async () => {
     const before = Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0);
