@@ -11,6 +11,7 @@ import { Controller } from './controller.ts';
 import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { REPO_ROOT } from '../test/components.ts';
 import { join } from 'node:path';
+import { until } from '../test/until.ts';
 
 let cp: ControlPlane;
 let kc: k8s.KubeConfig;
@@ -31,20 +32,6 @@ async function apply(obj: Record<string, unknown>) {
   return objects.patch(obj as k8s.KubernetesObject, undefined, undefined, 'test', true, k8s.PatchStrategy.ServerSideApply);
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function getRoute(name: string) {
   try {

@@ -5,13 +5,7 @@
  * Optimistic concurrency (resourceVersion) makes concurrent takeovers safe.
  */
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
-
-/** Lease times are MicroTime: the API server wants six fractional digits, Date gives three. */
-class MicroTime extends Date {
-  override toISOString(): string {
-    return super.toISOString().replace(/Z$/, '000Z');
-  }
-}
+import { MicroTime } from '../lib/micro-time.ts';
 
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;

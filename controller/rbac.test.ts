@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
 import { REPO_ROOT } from '../test/components.ts';
+import { until } from '../test/until.ts';
 import { Controller } from './controller.ts';
 import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { Resumer } from '../router/resume.ts';
@@ -47,15 +48,6 @@ async function asServiceAccount(namespace: string, name: string): Promise<k8s.Ku
   return kc;
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   cp = await startControlPlane();

@@ -49,6 +49,15 @@ get_crds() {
   echo "$dir"
 }
 
+# module_gomod MODULE@VERSION: downloads the module and prints the path of its go.mod
+module_gomod() {
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && printf 'module x\n\ngo 1.26\n' > go.mod && GOFLAGS=-mod=mod go mod download -json "$1" > info.json)
+  sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' "$tmp/info.json"
+  rm -rf "$tmp"
+}
+
 # wrapper_build NAME DIR MODULE VERSION PKG LDFLAGS EXTRA_GO_MOD
 wrapper_build() {
   local name=$1 dir=$2 module=$3 version=$4 pkg=$5 ldflags=$6 extra=${7:-}
@@ -83,15 +92,11 @@ get_apiserver() {
   rm -rf "$dir.tmp"
   # k8s.io/kubernetes points its staging modules at ./staging; pin each to the published v0.x.
   local minor=${KUBE_VERSION#1.}
-  local gomod
-  gomod=$(mktemp -d)
-  (cd "$gomod" && printf 'module x\n\ngo 1.26\n' > go.mod && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" > info.json)
   local kmod
-  kmod=$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' "$gomod/info.json")
+  kmod=$(module_gomod "k8s.io/kubernetes@v$KUBE_VERSION")
   local replaces
   replaces=$(grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$kmod" \
     | awk -v v="v0.$minor" '{print "replace " $1 " => " $1 " " v}')
-  rm -rf "$gomod"
   local pkgbase="k8s.io/component-base/version"
   local ld="-s -w -X $pkgbase.gitVersion=v$KUBE_VERSION -X $pkgbase.gitMajor=1 -X $pkgbase.gitMinor=${minor%%.*} -X $pkgbase.gitTreeState=clean -X $pkgbase.buildDate=1970-01-01T00:00:00Z"
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=v$KUBE_VERSION"
@@ -111,18 +116,14 @@ get_traefik() {
   local dir="$CACHE/traefik-$TRAEFIK_VERSION"
   if [ -x "$dir/traefik" ]; then echo "$dir"; return; fi
   # Traefik's go.mod pins some dependencies with replace/exclude; a wrapper must repeat them.
-  local tmp
-  tmp=$(mktemp -d)
-  (cd "$tmp" && printf 'module x\n\ngo 1.26\n' > go.mod && GOFLAGS=-mod=mod go mod download -json "github.com/traefik/traefik/v3@v$TRAEFIK_VERSION" > info.json)
   local tmod
-  tmod=$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' "$tmp/info.json")
+  tmod=$(module_gomod "github.com/traefik/traefik/v3@v$TRAEFIK_VERSION")
   local extra
   extra=$(awk '
     /^replace \(/ {blk="replace"; next} /^exclude \(/ {blk="exclude"; next} /^\)/ {blk=""; next}
     /^replace / || /^exclude / {print; next}
     blk != "" && NF > 0 {print blk " " $0}
   ' "$tmod" | grep -v '=> \.')
-  rm -rf "$tmp"
   local pkg=github.com/traefik/traefik/v3/pkg/version
   wrapper_build traefik "$dir" "github.com/traefik/traefik/v3" "v$TRAEFIK_VERSION" "github.com/traefik/traefik/v3/cmd/traefik" "-s -w -X $pkg.Version=v$TRAEFIK_VERSION" "$extra"
   echo "$dir"

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { request } from 'undici';
-import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { freePort, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { startTrino, trinoAvailable, type TrinoCoordinator } from './trino.ts';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
@@ -63,15 +63,6 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
   const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -7,10 +7,11 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
-import { createServer } from 'node:net';
 import { Client } from 'undici';
 import { Trino } from 'trino-client';
-import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import { freePort, startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import { until } from '../test/until.ts';
+import { MicroTime } from '../lib/micro-time.ts';
 import { Controller } from '../controller/controller.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
@@ -30,27 +31,9 @@ const routers: Array<{ router: TrinoRouter; url: string; stop: () => void }> = [
 const fakes = new Map<string, { fake: FakeCoordinator; port: number; running: boolean; ignore?: boolean }>();
 let kubelet: NodeJS.Timeout;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 const apply = (obj: Record<string, unknown>) => objects.patch(obj as k8s.KubernetesObject, undefined, undefined, 'test', true, k8s.PatchStrategy.ServerSideApply);
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** An XTrinode with a labelled coordinator Deployment and Service, and a fake coordinator ready to start. */
 async function runtime(name: string, spec: Record<string, unknown>, opts: { ignore?: boolean } = {}) {
@@ -223,11 +206,6 @@ describe('suspend and resume', () => {
     await runtime('orphaned', { suspend: true });
     await until('orphaned suspended', async () => (await xtSpec('orphaned')).status?.phase === 'Suspended');
     const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
-    class MicroTime extends Date {
-      override toISOString(): string {
-        return super.toISOString().replace(/Z$/, '000Z');
-      }
-    }
     await coordination.createNamespacedLease({ namespace: 'trino-gateway', body: { metadata: { name: 'xtrinode-resume-dev--orphaned' }, spec: { holderIdentity: 'router-that-died', leaseDurationSeconds: 3, renewTime: new MicroTime(), acquireTime: new MicroTime() } } });
     const r = routers[0]!;
     await until('router sees orphaned', async () => r.router.table?.groups.find((g) => g.name === 'dev--orphaned')?.backends[0]?.state === 'Suspended');

@@ -12,18 +12,12 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { RouteGroup } from '../routetable/schema.ts';
+import { MicroTime } from '../lib/micro-time.ts';
 
 const GROUP = 'analytics.xtrinode.io';
 const VERSION = 'v1';
 const PLURAL = 'xtrinodes';
 export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
-
-/** MicroTime: the API server wants six fractional digits. */
-class MicroTime extends Date {
-  override toISOString(): string {
-    return super.toISOString().replace(/Z$/, '000Z');
-  }
-}
 
 export interface ResumerOptions {
   kubeConfig: k8s.KubeConfig;
