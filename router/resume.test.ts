@@ -179,6 +179,21 @@ describe('suspend and resume', () => {
     await until('sleepy Running', async () => (await xtSpec('sleepy')).status?.phase === 'Running');
   }, 120_000);
 
+  test('a new query while the coordinator is unreachable is held, not failed, and runs once it is back', async () => {
+    await runtime('flaky', {});
+    await until('flaky running', async () => (await xtSpec('flaky')).status?.phase === 'Running');
+    const r = routers[0]!;
+    await until('router sees flaky ready', async () => r.router.table?.groups.find((g) => g.name === 'dev--flaky')?.backends[0]?.state === 'Ready');
+    const f = fakes.get('flaky')!;
+    f.ignore = true; // the "kubelet" must not restart it: the pod is there, the process is not answering
+    await f.fake.stop();
+    f.fake = new FakeCoordinator({ name: 'flaky' });
+    setTimeout(() => void f.fake.start(f.port), 1500);
+    const res = await runQuery([r.url], 'flaky.example.com', 0);
+    expect(res.state).toBe('FINISHED');
+    expect(f.fake.seen.filter((s) => s.method === 'POST').length).toBe(1);
+  }, 60_000);
+
   test('an idle runtime is suspended after its idleTimeout', async () => {
     await runtime('idler', { idleTimeout: '3s' });
     await until('idler running', async () => (await xtSpec('idler')).status?.phase === 'Running');

@@ -302,7 +302,14 @@ export class TrinoRouter {
       return 'held-for-resume';
     };
     if (!group.backends.some((b) => b.state === 'Ready' && b.weight > 0) && group.backends.some((b) => b.state === 'Suspended')) return hold();
-    const backend = this.choose(group);
+    let backend: RouteBackend;
+    try {
+      backend = this.choose(group);
+    } catch (e) {
+      // Every coordinator unhealthy (unreachable, starting): wait for one rather than fail a POST.
+      if (e instanceof RouterError && e.code === 'XTN_NO_HEALTHY_COORDINATOR') return hold();
+      throw e;
+    }
     await this.forward(req, reply, backend, { learnFromBody: true, body, onNotSent: () => {
       this.markUnhealthy(backend.id);
       return hold();
@@ -334,17 +341,24 @@ export class TrinoRouter {
     return 'held-poll';
   }
 
-  /** For held queries: a backend marked Ready in the table whose /v1/info says it is not starting. */
+  /**
+   * For held queries: a backend marked Ready in the table whose /v1/info says it is up (probed
+   * here, whatever the last health check said; a success marks it healthy again).
+   */
   private async readyBackend(group: RouteGroup): Promise<RouteBackend | undefined> {
-    const b = this.balancer.choose(group, (id) => this.health.get(id));
-    if (!b) return undefined;
-    try {
-      const info = await undiciRequest(`${this.opts.resolveService(b.service)}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
-      const body = (await info.body.json()) as { starting?: boolean };
-      return info.statusCode === 200 && body.starting !== true ? b : undefined;
-    } catch {
-      return undefined;
+    for (const b of group.backends.filter((x) => x.state === 'Ready' && x.weight > 0)) {
+      try {
+        const info = await undiciRequest(`${this.opts.resolveService(b.service)}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
+        const body = (await info.body.json()) as { starting?: boolean };
+        if (info.statusCode === 200 && body.starting !== true) {
+          this.health.set(b.id, { healthy: true });
+          return b;
+        }
+      } catch {
+        /* not up yet */
+      }
     }
+    return undefined;
   }
 
   private async submitHeld(b: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse> {
