@@ -6,7 +6,8 @@ import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import type { ControlPlane } from '../hack/control-plane.ts';
+import { startTestCluster } from '../test/cluster.ts';
 import { Controller } from './controller.ts';
 import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { REPO_ROOT } from '../test/components.ts';
@@ -52,12 +53,7 @@ function service(ns: string, name: string) {
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane();
-  kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
-  objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-  custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  for (const ns of ['trino-gateway', 'xtrinode-system', 'production', 'team-b']) await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  ({ cp, kc, objects, custom } = await startTestCluster(['trino-gateway', 'xtrinode-system', 'production', 'team-b']));
 }, 300_000);
 
 afterAll(async () => {

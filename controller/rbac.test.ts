@@ -8,7 +8,8 @@ import pino from 'pino';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import type { ControlPlane } from '../hack/control-plane.ts';
+import { startTestCluster } from '../test/cluster.ts';
 import { REPO_ROOT } from '../test/components.ts';
 import { until } from '../test/until.ts';
 import { Controller } from './controller.ts';
@@ -50,9 +51,7 @@ async function asServiceAccount(namespace: string, name: string): Promise<k8s.Ku
 
 
 beforeAll(async () => {
-  cp = await startControlPlane();
-  admin = new k8s.KubeConfig();
-  admin.loadFromFile(cp.kubeconfig);
+  ({ cp, kc: admin } = await startTestCluster([]));
   await applyManifest('manifests/namespace.yaml');
   await applyManifest('manifests/controller/rbac.yaml');
   await applyManifest('manifests/router/rbac.yaml');

@@ -9,7 +9,8 @@ import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { Client } from 'undici';
 import { Trino } from 'trino-client';
-import { freePort, startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import { freePort, type ControlPlane } from '../hack/control-plane.ts';
+import { startTestCluster } from '../test/cluster.ts';
 import { until } from '../test/until.ts';
 import { MicroTime } from '../lib/micro-time.ts';
 import { Controller } from '../controller/controller.ts';
@@ -122,13 +123,8 @@ async function runQuery(bases: string[], host: string, i: number): Promise<{ sta
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane();
-  kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
-  objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-  custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  ({ cp, kc, objects, custom } = await startTestCluster(['trino-gateway', 'xtrinode-system', 'dev']));
   apps = kc.makeApiClient(k8s.AppsV1Api);
-  for (const ns of ['trino-gateway', 'xtrinode-system', 'dev']) await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   controller = new Controller({ kubeConfig: kc, settings: DEFAULT_SETTINGS, identity: 'controller', leaseNamespace: 'xtrinode-system', logger: log });
   await controller.start();
   const tick = () => {
