@@ -33,6 +33,12 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSecs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
+}
+
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
 async function latency(pool: Pool, path: string, n: number): Promise<number[]> {
@@ -98,7 +104,10 @@ async function main(): Promise<void> {
     results['small polls, 32 concurrent, req/s direct / via router'] = `${(td.reqs / td.secs).toFixed(0)} / ${(tr.reqs / tr.secs).toFixed(0)}  -> ratio ${((tr.reqs / tr.secs) / (td.reqs / td.secs)).toFixed(2)}`;
 
     const ld = await throughput(direct, '/bench/large', 4, 5000);
+    const [c0, r0] = [cpuSecs(coord.child.pid!), cpuSecs(router.child.pid!)];
     const lr = await throughput(viaRouter, '/bench/large', 4, 5000);
+    const [c1, r1] = [cpuSecs(coord.child.pid!), cpuSecs(router.child.pid!)];
+    results['large pages via router: CPU of router / coordinator (cores busy)'] = `${((r1 - r0) / lr.secs).toFixed(2)} / ${((c1 - c0) / lr.secs).toFixed(2)} of 2 (the load generator uses the rest)`;
     const mb = (x: { bytes: number; secs: number }) => x.bytes / 1e6 / x.secs;
     results['large pages (8.6 MB), 4 streams, MB/s direct / via router'] = `${mb(ld).toFixed(0)} / ${mb(lr).toFixed(0)}  -> ratio ${(mb(lr) / mb(ld)).toFixed(2)}`;
 

@@ -35,10 +35,11 @@ function ip(args: string[]): void {
 /** Whether this machine can run real Trino here: Java 24+, network namespaces, the Trino download. */
 export function trinoAvailable(): { ok: true } | { ok: false; reason: string } {
   if (!existsSync(join(TRINO_JAVA_HOME, 'bin/java'))) return { ok: false, reason: `no Java 24+ at ${TRINO_JAVA_HOME} (set TRINO_JAVA_HOME)` };
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'network namespaces for Trino need root' };
   try {
     execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
   } catch {
-    return { ok: false, reason: 'cannot create network namespaces (needs root and iproute2)' };
+    return { ok: false, reason: 'cannot create network namespaces (iproute2 missing)' };
   }
   return { ok: true };
 }
