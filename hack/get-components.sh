@@ -63,7 +63,7 @@ wrapper_build() {
   local name=$1 dir=$2 module=$3 version=$4 pkg=$5 ldflags=$6 extra=${7:-}
   local work="$dir.build"
   rm -rf "$work"; mkdir -p "$work"
-  log "building $name from the Go module proxy ($module@$version); cold builds take 10-25 minutes on 2 cores"
+  log "building $name from the Go module proxy ($module@$version); a cold build takes about 1 (etcd) to 5 (kube-apiserver, Traefik) minutes on 2 cores"
   (
     cd "$work"
     cat > go.mod <<EOF
