@@ -221,7 +221,8 @@ export class FakeCoordinator {
       infoUri: `${b}/ui/query.html?${q.id}`,
       columns: [
         { name: 'n', type: 'bigint', typeSignature: { rawType: 'bigint', arguments: [] } },
-        { name: 'coordinator', type: 'varchar', typeSignature: { rawType: 'varchar', arguments: [] } },
+        // as real Trino sends it: unbounded varchar carries its length argument (JDBC reads it)
+        { name: 'coordinator', type: 'varchar', typeSignature: { rawType: 'varchar', arguments: [{ kind: 'LONG', value: 2147483647 }] } },
       ],
       stats: { state: 'FINISHED', queued: false, scheduled: true, nodes: 1, totalSplits: 1, queuedSplits: 0, runningSplits: 0, completedSplits: 1, cpuTimeMillis: 1, wallTimeMillis: 1, queuedTimeMillis: 0, elapsedTimeMillis: 1, processedRows: 1, processedBytes: 1, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 },
       warnings: [],

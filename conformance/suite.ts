@@ -12,7 +12,8 @@ import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { Trino } from 'trino-client';
 
@@ -36,8 +37,8 @@ export interface BackendProvider {
 }
 
 export interface RealClients {
-  /** java and the Trino CLI jar. */
-  trinoCli?: { java: string; jar: string };
+  /** java, the Trino CLI jar and the Trino JDBC driver jar. */
+  trinoCli?: { java: string; jar: string; jdbcJar?: string };
   /** A group served by real Trino, with its hostname and a header selector. */
   trinoGroup?: { hostname: string; header: string };
 }
@@ -181,17 +182,31 @@ function expect(cond: boolean, message: string): void {
 
 const served = (r: Reply) => header(r, 'x-fake-coordinator');
 
-/** Runs the Trino CLI against `http://<hostname>:<gateway port>`, the hostname resolved to the Gateway through a hosts file. */
-async function trinoCli(t: Tools, hostname: string, sql: string, extra: string[] = []): Promise<string> {
+/** Runs a Java client with the test hostname resolved to the Gateway's address (a hosts file). */
+async function javaClient(t: Tools, hostname: string, args: string[]): Promise<string> {
   const cli = t.ctx.realClients?.trinoCli;
-  if (!cli) throw new Skip('no Trino CLI in this environment');
+  if (!cli) throw new Skip('no Java Trino clients in this environment');
   const gw = new URL(t.ctx.gatewayUrl).hostname;
-  if (!/^[0-9.]+$/.test(gw)) throw new Skip(`the Gateway URL ${t.ctx.gatewayUrl} is not an IP address; the CLI cases need one to map test hostnames to it`);
+  if (!/^[0-9.]+$/.test(gw)) throw new Skip(`the Gateway URL ${t.ctx.gatewayUrl} is not an IP address; the Java client cases need one to map test hostnames to it`);
   const dir = mkdtempSync(join(tmpdir(), 'xtn-cli-'));
   writeFileSync(join(dir, 'hosts'), `${gw} ${hostname}\n127.0.0.1 localhost\n`);
   return new Promise<string>((resolve, reject) => {
-    execFile(cli.java, [`-Djdk.net.hosts.file=${join(dir, 'hosts')}`, '-jar', cli.jar, '--server', `http://${hostname}:${t.port}`, '--user', 'conformance', ...extra, '--execute', sql], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`Trino CLI: ${err.message}\n${stderr.slice(0, 500)}`)) : resolve(stdout)));
+    execFile(cli.java, [`-Djdk.net.hosts.file=${join(dir, 'hosts')}`, ...args], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(0, 800)}`)) : resolve(stdout)));
   });
+}
+
+/** The Trino CLI against `http://<hostname>:<gateway port>`. */
+function trinoCli(t: Tools, hostname: string, sql: string, extra: string[] = []): Promise<string> {
+  const cli = t.ctx.realClients?.trinoCli;
+  return javaClient(t, hostname, ['-jar', cli?.jar ?? '', '--server', `http://${hostname}:${t.port}`, '--user', 'conformance', ...extra, '--execute', sql]);
+}
+
+/** The Trino JDBC driver (conformance/clients/JdbcQuery.java) against `jdbc:trino://<hostname>:<gateway port>/<catalog/schema>`. */
+function trinoJdbc(t: Tools, hostname: string, sql: string, catalogSchema = ''): Promise<string> {
+  const jar = t.ctx.realClients?.trinoCli?.jdbcJar;
+  if (!jar) throw new Skip('no Trino JDBC driver in this environment');
+  const program = join(dirname(fileURLToPath(import.meta.url)), 'clients/JdbcQuery.java');
+  return javaClient(t, hostname, ['-cp', jar, program, `jdbc:trino://${hostname}:${t.port}${catalogSchema ? `/${catalogSchema}` : ''}`, 'conformance', sql]);
 }
 
 const CASES: Case[] = [
@@ -364,6 +379,25 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'RealTrinoJdbcThroughTheGateway',
+    description: 'The Trino JDBC driver (476) runs queries on a shared group of real Trino coordinators by hostname.',
+    async run(t) {
+      const g = t.ctx.realClients?.trinoGroup;
+      if (!g) throw new Skip('no real Trino coordinators in this environment');
+      const out = await trinoJdbc(t, g.hostname, 'SELECT regionkey, name FROM region ORDER BY regionkey', 'tpch/tiny');
+      expect(out.trim().split('\n').length === 5 && out.startsWith('0\tAFRICA'), `JDBC printed ${JSON.stringify(out)}`);
+    },
+  },
+  {
+    name: 'RealTrinoJdbcResumesSuspendedRuntime',
+    description: 'The Trino JDBC driver, which never retries its initial POST, runs a query on a suspended runtime that the router wakes.',
+    async run(t) {
+      await t.eventually('suspended runtime routed', () => t.status(NS, 'c-sleepy-jdbc'), (s) => s.phase === 'Suspended');
+      const out = await trinoJdbc(t, `sleepy-jdbc.${DOMAIN}`, 'SELECT 1');
+      expect(out.trim() === '0\tc-sleepy-jdbc', `JDBC printed ${JSON.stringify(out)}`);
+    },
+  },
+  {
     name: 'RealTrinoJsClientThroughTheGateway',
     description: 'The npm trino-client runs queries on real Trino coordinators of a shared group by header selector (every poll must reach the owning coordinator, or real Trino fails the query).',
     async run(t) {
@@ -412,6 +446,8 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await t.xtrinode(NS, 'c-sleepy', { suspend: true, routing: { hostname: `sleepy.${DOMAIN}` } });
   await b.coordinator(NS, 'c-sleepy-cli', { suspended: true });
   await t.xtrinode(NS, 'c-sleepy-cli', { suspend: true, routing: { hostname: `sleepy-cli.${DOMAIN}` } });
+  await b.coordinator(NS, 'c-sleepy-jdbc', { suspended: true });
+  await t.xtrinode(NS, 'c-sleepy-jdbc', { suspend: true, routing: { hostname: `sleepy-jdbc.${DOMAIN}` } });
   return async () => {
     b.stop?.();
     for (const ns of [NS, NS_B]) {

@@ -129,9 +129,12 @@ get_traefik() {
   echo "$dir"
 }
 
-# Trino from Maven Central: the server (core) tarball, the tpch and memory plugins, and the CLI.
+# Trino from Maven Central: the server (core) tarball, the tpch and memory plugins, the CLI and the JDBC driver.
 get_trino() {
   local dir="$CACHE/trino-$TRINO_VERSION"
+  if [ -f "$dir/ok" ] && [ ! -f "$dir/trino-jdbc.jar" ]; then
+    curl -fsSL --retry 3 -o "$dir/trino-jdbc.jar.tmp" "$MAVEN/io/trino/trino-jdbc/$TRINO_VERSION/trino-jdbc-$TRINO_VERSION.jar" && mv "$dir/trino-jdbc.jar.tmp" "$dir/trino-jdbc.jar"
+  fi
   if [ -f "$dir/ok" ]; then echo "$dir"; return; fi
   rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
   log "downloading Trino $TRINO_VERSION from Maven Central (~230 MB)"
@@ -143,6 +146,7 @@ get_trino() {
     (cd "$dir.tmp/server/plugin" && unzip -q "../../$plugin.zip" && rm "../../$plugin.zip")
   done
   curl -fsSL --retry 3 -o "$dir.tmp/trino-cli.jar" "$MAVEN/io/trino/trino-cli/$TRINO_VERSION/trino-cli-$TRINO_VERSION-executable.jar"
+  curl -fsSL --retry 3 -o "$dir.tmp/trino-jdbc.jar" "$MAVEN/io/trino/trino-jdbc/$TRINO_VERSION/trino-jdbc-$TRINO_VERSION.jar"
   touch "$dir.tmp/ok"
   rm -rf "$dir"; mv "$dir.tmp" "$dir"
   echo "$dir"
