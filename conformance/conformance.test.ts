@@ -32,7 +32,7 @@ beforeAll(async () => {
     gatewayUrl: stack.gatewayUrl,
     backends: localBackends(stack),
     implementationVersion: `traefik ${traefikVersion} (out of cluster, nativeLB)`,
-    ...(stack.realTrino.ok ? { realClients: { trinoCli: { java: join(TRINO_JAVA_HOME, 'bin/java'), jar: stack.trinoCliJar, jdbcJar: join(componentDir('trino'), 'trino-jdbc.jar') }, trinoGroup: { hostname: 'shared.trino.example.com', header: 'shared' } } } : {}),
+    ...(stack.realTrino.ok ? { realClients: { trinoCli: { java: join(TRINO_JAVA_HOME, 'bin/java'), jar: stack.trinoCliJar, jdbcJar: join(componentDir('trino'), 'trino-jdbc.jar') }, trinoGroup: { hostname: 'shared.trino.example.com', header: 'shared' }, python: join(componentDir('python-trino'), 'bin/python') } } : {}),
     log: (l) => process.stderr.write(`[conformance] ${l}\n`),
   });
   mkdirSync(join(REPO_ROOT, 'conformance/reports'), { recursive: true });

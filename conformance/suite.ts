@@ -41,6 +41,8 @@ export interface RealClients {
   trinoCli?: { java: string; jar: string; jdbcJar?: string };
   /** A group served by real Trino, with its hostname and a header selector. */
   trinoGroup?: { hostname: string; header: string };
+  /** A Python with the PyPI `trino` client installed. */
+  python?: string;
 }
 
 export interface ConformanceContext {
@@ -209,6 +211,15 @@ function trinoJdbc(t: Tools, hostname: string, sql: string, catalogSchema = ''):
   return javaClient(t, hostname, ['-cp', jar, program, `jdbc:trino://${hostname}:${t.port}${catalogSchema ? `/${catalogSchema}` : ''}`, 'conformance', sql]);
 }
 
+/** The Python client (conformance/clients/python_query.py) against the Gateway URL with a selector header. */
+function python(t: Tools, selector: string, sql: string): Promise<string> {
+  const py = t.ctx.realClients!.python!;
+  const program = join(dirname(fileURLToPath(import.meta.url)), 'clients/python_query.py');
+  return new Promise<string>((resolve, reject) => {
+    execFile(py, [program, t.ctx.gatewayUrl, selector, sql], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(-800)}`)) : resolve(stdout)));
+  });
+}
+
 const CASES: Case[] = [
   {
     name: 'HostnameRouting',
@@ -327,11 +338,20 @@ const CASES: Case[] = [
     description: 'A query to a suspended runtime wakes it (spec.suspend -> false, workloads scaled up) and succeeds; the client never sees an error.',
     async run(t) {
       const r = await t.eventually('suspended runtime answers with a held QUEUED query', () => t.send({ host: `sleepy.${DOMAIN}`, body: 'SELECT 1' }), (x) => x.status === 200 && x.json<{ stats: { state: string } }>().stats.state === 'QUEUED', 30_000);
+      const waitUri = new URL(r.json<{ nextUri: string }>().nextUri);
       const { final, served: polls } = await t.followQuery(r, (u) => ({ host: u.hostname }));
       expect((final.stats as { state: string }).state === 'FINISHED', `ended ${JSON.stringify(final)}`.slice(0, 300));
       expect(polls.at(-1) === 'c-sleepy', `served by ${polls.join(',')}`);
-      const st = await t.status(NS, 'c-sleepy');
-      expect(st.phase === 'Running' || st.phase === 'Resuming', `phase ${st.phase}`);
+      await t.eventually('runtime Running again', () => t.status(NS, 'c-sleepy'), (s) => s.phase === 'Running');
+      // Once awake, its route goes straight to the coordinator again; a client re-polling its old
+      // wait URI (a retry) must still reach the router, which answers with the same result.
+      await t.eventually('route back to the coordinator', async () => {
+        const route = (await t.custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: t.ctx.gateway.namespace, plural: 'httproutes', name: `xtrinode-${NS}--c-sleepy` })) as { spec: { rules: Array<{ backendRefs: Array<{ name: string }> }> } };
+        return route.spec.rules.some((x) => x.backendRefs[0]?.name === 'c-sleepy-coordinator');
+      }, (v) => v);
+      await new Promise((res) => setTimeout(res, 2000)); // let the implementation reprogram
+      const again = await t.send({ host: waitUri.hostname, path: waitUri.pathname });
+      expect(again.status === 200 && served(again) === 'c-sleepy', `re-poll of the wait URI after the switch: ${again.status} from ${served(again) ?? 'the router'}: ${again.text.slice(0, 200)}`);
     },
   },
   {
@@ -398,6 +418,28 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'RealTrinoPythonClientThroughTheGateway',
+    description: 'The Python client (PyPI trino) runs queries on real Trino coordinators of a shared group by header selector.',
+    async run(t) {
+      const g = t.ctx.realClients?.trinoGroup;
+      if (!g || !t.ctx.realClients?.python) throw new Skip('no real Trino coordinators or Python trino client in this environment');
+      for (let i = 0; i < 3; i++) {
+        const out = await python(t, g.header, 'SELECT count(*) FROM nation');
+        expect(out.trim() === '25', `python printed ${JSON.stringify(out)}`);
+      }
+    },
+  },
+  {
+    name: 'RealTrinoPythonClientResumesSuspendedRuntime',
+    description: 'The Python client, sending its selector header on every request, runs a query on a suspended runtime that the router wakes.',
+    async run(t) {
+      if (!t.ctx.realClients?.python) throw new Skip('no Python trino client in this environment');
+      await t.eventually('suspended runtime routed', () => t.status(NS, 'c-sleepy-py'), (s) => s.phase === 'Suspended');
+      const out = await python(t, 'conformance/sleepy-py', 'SELECT 1');
+      expect(out.trim() === '0\tc-sleepy-py', `python printed ${JSON.stringify(out)}`);
+    },
+  },
+  {
     name: 'RealTrinoJsClientThroughTheGateway',
     description: 'The npm trino-client runs queries on real Trino coordinators of a shared group by header selector (every poll must reach the owning coordinator, or real Trino fails the query).',
     async run(t) {
@@ -448,6 +490,8 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await t.xtrinode(NS, 'c-sleepy-cli', { suspend: true, routing: { hostname: `sleepy-cli.${DOMAIN}` } });
   await b.coordinator(NS, 'c-sleepy-jdbc', { suspended: true });
   await t.xtrinode(NS, 'c-sleepy-jdbc', { suspend: true, routing: { hostname: `sleepy-jdbc.${DOMAIN}` } });
+  await b.coordinator(NS, 'c-sleepy-py', { suspended: true });
+  await t.xtrinode(NS, 'c-sleepy-py', { suspend: true, routing: { header: 'X-Trino-XTrinode=conformance/sleepy-py' } });
   return async () => {
     b.stop?.();
     for (const ns of [NS, NS_B]) {

@@ -7,8 +7,8 @@
 # builds the binaries from the Go module proxy with a throwaway wrapper module.
 #
 # Cache: ${XTRINODE_CACHE:-~/.cache/xtrinode-gateway}/<component>-<version>/
-# Usage: hack/get-components.sh [apiserver|etcd|crds|all|traefik|trino|e2e]   (prints the cache paths)
-#   all: what the tests need (crds, etcd, apiserver, traefik, trino)
+# Usage: hack/get-components.sh [apiserver|etcd|crds|all|traefik|trino|python-trino|e2e]   (prints the cache paths)
+#   all: what the tests need (crds, etcd, apiserver, traefik, trino, python-trino)
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.36.3}
@@ -17,6 +17,7 @@ GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-1.6.3}
 TRAEFIK_VERSION=${TRAEFIK_VERSION:-3.6.12}
 TRINO_VERSION=${TRINO_VERSION:-476}
 MAVEN=${MAVEN_REPO_URL:-https://repo.maven.apache.org/maven2}
+PYTHON_TRINO_VERSION=${PYTHON_TRINO_VERSION:-0.340.0}
 CACHE=${XTRINODE_CACHE:-$HOME/.cache/xtrinode-gateway}
 what=${1:-all}
 mkdir -p "$CACHE"
@@ -152,13 +153,24 @@ get_trino() {
   echo "$dir"
 }
 
+# The Python Trino client (PyPI `trino`) in a virtualenv of its own.
+get_python_trino() {
+  local dir="$CACHE/python-trino-$PYTHON_TRINO_VERSION"
+  if [ -x "$dir/bin/python" ] && "$dir/bin/python" -c 'import trino' 2>/dev/null; then echo "$dir"; return; fi
+  rm -rf "$dir"
+  python3 -m venv "$dir" >&2
+  "$dir/bin/pip" install -q "trino==$PYTHON_TRINO_VERSION" >&2
+  echo "$dir"
+}
+
 case "$what" in
+  python-trino) get_python_trino ;;
   traefik) get_traefik ;;
   trino) get_trino ;;
   e2e) get_traefik; get_trino ;;
   crds) get_crds ;;
   apiserver) get_apiserver ;;
   etcd) get_etcd ;;
-  all) get_crds; get_etcd; get_apiserver; get_traefik; get_trino ;;
-  *) echo "usage: $0 [apiserver|etcd|crds|all|traefik|trino|e2e]" >&2; exit 2 ;;
+  all) get_crds; get_etcd; get_apiserver; get_traefik; get_trino; get_python_trino ;;
+  *) echo "usage: $0 [apiserver|etcd|crds|all|traefik|trino|python-trino|e2e]" >&2; exit 2 ;;
 esac

@@ -13,6 +13,13 @@ import { randomBytes } from 'node:crypto';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 import type { TokenSigner } from './signed-token.ts';
 
+/**
+ * Wait URIs live under this prefix, which every generated HTTPRoute sends to the router, also
+ * routes that go straight to a coordinator: a client still polling after its runtime woke up and
+ * its routes switched back to the coordinator must still reach the router.
+ */
+export const ROUTER_PATH_PREFIX = '/xtrinode/';
+export const WAIT_PATH_PREFIX = '/xtrinode/wait/';
 export const WAIT_SLUG_PREFIX = 'xtnw.';
 
 export interface CapturedResponse {
@@ -181,7 +188,7 @@ export class HeldQueries {
     return {
       id: h.id,
       infoUri: `${h.base}/ui/`,
-      nextUri: `${h.base}/v1/statement/queued/${h.id}/${this.slug()}/${++h.token}`,
+      nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug()}/${++h.token}`,
       stats: this.stats('QUEUED', h),
       warnings: [],
     };

@@ -24,7 +24,7 @@ import { StickyMap } from './sticky-map.ts';
 import { affinityOf, queryIdInBody, querySuffix, type Affinity } from './trino-paths.ts';
 import { RouterError, errors } from './errors.ts';
 import { TokenSigner } from './signed-token.ts';
-import { HeldQueries, NotSentError, WAIT_SLUG_PREFIX, type CapturedResponse } from './held-queries.ts';
+import { HeldQueries, NotSentError, WAIT_PATH_PREFIX, WAIT_SLUG_PREFIX, type CapturedResponse } from './held-queries.ts';
 import type { Resumer } from './resume.ts';
 
 export interface OAuth2CookieOptions {
@@ -247,9 +247,10 @@ export class TrinoRouter {
     const path = q < 0 ? url : url.slice(0, q);
     if (!path.startsWith('/') || /(^|\/)\.\.?(\/|$)|\\|%2e%2e|%2f/i.test(path)) throw errors.malformed('path has dot segments, encoded slashes or backslashes');
 
-    if (this.held && path.startsWith('/v1/statement/queued/')) {
-      const parts = path.split('/');
-      if (parts[5]?.startsWith(WAIT_SLUG_PREFIX)) return this.routeHeldPoll(req, reply, parts[4]!, parts[5]);
+    if (path.startsWith(WAIT_PATH_PREFIX)) {
+      const parts = path.split('/'); // ['', 'xtrinode', 'wait', id, slug, token]
+      if (!this.held || !parts[4]?.startsWith(WAIT_SLUG_PREFIX)) throw errors.malformed('not a wait URI of this gateway');
+      return this.routeHeldPoll(req, reply, parts[3]!, parts[4]);
     }
     const affinity = affinityOf(req.method, path);
     if (affinity.kind === 'malformed') throw errors.malformed(affinity.reason);

@@ -347,6 +347,8 @@ function coordinatorRef(b: RouteBackend) {
 }
 
 const PATH_ALL = { type: 'PathPrefix', value: '/' };
+/** Paths the router serves itself (wait URIs of held queries): always to the router. */
+const PATH_ROUTER = { type: 'PathPrefix', value: '/xtrinode' };
 const PATH_NEW_STATEMENT = { type: 'Exact', value: '/v1/statement' };
 
 /** The rules of one route; with `headerMatches`, one match per header value in each rule. */
@@ -355,7 +357,12 @@ function rulesFor(path: RouteGroup['path'], backends: RouteBackend[], s: Gateway
     headerMatches
       ? headerMatches.map((h) => ({ path: p, ...(method ? { method } : {}), headers: [h] }))
       : [{ path: p, ...(method ? { method } : {}) }];
-  if (path === 'coordinator') return [{ matches: withHeaders(PATH_ALL), backendRefs: backends.map(coordinatorRef) }];
+  if (path === 'coordinator') {
+    return [
+      { matches: withHeaders(PATH_ROUTER), backendRefs: [routerRef(s)] },
+      { matches: withHeaders(PATH_ALL), backendRefs: backends.map(coordinatorRef) },
+    ];
+  }
   if (path === 'gateway-weighted') {
     return [
       { matches: withHeaders(PATH_NEW_STATEMENT, 'POST'), backendRefs: backends.map(coordinatorRef) },
