@@ -6,8 +6,9 @@
  * next poll with the coordinator's own response (real query id and nextUri), which the client
  * follows from then on. A wait past its bound ends with a FAILED result naming the runtime.
  *
- * The wait URI names the replica holding the query (signed, so a client cannot point a router
- * anywhere): a poll that lands on another replica is forwarded to the holder.
+ * The wait URI names the replica holding the query, sealed (encrypted and authenticated with the
+ * replicas' shared secret: a client can neither read the address nor point a router anywhere);
+ * a poll that lands on another replica is forwarded to the holder.
  */
 import { randomBytes } from 'node:crypto';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
@@ -91,7 +92,7 @@ export class HeldQueries {
 
   /** The wait-URI slug of this replica. */
   private slug(): string {
-    const who = this.o.signer && this.o.selfAddress ? this.o.signer.sign(this.o.selfAddress, Date.now() + this.o.timeoutMs + 600_000) : 'local';
+    const who = this.o.signer && this.o.selfAddress ? this.o.signer.seal(this.o.selfAddress, Date.now() + this.o.timeoutMs + 600_000) : 'local';
     return `${WAIT_SLUG_PREFIX}${who}`;
   }
 
@@ -100,9 +101,9 @@ export class HeldQueries {
     const token = slug.slice(WAIT_SLUG_PREFIX.length);
     if (token === 'local') return 'self';
     if (!this.o.signer) return undefined;
-    const v = this.o.signer.verify(token, Date.now());
+    const v = this.o.signer.unseal(token, Date.now());
     if (!v.ok) return undefined;
-    return v.backendId === this.o.selfAddress ? 'self' : v.backendId;
+    return v.text === this.o.selfAddress ? 'self' : v.text;
   }
 
   has(id: string): boolean {

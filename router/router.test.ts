@@ -312,6 +312,18 @@ describe('OAuth2 stickiness', () => {
     }
   });
 
+  test('sealed tokens hide their content and refuse tampering, other keys and expiry', () => {
+    const signer = new TokenSigner(SECRET);
+    const t = signer.seal('10.1.2.3:8080', Date.now() + 60_000);
+    expect(Buffer.from(t, 'base64url').toString('latin1')).not.toContain('10.1.2.3');
+    expect(signer.unseal(t, Date.now())).toEqual({ ok: true, text: '10.1.2.3:8080' });
+    const flipped = Buffer.from(t, 'base64url');
+    flipped[14] = flipped[14]! ^ 1;
+    expect(signer.unseal(flipped.toString('base64url'), Date.now())).toMatchObject({ ok: false });
+    expect(new TokenSigner('another-secret-0123456789').unseal(t, Date.now())).toMatchObject({ ok: false });
+    expect(signer.unseal(signer.seal('x', Date.now() - 1000), Date.now())).toEqual({ ok: false, reason: 'expired' });
+  });
+
   test('forged, tampered and expired cookies are refused, not trusted', async () => {
     const signer = new TokenSigner(SECRET);
     const other = new TokenSigner('another-secret-0123456789');
