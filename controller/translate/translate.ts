@@ -3,7 +3,8 @@
  * (XTrinodes, Services, gateway settings) -> (HTTPRoutes, ReferenceGrants, route table, status).
  *
  * Layout of the generated HTTPRoutes (all in the gateway namespace, attached to one Gateway):
- * - `xtrinode-<group>[-N]`: the group's hostnames (at most 16 a route), path `/`.
+ * - `xtrinode-<group>[-N]`: the group's hostnames (at most 16 a route), path `/`; routes that go
+ *   straight to a coordinator also send `/xtrinode` (router-served URLs) to the router.
  * - `xtrinode-<group>-header[-N]`: no hostnames, one Exact `X-Trino-XTrinode` match per value.
  * - `xtrinode-fallback`: no hostnames, path `/`, to the router. It catches the default route,
  *   unknown selectors (which the router answers with an explicit error) and follow-ups that
