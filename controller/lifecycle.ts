@@ -1,9 +1,10 @@
 /**
  * Suspend and resume of a runtime's workloads, as pure decisions the controller then applies.
  *
- * Workloads: named in `spec.coordinator.workload` / `spec.workers.workload`, or found by the label
- * `analytics.xtrinode.io/xtrinode=<name>` (role from `analytics.xtrinode.io/role`: coordinator |
- * worker; unlabelled ones count as workers). Suspending scales them to 0 and remembers the replicas
+ * Workloads: the Deployments and StatefulSets labelled `analytics.xtrinode.io/xtrinode=<name>` in
+ * the XTrinode's namespace (role from `analytics.xtrinode.io/role`: coordinator | worker; without
+ * it, worker). A label rather than names in the spec: the controller then watches only labelled
+ * workloads and never caches every Deployment of the cluster. Suspending scales them to 0 and remembers the replicas
  * in the workload's annotation `analytics.xtrinode.io/replicas-before-suspend`; resuming restores them.
  */
 export const LABEL_XTRINODE = 'analytics.xtrinode.io/xtrinode';

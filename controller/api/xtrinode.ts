@@ -67,23 +67,12 @@ const Routing = z
   })
   .strict();
 
-const Workload = z
-  .object({
-    kind: z.enum(['Deployment', 'StatefulSet']),
-    name: z.string().min(1).max(253),
-  })
-  .strict();
-
 export const XTrinodeSpecSchema = z
   .object({
     size: z.enum(['xs', 's', 'm', 'l', 'xl']).optional(),
     suspend: z.boolean().optional(),
     idleTimeout: z.string().regex(DURATION, 'must be a duration like 30m or 1h30m').optional(),
-    coordinator: z
-      .object({ service: ServiceRef.optional(), workload: Workload.optional() })
-      .strict()
-      .optional(),
-    workers: z.object({ workload: Workload.optional() }).strict().optional(),
+    coordinator: z.object({ service: ServiceRef.optional() }).strict().optional(),
     routing: Routing.optional(),
   })
   .strict();
