@@ -1,0 +1,49 @@
+/**
+ * The `xtrinode` command as a user runs it (bin/xtrinode.js): exit codes, streams, flags, stdin.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT } from '../test/components.ts';
+
+function xtrinode(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/xtrinode.js'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('xtrinode CLI', () => {
+  test('render -f examples/: YAML on stdout, a status line per XTrinode on stderr, exit 0', () => {
+    const r = xtrinode(['render', '-f', 'examples/']);
+    expect(r.code).toBe(0);
+    const kinds = parseAllDocuments(r.stdout).map((d) => (d as { toJS(): { kind: string } }).toJS().kind);
+    expect(kinds.filter((k) => k === 'HTTPRoute').length).toBe(5);
+    expect(kinds).toContain('ReferenceGrant');
+    expect(kinds).toContain('ConfigMap');
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('production/'))).toHaveLength(5);
+    expect(xtrinode(['render', '-f', 'examples/']).stdout).toBe(r.stdout); // stable across runs
+  });
+
+  test('invalid input still renders the valid objects, reports file:line, object and field, exits 1', () => {
+    const r = xtrinode(['render', '-f', '-', '--gateway', 'gw/edge/http'], [
+      'apiVersion: analytics.xtrinode.io/v1', 'kind: XTrinode', 'metadata: {name: ok, namespace: a}', 'spec: {routing: {hostname: ok.example.com}}',
+      '---',
+      'apiVersion: analytics.xtrinode.io/v1', 'kind: XTrinode', 'metadata: {name: bad, namespace: a}', 'spec:', '  routing:', '    hostname: Bad.Example.com',
+    ].join('\n'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ok.example.com');
+    expect(r.stdout).toContain('sectionName: http');
+    expect(r.stderr).toContain('error: -:11: XTrinode a/bad: spec.routing.hostname: "Bad.Example.com" must be lowercase');
+  });
+
+  test('usage errors exit 2 with a hint; --help exits 0 and documents the defaults', () => {
+    expect(xtrinode(['render']).code).toBe(2);
+    const bad = xtrinode(['render', '-f', 'examples/', '--gateway', 'nonsense']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('expected NAMESPACE/NAME');
+    expect(xtrinode(['render', '--bogus']).code).toBe(2);
+    expect(xtrinode(['frobnicate']).code).toBe(2);
+    const help = xtrinode(['render', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('(default: trino-gateway/trino-gateway)');
+  });
+});
