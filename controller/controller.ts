@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, ConditionType, type Condition, type XTrinode, type XTrinodeStatus } from './api/xtrinode.ts';
-import { translate, LABEL_MANAGED_BY, MANAGED_BY, type K8sObject } from './translate/translate.ts';
+import { translate, LABEL_MANAGED_BY, MANAGED_BY } from './translate/translate.ts';
 import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 import { LeaderElector } from './leader-election.ts';
