@@ -72,33 +72,21 @@ function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: s
   return p;
 }
 
-async function waitHttp(url: string, what: string, timeoutMs = 60_000, ok: (status: number) => boolean = (s) => s === 200): Promise<void> {
+/** Polls `url` until it answers (200, or what `ok` accepts), optionally with a Host header. */
+async function waitHttp(url: string, what: string, o: { host?: string; timeoutMs?: number; ok?: (status: number) => boolean } = {}): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  const ok = o.ok ?? ((s: number) => s === 200);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const r = await request(url, { headersTimeout: 2000 });
+      const r = await request(url, { headersTimeout: 5000, ...(o.host ? { headers: { host: o.host } } : {}) });
       await r.body.dump();
       if (ok(r.statusCode)) return;
     } catch {
       /* not yet */
     }
-    if (Date.now() > deadline) throw new Error(`${what} did not come up at ${url} within ${timeoutMs / 1000}s`);
+    if (Date.now() > deadline) throw new Error(`${what}: not answering at ${url}${o.host ? ` (Host ${o.host})` : ''} within ${timeoutMs / 1000}s`);
     await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function waitHttpHost(url: string, host: string, what: string, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const r = await request(url, { headers: { host }, headersTimeout: 5000 });
-      await r.body.dump();
-      if (r.statusCode === 200) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: no 200 within ${timeoutMs / 1000}s`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -193,7 +181,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
 
     await waitHttp(`http://${routerIP}:8080/healthz`, 'router');
     await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
-    await waitHttp(`http://127.0.0.1:${gatewayPort}/`, 'Traefik', 60_000, () => true);
+    await waitHttp(`http://127.0.0.1:${gatewayPort}/`, 'Traefik', { ok: () => true });
 
     if (o.examples !== false) {
       const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'examples/seed.yaml'), 'utf8'));
@@ -208,7 +196,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await Promise.all(trinos.map((c) => c.trino!.ready()));
       // Routes are in place once Traefik (and the router, for shared and default) answer every entry point.
       for (const host of ['production--runtime-a.trino.example.com', 'shared.trino.example.com', 'analytics.example.com', 'localhost']) {
-        await waitHttpHost(`http://127.0.0.1:${gatewayPort}/v1/info`, `${host}:${gatewayPort}`, `routes for ${host} through Traefik`);
+        await waitHttp(`http://127.0.0.1:${gatewayPort}/v1/info`, `routes for ${host} through Traefik`, { host: `${host}:${gatewayPort}`, timeoutMs: 90_000 });
       }
     }
     if (!realTrino.ok) say(`real Trino not used: ${realTrino.reason}; fake coordinators stand in`);

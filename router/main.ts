@@ -49,21 +49,23 @@ async function main(): Promise<void> {
   const secret = env.OAUTH2_COOKIE_SECRET;
   const port = Number(env.ROUTER_PORT ?? 8080);
   const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
+  // One API client configuration for the process, loaded only if something needs the API server.
+  let kc: import('@kubernetes/client-node').KubeConfig | undefined;
+  const kubeConfig = async () => {
+    if (!kc) {
+      const k8s = await import('@kubernetes/client-node');
+      kc = new k8s.KubeConfig();
+      kc.loadFromDefault();
+    }
+    return kc;
+  };
   let resumer: Resumer | undefined;
   if (useResume) {
-    const k8s = await import('@kubernetes/client-node');
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromDefault();
-    resumer = new Resumer({ kubeConfig, namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: env.POD_NAME ?? hostname(), logger: log });
+    resumer = new Resumer({ kubeConfig: await kubeConfig(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: env.POD_NAME ?? hostname(), logger: log });
   }
   const peerSecret = env.ROUTER_SECRET ?? secret;
   let addresses: ServiceAddresses | undefined;
-  if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') {
-    const k8s = await import('@kubernetes/client-node');
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromDefault();
-    addresses = await watchServiceAddresses(kubeConfig);
-  }
+  if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(await kubeConfig());
   const router = new TrinoRouter({
     ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
     ...(resumer && peerSecret && env.POD_IP ? { peer: { selfAddress: `${env.POD_IP}:${port}`, secret: peerSecret } } : {}),
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
     ? await watchTableFile(router, env.ROUTES_FILE)
     : await (() => {
         const [ns, name] = (env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
-        return watchTableConfigMap(router, ns!, name!);
+        return kubeConfig().then((k) => watchTableConfigMap(router, ns!, name!, k));
       })();
   const addr = await router.listen({ port, host: env.ROUTER_HOST ?? '0.0.0.0' });
   log.info({ addr, balancing, oauth2Cookies: Boolean(secret) }, 'router listening');

@@ -2,8 +2,8 @@
  * Suspend and resume end to end against a real kube-apiserver: the real controller scales
  * workloads and publishes the route table; two router replicas (sharing only the API server and a
  * secret) hold new queries, resume the runtime through one Lease, and submit each query once.
- * No kubelet runs here, so a small "kubelet" below starts a fake coordinator when its Deployment
- * is scaled up and reports readiness on the Deployment status, as a kubelet would.
+ * No kubelet runs here: conformance/kubelet-stand-in.ts starts a fake coordinator when its
+ * Deployment is scaled up and reports readiness on the Deployment status, as a kubelet would.
  */
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
@@ -16,6 +16,7 @@ import { MicroTime } from '../lib/micro-time.ts';
 import { Controller } from '../controller/controller.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
+import { startKubeletStandIn, type StandInCoordinator } from '../conformance/kubelet-stand-in.ts';
 import { TrinoRouter } from './server.ts';
 import { Resumer } from './resume.ts';
 import { watchTableConfigMap } from './table-source.ts';
@@ -29,8 +30,8 @@ let custom: k8s.CustomObjectsApi;
 let apps: k8s.AppsV1Api;
 let controller: Controller;
 const routers: Array<{ router: TrinoRouter; url: string; stop: () => void }> = [];
-const fakes = new Map<string, { fake: FakeCoordinator; port: number; running: boolean; ignore?: boolean }>();
-let kubelet: NodeJS.Timeout;
+const fakes = new Map<string, StandInCoordinator & { fake: FakeCoordinator; port: number }>();
+let kubelet: { stop(): void };
 
 
 const apply = (obj: Record<string, unknown>) => objects.patch(obj as k8s.KubernetesObject, undefined, undefined, 'test', true, k8s.PatchStrategy.ServerSideApply);
@@ -39,7 +40,15 @@ const apply = (obj: Record<string, unknown>) => objects.patch(obj as k8s.Kuberne
 /** An XTrinode with a labelled coordinator Deployment and Service, and a fake coordinator ready to start. */
 async function runtime(name: string, spec: Record<string, unknown>, opts: { ignore?: boolean } = {}) {
   const port = await freePort();
-  fakes.set(name, { fake: new FakeCoordinator({ name }), port, running: false, ...(opts.ignore ? { ignore: true } : {}) });
+  const f: StandInCoordinator & { fake: FakeCoordinator; port: number } = {
+    fake: new FakeCoordinator({ name }), port, running: false, ...(opts.ignore ? { ignore: true } : {}),
+    start: async () => void (await f.fake.start(port)),
+    stop: async () => {
+      await f.fake.stop();
+      f.fake = new FakeCoordinator({ name });
+    },
+  };
+  fakes.set(name, f);
   await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${name}-coordinator`, namespace: 'dev' }, spec: { ports: [{ port: 8080 }] } });
   // A suspended runtime starts as one the controller suspended earlier: scaled to 0, replicas remembered.
   const suspended = spec.suspend === true;
@@ -49,33 +58,6 @@ async function runtime(name: string, spec: Record<string, unknown>, opts: { igno
     spec: { replicas: suspended ? 0 : 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'trino', image: 'trino' }] } } },
   });
   await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: 'dev' }, spec: { routing: { hostname: `${name}.example.com`, header: `X-Trino-XTrinode=dev/${name}` }, ...spec } });
-}
-
-/** The kubelet stand-in: Deployment scaled up -> start the coordinator (after a start-up delay) and report it ready. */
-async function kubeletTick(): Promise<void> {
-  const list = await apps.listNamespacedDeployment({ namespace: 'dev' });
-  for (const d of list.items) {
-    const name = d.metadata?.labels?.['analytics.xtrinode.io/xtrinode'];
-    const f = name ? fakes.get(name) : undefined;
-    if (!f || f.ignore) continue;
-    const want = (d.spec?.replicas ?? 0) > 0;
-    if (want && !f.running) {
-      f.running = true;
-      await new Promise((r) => setTimeout(r, 1000)); // JVM start-up, abridged
-      await f.fake.start(f.port);
-    } else if (!want && f.running) {
-      f.running = false;
-      await f.fake.stop();
-      f.fake = new FakeCoordinator({ name: name! });
-    }
-    const ready = f.running ? 1 : 0;
-    if ((d.status?.readyReplicas ?? 0) !== ready) {
-      await apps.patchNamespacedDeploymentStatus(
-        { name: d.metadata!.name!, namespace: 'dev', body: { status: { replicas: ready, readyReplicas: ready, availableReplicas: ready } } },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-      );
-    }
-  }
 }
 
 async function startRouter(identity: string, extra: Partial<ConstructorParameters<typeof TrinoRouter>[0]> = {}) {
@@ -127,14 +109,11 @@ beforeAll(async () => {
   apps = kc.makeApiClient(k8s.AppsV1Api);
   controller = new Controller({ kubeConfig: kc, settings: DEFAULT_SETTINGS, identity: 'controller', leaseNamespace: 'xtrinode-system', logger: log });
   await controller.start();
-  const tick = () => {
-    kubelet = setTimeout(() => void kubeletTick().catch(() => undefined).finally(tick), 200);
-  };
-  tick();
+  kubelet = startKubeletStandIn(apps, () => ['dev'], (_ns, name) => fakes.get(name));
 }, 300_000);
 
 afterAll(async () => {
-  clearTimeout(kubelet);
+  kubelet.stop();
   for (const r of routers) {
     r.stop();
     await r.router.drain();

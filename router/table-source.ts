@@ -46,13 +46,8 @@ export async function watchTableFile(sink: TableSink, file: string, intervalMs =
 }
 
 /** Watches the route table ConfigMap with an informer (re-lists and re-watches after errors). */
-export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string, kubeConfig?: import('@kubernetes/client-node').KubeConfig): Promise<() => void> {
+export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string, kc: import('@kubernetes/client-node').KubeConfig): Promise<() => void> {
   const k8s = await import('@kubernetes/client-node');
-  let kc = kubeConfig;
-  if (!kc) {
-    kc = new k8s.KubeConfig();
-    kc.loadFromDefault();
-  }
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const last: { text?: string } = {};
   const informer = k8s.makeInformer(
