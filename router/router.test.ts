@@ -175,6 +175,29 @@ describe('query stickiness', () => {
     expect(coordinators[owner]!.queries.has(id)).toBe(false);
   });
 
+  test('DELETE /v1/query/{id} with an unknown owner reaches every coordinator and teaches nothing', async () => {
+    const first = await submit(urls[0]!, { host: 'weighted.example.com' });
+    const owner = String(first.headers['x-fake-coordinator']);
+    const id = String(first.json().id);
+    const fresh = makeRouter({ probeConcurrency: 1 }); // one coordinator at a time: the first 204 must not stop it
+    fresh.setTable(table);
+    const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const del = await call(u, `/v1/query/${id}`, { host: 'gateway.example.com' }, 'DELETE');
+      expect(del.status).toBe(204);
+      expect(coordinators[owner]!.queries.has(id)).toBe(false); // the owner got it
+      // the router did not learn a wrong owner from a 204 that every coordinator gives
+      const second = await submit(urls[0]!, { host: 'weighted.example.com' });
+      const secondOwner = String(second.headers['x-fake-coordinator']);
+      if (secondOwner === owner) {
+        const poll = await call(u, new URL(String(second.json().nextUri)).pathname, { host: 'gateway.example.com' });
+        expect(poll.headers['x-fake-coordinator']).toBe(owner);
+      }
+    } finally {
+      await fresh.drain();
+    }
+  });
+
   test('across a coordinator restart: old queries 404, new ones route and stick', async () => {
     const port = coordinators.alpha!.port;
     const before = await submit(urls[0]!, { host: 'alpha.example.com' });

@@ -443,20 +443,37 @@ export class TrinoRouter {
     if (candidates.length === 0) throw a.kind === 'query' ? errors.queryNotFound(a.queryId) : errors.malformed('no coordinator to serve this segment');
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') throw errors.malformed(`${method} is not a follow-up method`);
+    if (a.kind === 'query' && !a.probeSafe) {
+      // Its answer does not tell the owner (DELETE /v1/query is 204 everywhere): send it to every
+      // coordinator, learn nothing, answer with the first status that is not a 404.
+      const status = await this.broadcast(req, candidates);
+      reply.code(status ?? 404).send();
+      return 'sticky-broadcast';
+    }
     const found = await this.probe(req, candidates);
     if (found) {
       if (a.kind === 'query') this.sticky.set(a.suffix, found.backend.id);
       this.writeResponse(req, reply, found.res, {});
       return 'sticky-probed';
     }
-    if (a.kind === 'query') {
-      if (method === 'DELETE' && a.probeSafe === false) {
-        reply.code(204).send();
-        return 'sticky-broadcast';
-      }
-      throw errors.queryNotFound(a.queryId);
-    }
+    if (a.kind === 'query') throw errors.queryNotFound(a.queryId);
     throw new RouterError('XTN_QUERY_NOT_FOUND', 404, 'xtrinode-gateway: no coordinator knows this spooled segment.');
+  }
+
+  /** Sends the (bodiless) request to every candidate, `probeConcurrency` at a time; returns the first non-404 status. */
+  private async broadcast(req: FastifyRequest, candidates: RouteBackend[]): Promise<number | undefined> {
+    let status: number | undefined;
+    for (let i = 0; i < candidates.length; i += this.opts.probeConcurrency) {
+      const batch = candidates.slice(i, i + this.opts.probeConcurrency);
+      this.mSticky.inc({ result: 'probe' }, batch.length);
+      const results = await Promise.all(batch.map((b) => this.send(req, b).catch(() => undefined)));
+      for (const res of results) {
+        if (!res) continue;
+        if (status === undefined && res.statusCode !== 404) status = res.statusCode;
+        discard(res);
+      }
+    }
+    return status;
   }
 
   /** Sends the (bodiless) request to candidates, `probeConcurrency` at a time; first non-404 in order wins. */

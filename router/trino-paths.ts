@@ -29,7 +29,8 @@ function query(id: string | undefined, probeSafe: boolean): Affinity {
 
 /**
  * Classifies a request path (without query string). `probeSafe` says whether sending the request
- * to a coordinator that does not own the query is harmless (it answers 404 with no side effect).
+ * to a coordinator that does not own the query is harmless AND tells (it answers 404 with no side
+ * effect). Follow-ups that are not probe-safe are broadcast when their owner is unknown.
  */
 export function affinityOf(method: string, path: string): Affinity {
   if (path.startsWith('/v1/statement/')) {
