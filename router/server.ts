@@ -348,18 +348,23 @@ export class TrinoRouter {
    */
   private async readyBackend(group: RouteGroup): Promise<RouteBackend | undefined> {
     for (const b of group.backends.filter((x) => x.state === 'Ready' && x.weight > 0)) {
-      try {
-        const info = await undiciRequest(`${this.opts.resolveService(b.service)}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
-        const body = (await info.body.json()) as { starting?: boolean };
-        if (info.statusCode === 200 && body.starting !== true) {
-          this.health.set(b.id, { healthy: true });
-          return b;
-        }
-      } catch {
-        /* not up yet */
+      if (await this.coordinatorUp(this.opts.resolveService(b.service))) {
+        this.health.set(b.id, { healthy: true });
+        return b;
       }
     }
     return undefined;
+  }
+
+  /** `/v1/info` answers 200 and does not say `starting`. Never throws. */
+  private async coordinatorUp(origin: string): Promise<boolean> {
+    try {
+      const info = await undiciRequest(`${origin}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
+      const body = (await info.body.json()) as { starting?: boolean };
+      return info.statusCode === 200 && body.starting !== true;
+    } catch {
+      return false;
+    }
   }
 
   private async submitHeld(b: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse> {
@@ -376,8 +381,8 @@ export class TrinoRouter {
     const id = queryIdInBody(out.subarray(0, 256).toString('latin1'));
     if (id) this.sticky.set(querySuffix(id), b.id);
     this.opts.resumer?.noteActivity(b.id);
-    const h: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'content-length') h[k] = v;
+    const h = endToEnd(res.headers);
+    delete h['content-length']; // re-set for the buffered body when answered
     return { status: res.statusCode, headers: h, body: out };
   }
 
@@ -583,12 +588,7 @@ export class TrinoRouter {
 
   /** Response headers for the client: hop-by-hop removed, OAuth2 cookie and challenge marker added. */
   private responseHeaders(req: FastifyRequest, upstream: IncomingHttpHeaders, o: WriteOptions): OutgoingHttpHeaders {
-    const headers: OutgoingHttpHeaders = {};
-    const connectionTokens = connectionHeaderTokens(upstream.connection);
-    for (const k in upstream) {
-      if (HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
-      headers[k] = upstream[k];
-    }
+    const headers: OutgoingHttpHeaders = endToEnd(upstream);
     const oauth = this.opts.oauth2;
     if (oauth && this.signer) {
       const cookies: string[] = [];
@@ -662,11 +662,8 @@ export class TrinoRouter {
     const targets = [...index.backends.values()].filter((e) => e.group.backends.length > 1 && e.backend.state === 'Ready').map((e) => e.backend);
     await Promise.all(targets.map(async (b) => {
       const origin = this.opts.resolveService(b.service);
-      const h: BackendHealth = { healthy: false };
+      const h: BackendHealth = { healthy: await this.coordinatorUp(origin) };
       try {
-        const info = await undiciRequest(`${origin}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
-        const body = (await info.body.json()) as { starting?: boolean };
-        h.healthy = info.statusCode === 200 && body.starting !== true;
         if (h.healthy && this.opts.balancing === 'adaptive') {
           const st = await undiciRequest(`${origin}${this.opts.statsPath}`, { headersTimeout: 2000, bodyTimeout: 2000 });
           if (st.statusCode === 200) {
@@ -675,7 +672,7 @@ export class TrinoRouter {
           } else await st.body.dump();
         }
       } catch {
-        h.healthy = false;
+        /* no load figures: round-robin decides */
       }
       this.health.set(b.id, h);
       this.mHealthy.set({ backend: b.id }, h.healthy ? 1 : 0);
@@ -724,6 +721,18 @@ function discard(res: UpstreamResponse): void {
   else res.body.destroy();
 }
 
+/** The end-to-end headers: hop-by-hop ones and those named in Connection removed. */
+function endToEnd(h: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const connectionTokens = connectionHeaderTokens(h.connection);
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
 function connectionHeaderTokens(v: string | string[] | undefined): Set<string> | undefined {
   if (v === undefined) return undefined;
   return new Set((Array.isArray(v) ? v.join(',') : v).split(',').map((t) => t.trim().toLowerCase()));
@@ -737,13 +746,7 @@ function forwardedProto(req: FastifyRequest): string {
 /** Request headers for the coordinator: hop-by-hop removed, X-Forwarded-* kept or set. */
 function upstreamHeaders(req: FastifyRequest): Record<string, string | string[]> {
   const h = req.headers;
-  const out: Record<string, string | string[]> = {};
-  const connectionTokens = connectionHeaderTokens(h.connection);
-  for (const k in h) {
-    if (HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
-    const v = h[k];
-    if (v !== undefined) out[k] = v;
-  }
+  const out = endToEnd(h);
   const host = h.host ?? '';
   const proto = forwardedProto(req);
   if (h['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = proto;
