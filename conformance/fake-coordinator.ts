@@ -1,7 +1,8 @@
 /**
  * A protocol-faithful fake Trino coordinator for fast tests (beside real Trino, not instead):
  * query ids with a per-process suffix, QUEUED -> RUNNING -> FINISHED, nextUri built from
- * X-Forwarded-Proto/Host/Port, 404 for unknown queries on queued/executing, 204 for
+ * X-Forwarded-Proto/Host/Port/Prefix, 404 for unknown queries on queued/executing (410 on
+ * /v1/query and /ui/api/query), 204 for
  * DELETE /v1/query/{id} always, /v1/info with `starting`, /ui/api/stats, and an optional OAuth2
  * challenge whose token only this coordinator honours.
  */
@@ -82,7 +83,9 @@ export class FakeCoordinator {
     const fport = req.headers['x-forwarded-port'] as string | undefined;
     let host = fhost ?? req.headers.host ?? `127.0.0.1:${this.listenPort}`;
     if (fhost && fport && !/:\d+$/.test(host) && !((proto === 'http' && fport === '80') || (proto === 'https' && fport === '443'))) host = `${host}:${fport}`;
-    return `${proto}://${host}`;
+    // Trino 452+ (http-server.process-forwarded=true) puts X-Forwarded-Prefix in every URL it builds.
+    const prefix = ((req.headers['x-forwarded-prefix'] as string | undefined) ?? '').replace(/\/+$/, '');
+    return `${proto}://${host}${prefix}`;
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -183,7 +186,8 @@ export class FakeCoordinator {
         return void res.end();
       }
       const q = this.queries.get(id);
-      if (!q) return json(404, { error: `Query not found: ${id}` });
+      // Trino 476 answers 410 Gone (not 404) for a query id it does not know here.
+      if (!q) return json(410, { error: `Query not found: ${id}` });
       return json(200, { queryId: id, state: q.state, coordinator: this.name });
     }
     json(404, { error: `no such path ${path}` });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatProblem, listInputFiles, loadInput, render } from './render.ts';
-import { DEFAULT_SETTINGS, parseGatewayRef, parseServiceRef, type GatewaySettings } from './translate/settings.ts';
+import { DEFAULT_SETTINGS, parseChoice, parseGatewayRef, parseServiceRef, type GatewaySettings } from './translate/settings.ts';
 
 const RENDER_HELP = `Usage: xtrinode render -f <file-or-dir> [-f ...] [options]
 
@@ -21,7 +21,11 @@ Options:
   --gateway-namespace NS        namespace of HTTPRoutes and ConfigMap (default: the Gateway's namespace)
   --router-service [NS/]NAME[:PORT]  the router Service             (default: ${DEFAULT_SETTINGS.router.name}:${DEFAULT_SETTINGS.router.port} in the gateway namespace)
   --shared-groups router|gateway-weighted
-                                how shared groups are balanced         (default: router; see README)
+                                who chooses the coordinator of a new statement in a shared group
+                                (default: router; gateway-weighted needs a Gateway with
+                                HTTPRouteBackendRequestHeaderModification; see README)
+  --follow-ups prefix|router    how follow-ups reach their coordinator (default: prefix: by URL,
+                                /xtrinode/c/<namespace>/<name>; router: learned by the router)
   --check-services              report missing coordinator Services even when the input has none
                                 (by default Services are checked only if the input contains some)
   -h, --help                    this help
@@ -47,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
         'gateway-namespace': { type: 'string' },
         'router-service': { type: 'string' },
         'shared-groups': { type: 'string' },
+        'follow-ups': { type: 'string' },
         'check-services': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -69,9 +74,9 @@ export async function main(argv: string[]): Promise<number> {
     const gateway = values.gateway ? parseGatewayRef(values.gateway) : DEFAULT_SETTINGS.gateway;
     const gatewayNamespace = values['gateway-namespace'] ?? gateway.namespace;
     const router = values['router-service'] ? parseServiceRef(values['router-service'], gatewayNamespace) : { ...DEFAULT_SETTINGS.router, namespace: gatewayNamespace };
-    const shared = values['shared-groups'] ?? 'router';
-    if (shared !== 'router' && shared !== 'gateway-weighted') throw new Error(`--shared-groups "${shared}": expected router or gateway-weighted`);
-    settings = { gateway, gatewayNamespace, router, sharedGroupPath: shared };
+    const sharedGroupPath = parseChoice('--shared-groups', values['shared-groups'] ?? 'router', ['router', 'gateway-weighted'] as const);
+    const followUps = parseChoice('--follow-ups', values['follow-ups'] ?? 'prefix', ['prefix', 'router'] as const);
+    settings = { gateway, gatewayNamespace, router, sharedGroupPath, followUps };
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return 2;

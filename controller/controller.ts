@@ -16,6 +16,7 @@ import { GROUP, PLURAL, VERSION, ConditionType, type Condition, type XTrinode, t
 import { translate, LABEL_MANAGED_BY, MANAGED_BY } from './translate/translate.ts';
 import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
+import { GatewayFeatures } from './gateway-features.ts';
 import { LeaderElector } from './leader-election.ts';
 import { ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
 import { parseDurationMs } from '../lib/duration.ts';
@@ -28,6 +29,12 @@ const RECONCILE_KEY = 'routes';
 export interface ControllerOptions {
   kubeConfig: k8s.KubeConfig;
   settings: GatewaySettings;
+  /**
+   * `auto`: balance shared groups by weighted backendRefs when the GatewayClass lists
+   * HTTPRouteBackendRequestHeaderModification, through the router otherwise (re-read every 30 s).
+   * Unset: `settings.sharedGroupPath` as given.
+   */
+  sharedGroups?: 'auto';
   identity: string;
   leaseNamespace: string;
   leaseName?: string;
@@ -58,6 +65,9 @@ export class Controller {
   private deployments!: k8s.ObjectCache<Obj>;
   private statefulSets!: k8s.ObjectCache<Obj>;
   private idleTimer: NodeJS.Timeout | undefined;
+  private featuresTimer: NodeJS.Timeout | undefined;
+  private readonly features: GatewayFeatures | undefined;
+  private sharedGroupPath: GatewaySettings['sharedGroupPath'];
   private stopped = false;
 
   constructor(o: ControllerOptions) {
@@ -71,6 +81,8 @@ export class Controller {
     this.objects = k8s.KubernetesObjectApi.makeApiClient(o.kubeConfig);
     this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
     this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    this.sharedGroupPath = o.settings.sharedGroupPath;
+    if (o.sharedGroups === 'auto') this.features = new GatewayFeatures(this.custom, o.settings.gateway);
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       coalesceMs: 100,
       onError: (key, err, retry) => {
@@ -112,11 +124,27 @@ export class Controller {
     this.deployments = await this.watch('deployments', '/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
     this.statefulSets = await this.watch('statefulsets', '/apis/apps/v1/statefulsets', () => apps.listStatefulSetForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
     this.elector.start();
+    if (this.features) {
+      this.featuresTimer = setInterval(() => void this.checkFeatures(), 30_000);
+      this.featuresTimer.unref();
+    }
+  }
+
+  /** Re-reads what the Gateway supports; a change of the shared-group mode triggers a reconcile. */
+  private async checkFeatures(): Promise<void> {
+    if (!this.features) return;
+    const { path, reason } = await this.features.sharedGroupPath();
+    if (path !== this.sharedGroupPath) {
+      this.log.info({ sharedGroups: path, reason }, 'shared groups balanced by a new mode');
+      this.sharedGroupPath = path;
+      this.queue.add(RECONCILE_KEY);
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.featuresTimer) clearInterval(this.featuresTimer);
     this.queue.stop();
     await this.elector.stop();
     await Promise.all(this.informers.map((i) => i.informer.stop().catch(() => undefined)));
@@ -150,7 +178,9 @@ export class Controller {
     const xtrinodes = this.xts.list() as unknown as XTrinode[];
     const lifecycle = await this.reconcileLifecycle(xtrinodes);
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
-    const out = translate({ xtrinodes, services: this.services.list() as never, settings: this.o.settings, notReady });
+    await this.checkFeatures();
+    const settings = { ...this.o.settings, sharedGroupPath: this.sharedGroupPath };
+    const out = translate({ xtrinodes, services: this.services.list() as never, settings, notReady });
 
     // 1. Apply what differs: grants before the routes that need them, the route table last.
     const desiredKeys = new Set(out.objects.map(objKey));

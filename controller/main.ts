@@ -4,7 +4,10 @@
  *   GATEWAY (trino-gateway/trino-gateway)   NS/NAME[/SECTION] of the Gateway routes attach to
  *   GATEWAY_NAMESPACE (the Gateway's)       where HTTPRoutes and the route table ConfigMap go
  *   ROUTER_SERVICE (xtrinode-router:8080)   [NS/]NAME[:PORT] of the router Service
- *   SHARED_GROUPS (router)                  router | gateway-weighted
+ *   SHARED_GROUPS (auto)                    auto | router | gateway-weighted: who picks the coordinator
+ *                                           of a new statement in a shared group; auto: the Gateway
+ *                                           when its GatewayClass lists HTTPRouteBackendRequestHeaderModification
+ *   FOLLOW_UPS (prefix)                     prefix | router: follow-ups by URL, or by the router
  *   POD_NAMESPACE (xtrinode-system)         namespace of the leader-election Lease
  *   POD_NAME (hostname)                     identity in the Lease
  *   METRICS_PORT (9090), METRICS_HOST (0.0.0.0)  /metrics and /healthz
@@ -15,15 +18,15 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { Controller } from './controller.ts';
-import { parseGatewayRef, parseServiceRef } from './translate/settings.ts';
+import { parseChoice, parseGatewayRef, parseServiceRef } from './translate/settings.ts';
 
 async function main(): Promise<void> {
   const env = process.env;
   const log = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'controller' } });
   const gateway = parseGatewayRef(env.GATEWAY ?? 'trino-gateway/trino-gateway');
   const gatewayNamespace = env.GATEWAY_NAMESPACE ?? gateway.namespace;
-  const shared = env.SHARED_GROUPS ?? 'router';
-  if (shared !== 'router' && shared !== 'gateway-weighted') throw new Error(`SHARED_GROUPS must be router or gateway-weighted, not "${shared}"`);
+  const shared = parseChoice('SHARED_GROUPS', env.SHARED_GROUPS ?? 'auto', ['auto', 'router', 'gateway-weighted'] as const);
+  const followUps = parseChoice('FOLLOW_UPS', env.FOLLOW_UPS ?? 'prefix', ['prefix', 'router'] as const);
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromDefault();
   const controller = new Controller({
@@ -31,7 +34,8 @@ async function main(): Promise<void> {
     logger: log,
     identity: env.POD_NAME ?? hostname(),
     leaseNamespace: env.POD_NAMESPACE ?? 'xtrinode-system',
-    settings: { gateway, gatewayNamespace, router: parseServiceRef(env.ROUTER_SERVICE ?? 'xtrinode-router:8080', gatewayNamespace), sharedGroupPath: shared },
+    settings: { gateway, gatewayNamespace, router: parseServiceRef(env.ROUTER_SERVICE ?? 'xtrinode-router:8080', gatewayNamespace), sharedGroupPath: shared === 'auto' ? 'router' : shared, followUps },
+    ...(shared === 'auto' ? { sharedGroups: 'auto' as const } : {}),
   });
   const server = createServer((req, res) => {
     if (req.url === '/healthz') return void res.end('ok\n');

@@ -152,7 +152,7 @@ export function render(input: LoadedInput, settings: GatewaySettings, opts: { ch
 }
 
 export function toYaml(objects: unknown[]): string {
-  return objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+  return objects.map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
 }
 
 export function formatProblem(p: InputProblem): string {

@@ -14,7 +14,7 @@ set -euo pipefail
 KUBE_VERSION=${KUBE_VERSION:-1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-1.6.3}
-TRAEFIK_VERSION=${TRAEFIK_VERSION:-3.6.12}
+TRAEFIK_VERSION=${TRAEFIK_VERSION:-3.7.13}
 TRINO_VERSION=${TRINO_VERSION:-476}
 MAVEN=${MAVEN_REPO_URL:-https://repo.maven.apache.org/maven2}
 PYTHON_TRINO_VERSION=${PYTHON_TRINO_VERSION:-0.340.0}
@@ -59,24 +59,35 @@ module_gomod() {
   rm -rf "$tmp"
 }
 
-# wrapper_build NAME DIR MODULE VERSION PKG LDFLAGS EXTRA_GO_MOD
+# wrapper_build NAME DIR MODULE VERSION PKG LDFLAGS EXTRA_GO_MOD [PREPARE_FUNCTION]
+# The Go tool's output goes to $CACHE/logs/build-NAME.log; one line says where, one how long it took.
 wrapper_build() {
-  local name=$1 dir=$2 module=$3 version=$4 pkg=$5 ldflags=$6 extra=${7:-}
-  local work="$dir.build"
-  rm -rf "$work"; mkdir -p "$work"
-  log "building $name from the Go module proxy ($module@$version); a cold build takes about 1 (etcd) to 5 (kube-apiserver, Traefik) minutes on 2 cores"
-  (
+  local name=$1 dir=$2 module=$3 version=$4 pkg=$5 ldflags=$6 extra=${7:-} prepare=${8:-}
+  local work="$dir.build" buildlog="$CACHE/logs/build-$name.log" t0=$SECONDS
+  rm -rf "$work"; mkdir -p "$work" "$CACHE/logs"
+  log "building $name from the Go module proxy ($module@$version); a cold build takes about 1 (etcd) to 8 (kube-apiserver, Traefik) minutes on 2 cores; output in $buildlog"
+  if ! (
     cd "$work"
-    cat > go.mod <<EOF
-module xtrinode.local/build-$name
-
-go 1.26
-EOF
+    printf 'module xtrinode.local/build-%s\n\ngo 1.26\n' "$name" > go.mod
     [ -z "$extra" ] || printf '%s\n' "$extra" >> go.mod
-    GOFLAGS=-mod=mod go get "$module@$version" >&2
-    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dir.tmp/$name" "$pkg" >&2
-  )
+    [ -z "$prepare" ] || "$prepare"
+    GOFLAGS=-mod=mod go get "$module@$version"
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dir.tmp/$name" "$pkg"
+  ) > "$buildlog" 2>&1; then
+    log "building $name failed; the last lines of $buildlog:"; tail -n 20 "$buildlog" >&2; exit 1
+  fi
   rm -rf "$dir"; mkdir -p "$dir"; mv "$dir.tmp/$name" "$dir/$name"; rm -rf "$dir.tmp" "$work"
+  log "built $name in $((SECONDS - t0)) s"
+}
+
+# Traefik 3.7 imports a nested module of its own repository (github.com/traefik/traefik/dynamic/ext,
+# replaced by a relative path in its go.mod, which a wrapper module cannot follow). Its two types
+# are extension points embedded inline in the dynamic configuration; the open-source build leaves
+# them empty, and so does this stub.
+traefik_ext_stub() {
+  mkdir -p ext-stub
+  printf 'module github.com/traefik/traefik/dynamic/ext\n\ngo 1.24\n' > ext-stub/go.mod
+  printf 'package ext\n\n// HTTP is an empty extension point of the HTTP configuration.\ntype HTTP struct{}\n\n// Router is an empty extension point of a router.\ntype Router struct{}\n' > ext-stub/ext.go
 }
 
 get_apiserver() {
@@ -125,8 +136,13 @@ get_traefik() {
     /^replace / || /^exclude / {print; next}
     blk != "" && NF > 0 {print blk " " $0}
   ' "$tmod" | grep -v '=> \.')
+  local prepare=""
+  if grep -q 'github.com/traefik/traefik/dynamic/ext' "$tmod"; then
+    extra="$extra"$'\n''replace github.com/traefik/traefik/dynamic/ext => ./ext-stub'
+    prepare=traefik_ext_stub
+  fi
   local pkg=github.com/traefik/traefik/v3/pkg/version
-  wrapper_build traefik "$dir" "github.com/traefik/traefik/v3" "v$TRAEFIK_VERSION" "github.com/traefik/traefik/v3/cmd/traefik" "-s -w -X $pkg.Version=v$TRAEFIK_VERSION" "$extra"
+  wrapper_build traefik "$dir" "github.com/traefik/traefik/v3" "v$TRAEFIK_VERSION" "github.com/traefik/traefik/v3/cmd/traefik" "-s -w -X $pkg.Version=v$TRAEFIK_VERSION" "$extra" "$prepare"
   echo "$dir"
 }
 

@@ -12,6 +12,7 @@ export const RouterErrorCode = {
   CoordinatorUnreachable: 'XTN_COORDINATOR_UNREACHABLE',
   CoordinatorTimeout: 'XTN_COORDINATOR_TIMEOUT',
   QueryNotFound: 'XTN_QUERY_NOT_FOUND',
+  UnknownCoordinator: 'XTN_UNKNOWN_COORDINATOR',
   Malformed: 'XTN_MALFORMED_REQUEST',
   BadCookie: 'XTN_BAD_ROUTING_COOKIE',
   NoRouteTable: 'XTN_NO_ROUTE_TABLE',
@@ -51,6 +52,8 @@ export const errors = {
     new RouterError(RouterErrorCode.CoordinatorTimeout, 504, `xtrinode-gateway: the coordinator of Trino runtime ${id} did not answer in time.`),
   queryNotFound: (queryId: string) =>
     new RouterError(RouterErrorCode.QueryNotFound, 404, `xtrinode-gateway: query ${queryId} is not known to any coordinator (it finished, was cancelled, or its coordinator restarted).`),
+  unknownCoordinator: (prefix: string) =>
+    new RouterError(RouterErrorCode.UnknownCoordinator, 404, `xtrinode-gateway: no Trino runtime is routed under ${clip(prefix)}; the URL belongs to a runtime that was deleted or renamed. Start the query again.`),
   malformed: (why: string) => new RouterError(RouterErrorCode.Malformed, 400, `xtrinode-gateway: malformed request: ${why}`),
   badCookie: (why: string) =>
     new RouterError(RouterErrorCode.BadCookie, 400, `xtrinode-gateway: the OAuth2 routing cookie or marker is ${why}; it was cleared. Start the login again.`),

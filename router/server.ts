@@ -26,6 +26,7 @@ import { RouterError, errors } from './errors.ts';
 import { TokenSigner } from './signed-token.ts';
 import { HeldQueries, NotSentError, WAIT_PATH_PREFIX, WAIT_SLUG_PREFIX, type CapturedResponse } from './held-queries.ts';
 import type { Resumer } from './resume.ts';
+import { parseCoordinatorPath } from './coordinator-prefix.ts';
 
 export interface OAuth2CookieOptions {
   /** Shared HMAC secret; all router replicas need the same one. Never logged. */
@@ -247,6 +248,11 @@ export class TrinoRouter {
     const path = q < 0 ? url : url.slice(0, q);
     if (!path.startsWith('/') || /(^|\/)\.\.?(\/|$)|\\|%2e%2e|%2f/i.test(path)) throw errors.malformed('path has dot segments, encoded slashes or backslashes');
 
+    const coordinatorPath = parseCoordinatorPath(url);
+    if (coordinatorPath) {
+      if ('malformed' in coordinatorPath) throw errors.malformed(coordinatorPath.malformed);
+      return this.routeByPrefix(req, reply, index, coordinatorPath);
+    }
     if (path.startsWith(WAIT_PATH_PREFIX)) {
       const parts = path.split('/'); // ['', 'xtrinode', 'wait', id, slug, token]
       if (!this.held || !parts[4]?.startsWith(WAIT_SLUG_PREFIX)) throw errors.malformed('not a wait URI of this gateway');
@@ -286,6 +292,23 @@ export class TrinoRouter {
     if (oauth && this.signer && oauth.routingPaths.some((p) => path.startsWith(p))) setCookieFor = backend;
     await this.forward(req, reply, backend, { setCookieFor, deleteCookie, learnFromBody: req.method === 'POST' && path === '/v1/statement' });
     return 'proxied';
+  }
+
+  /**
+   * A request that names its coordinator by prefix (`/xtrinode/c/<namespace>/<name>/...`): sent
+   * there with the prefix stripped and X-Forwarded-Prefix set, as the Gateway's prefix route does.
+   */
+  private async routeByPrefix(req: FastifyRequest, reply: FastifyReply, index: RouteIndex, p: { id: string; prefix: string; rest: string }): Promise<string> {
+    const entry = index.backends.get(p.id);
+    if (!entry) throw errors.unknownCoordinator(p.prefix);
+    const b = entry.backend;
+    if (b.state === 'Unresolved') throw errors.unresolved(b.id);
+    if (b.state === 'Suspended') {
+      if (this.opts.resumer) void this.opts.resumer.resume(entry.group);
+      throw errors.suspended(b.id);
+    }
+    await this.forward(req, reply, b, { path: p.rest, prefix: p.prefix, retryNotSentMs: this.opts.followUpRetryMs });
+    return 'prefix';
   }
 
   /**
@@ -370,7 +393,7 @@ export class TrinoRouter {
   private async submitHeld(b: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse> {
     let res;
     try {
-      res = await this.pool(this.opts.resolveService(b.service)).request({ method: 'POST', path: '/v1/statement', headers, body });
+      res = await this.pool(this.opts.resolveService(b.service)).request({ method: 'POST', path: '/v1/statement', headers: withPrefix(headers, b.prefix), body });
     } catch (e) {
       if (isNotSent(e)) throw new NotSentError(String(e));
       throw e;
@@ -440,11 +463,11 @@ export class TrinoRouter {
       }
     }
     this.mSticky.inc({ result: 'miss' });
-    // Candidates: the group the request resolves to first, then every other coordinator.
+    // Candidates: the coordinators of the group the request resolves to, and no other: a client's
+    // credentials never go to a coordinator its request was not routed to.
     const r = index.resolve(host, selector);
-    const first = r.kind === 'group' ? r.group.backends : [];
-    const seen = new Set(first.map((b) => b.id));
-    const candidates = [...first, ...[...index.backends.values()].map((e) => e.backend).filter((b) => !seen.has(b.id))].filter((b) => b.state === 'Ready');
+    if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
+    const candidates = (r.kind === 'group' ? r.group.backends : []).filter((b) => b.state === 'Ready');
     if (candidates.length === 0) throw a.kind === 'query' ? errors.queryNotFound(a.queryId) : errors.malformed('no coordinator to serve this segment');
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') throw errors.malformed(`${method} is not a follow-up method`);
@@ -481,7 +504,11 @@ export class TrinoRouter {
     return status;
   }
 
-  /** Sends the (bodiless) request to candidates, `probeConcurrency` at a time; first non-404 in order wins. */
+  /**
+   * Sends the (bodiless) request to candidates, `probeConcurrency` at a time; the first answer in
+   * order that proves ownership (2xx) wins. Trino answers 404 or 410 for queries it does not know;
+   * 401/403 and 5xx prove nothing either.
+   */
   private async probe(req: FastifyRequest, candidates: RouteBackend[]): Promise<{ backend: RouteBackend; res: UpstreamResponse } | undefined> {
     for (let i = 0; i < candidates.length; i += this.opts.probeConcurrency) {
       const batch = candidates.slice(i, i + this.opts.probeConcurrency);
@@ -490,7 +517,7 @@ export class TrinoRouter {
       let winner: { backend: RouteBackend; res: UpstreamResponse } | undefined;
       for (const r of results) {
         if (!r) continue;
-        if (!winner && r.res.statusCode !== 404) winner = { backend: r.b, res: r.res };
+        if (!winner && r.res.statusCode >= 200 && r.res.statusCode < 300) winner = { backend: r.b, res: r.res };
         else discard(r.res);
       }
       if (winner) return winner;
@@ -500,7 +527,7 @@ export class TrinoRouter {
 
   /** A bodiless request whose whole response the caller decides about (probes). */
   private async send(req: FastifyRequest, backend: RouteBackend): Promise<UpstreamResponse> {
-    return (await this.pool(this.opts.resolveService(backend.service)).request({ method: req.method as 'GET', path: req.url, headers: upstreamHeaders(req) })) as UpstreamResponse;
+    return (await this.pool(this.opts.resolveService(backend.service)).request({ method: req.method as 'GET', path: req.url, headers: upstreamHeaders(req, backend.prefix) })) as UpstreamResponse;
   }
 
   /**
@@ -509,7 +536,7 @@ export class TrinoRouter {
    * buffer is full). Resolves once response headers are sent. A bodiless request whose
    * connection is refused is retried for `retryNotSentMs` (a restarting coordinator).
    */
-  private async forward(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: WriteOptions & { learnFromBody?: boolean; body?: Buffer; onNotSent?: () => string; retryNotSentMs?: number }): Promise<void> {
+  private async forward(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: WriteOptions & ForwardTarget & { learnFromBody?: boolean; body?: Buffer; onNotSent?: () => string; retryNotSentMs?: number }): Promise<void> {
     const hasBody = o.body !== undefined || (req.method !== 'GET' && req.method !== 'HEAD' && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined));
     const deadline = o.retryNotSentMs && !hasBody ? Date.now() + o.retryNotSentMs : 0;
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
@@ -534,7 +561,7 @@ export class TrinoRouter {
     }
   }
 
-  private dispatchOnce(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, hasBody: boolean, o: WriteOptions & { learnFromBody?: boolean; body?: Buffer }): Promise<void> {
+  private dispatchOnce(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, hasBody: boolean, o: WriteOptions & ForwardTarget & { learnFromBody?: boolean; body?: Buffer }): Promise<void> {
     const res = reply.raw;
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -547,7 +574,7 @@ export class TrinoRouter {
       res.once('close', onClose);
       let learn = false;
       this.pool(this.opts.resolveService(backend.service)).dispatch(
-        { method: req.method as Dispatcher.HttpMethod, path: req.url, headers: upstreamHeaders(req), body: o.body ?? (hasBody ? req.raw : null) },
+        { method: req.method as Dispatcher.HttpMethod, path: o.path ?? req.url, headers: upstreamHeaders(req, o.prefix ?? backend.prefix), body: o.body ?? (hasBody ? req.raw : null) },
         {
           onRequestStart: (c) => {
             controller = c;
@@ -680,6 +707,12 @@ export class TrinoRouter {
   }
 }
 
+/** Where a forwarded request goes on the coordinator: its path (default: as received) and X-Forwarded-Prefix. */
+interface ForwardTarget {
+  path?: string;
+  prefix?: string;
+}
+
 interface WriteOptions {
   setCookieFor?: RouteBackend | undefined;
   deleteCookie?: boolean;
@@ -743,10 +776,24 @@ function forwardedProto(req: FastifyRequest): string {
   return (Array.isArray(p) ? p[0] : p)?.split(',')[0]?.trim() || 'http';
 }
 
-/** Request headers for the coordinator: hop-by-hop removed, X-Forwarded-* kept or set. */
-function upstreamHeaders(req: FastifyRequest): Record<string, string | string[]> {
+/** Sets X-Forwarded-Prefix to the coordinator's prefix, or removes a client's own value. */
+function withPrefix(headers: Record<string, string | string[]>, prefix: string | undefined): Record<string, string | string[]> {
+  const out = { ...headers };
+  delete out['x-forwarded-prefix'];
+  if (prefix !== undefined) out['x-forwarded-prefix'] = prefix;
+  return out;
+}
+
+/**
+ * Request headers for the coordinator: hop-by-hop removed, X-Forwarded-* kept or set, and
+ * X-Forwarded-Prefix always the router's (the coordinator's prefix, or none): a client's own
+ * value would make Trino write URLs the client chose.
+ */
+function upstreamHeaders(req: FastifyRequest, prefix?: string): Record<string, string | string[]> {
   const h = req.headers;
   const out = endToEnd(h);
+  delete out['x-forwarded-prefix'];
+  if (prefix !== undefined) out['x-forwarded-prefix'] = prefix;
   const host = h.host ?? '';
   const proto = forwardedProto(req);
   if (h['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = proto;

@@ -24,6 +24,8 @@ export const BackendSchema = z
     weight: z.number().int().min(0).max(1000000),
     /** Ready: serve. Suspended: resume first. Unresolved: the coordinator Service is missing. */
     state: z.enum(['Ready', 'Suspended', 'Unresolved']),
+    /** X-Forwarded-Prefix the router sets on requests to this coordinator (`followUps: prefix`). */
+    prefix: z.string().regex(/^\/xtrinode\/c\/[a-z0-9-]{1,63}\/[a-z0-9-]{1,63}$/).optional(),
   })
   .strict();
 
@@ -35,8 +37,8 @@ export const GroupSchema = z
     default: z.boolean(),
     /**
      * How the HTTPRoutes reach this group: `coordinator` (straight to its one coordinator),
-     * `router` (every request through the router), `gateway-weighted` (new statements weighted by
-     * the Gateway, everything else through the router).
+     * `router` (new statements through the router), `gateway-weighted` (new statements weighted
+     * by the Gateway). Follow-ups carry their coordinator's prefix in every mode (`prefix`).
      */
     path: z.enum(['coordinator', 'router', 'gateway-weighted']),
     backends: z.array(BackendSchema).min(1),

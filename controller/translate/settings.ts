@@ -7,13 +7,22 @@ export interface GatewaySettings {
   /** The router Service: target of every request that needs a Trino-aware hop. */
   router: { namespace: string; name: string; port: number };
   /**
-   * Shared groups (several coordinators): `router` sends all their traffic through the router
-   * (weights, health, query and OAuth2 stickiness, correct for every client); `gateway-weighted`
-   * lets the Gateway spread new statements (`POST /v1/statement`) by weighted backendRefs and sends
-   * everything else through the router, which finds each query's coordinator. Use the latter only
-   * for coordinators without OAuth2.
+   * Shared groups (several coordinators): `router` sends their new statements through the router
+   * (weights, health, OAuth2 stickiness, resume); `gateway-weighted` lets the Gateway spread them
+   * by weighted backendRefs, each setting its coordinator's X-Forwarded-Prefix (needs the Gateway
+   * feature HTTPRouteBackendRequestHeaderModification and `followUps: prefix`; coordinators
+   * without OAuth2). The controller chooses it when the GatewayClass lists that feature.
    */
   sharedGroupPath: 'router' | 'gateway-weighted';
+  /**
+   * How a query's follow-ups find its coordinator. `prefix` (default): by URL; the Gateway sets
+   * X-Forwarded-Prefix `/xtrinode/c/<namespace>/<name>` on every request to a coordinator, Trino
+   * writes it into every nextUri, and a prefix route per coordinator carries the polls (needs
+   * `http-server.process-forwarded=true`, Trino 452+, and a Gateway with URLRewrite). `router`:
+   * by the router's learned stickiness, for coordinators or Gateways that cannot take part;
+   * shared groups then always go through the router.
+   */
+  followUps: 'prefix' | 'router';
 }
 
 export const DEFAULT_SETTINGS: GatewaySettings = {
@@ -21,6 +30,7 @@ export const DEFAULT_SETTINGS: GatewaySettings = {
   gatewayNamespace: 'trino-gateway',
   router: { namespace: 'trino-gateway', name: 'xtrinode-router', port: 8080 },
   sharedGroupPath: 'router',
+  followUps: 'prefix',
 };
 
 /** Parses `NAMESPACE/NAME[/SECTION]`. */
@@ -40,4 +50,10 @@ export function parseServiceRef(s: string, defaultNamespace: string): GatewaySet
   const port = m[3] === undefined ? 8080 : Number(m[3]);
   if (port < 1 || port > 65535) throw new Error(`--router-service "${s}": port out of range`);
   return { namespace: m[1] ?? defaultNamespace, name: m[2]!, port };
+}
+
+/** Checks a setting against its allowed values; the error names the setting and the choices. */
+export function parseChoice<T extends string>(what: string, value: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new Error(`${what} "${value}": expected ${choices.join(' or ')}`);
 }

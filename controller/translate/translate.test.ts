@@ -35,7 +35,7 @@ function renderCase(name: string, reverse = false) {
   const text =
     out.yaml +
     '---\n# status written on each XTrinode, then what render reports on stderr\n' +
-    stringify({ statuses, problems: out.problems.map(formatProblem) }, { lineWidth: 0 });
+    stringify({ statuses, problems: out.problems.map(formatProblem) }, { lineWidth: 0, aliasDuplicateObjects: false });
   return { text, out };
 }
 
@@ -97,8 +97,15 @@ describe('translation properties', () => {
     const items = Array.from({ length: 40 }, (_, i) => xt('ns', `rt-${i}`, { routingGroup: 'big', hostname: `h${i}.example.com`, header: `X-Trino-XTrinode=v${i}` }));
     const out = translate({ xtrinodes: items, settings: DEFAULT_SETTINGS });
     const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.labels?.['analytics.xtrinode.io/routing-group'] === 'big') as Array<K8sObject & { spec: { hostnames?: string[]; rules: Array<{ matches: unknown[] }> } }>;
-    const hostRoutes = routes.filter((r) => r.spec.hostnames);
+    // One main route per 16 hostnames; the 40 coordinator prefix rules that do not fit beside the
+    // catch-all go into routes of their own with the same hostnames.
+    const hostRoutes = routes.filter((r) => r.spec.hostnames && !r.metadata.name.includes('.coordinators-'));
     expect(hostRoutes.length).toBe(Math.ceil(40 / MAX_HOSTNAMES_PER_ROUTE));
+    for (const r of hostRoutes) {
+      const prefixes = routes.filter((o) => o.metadata.name === r.metadata.name || o.metadata.name.startsWith(`${r.metadata.name}.coordinators-`))
+        .flatMap((o) => o.spec.rules.flatMap((rule) => rule.matches as Array<{ path: { value: string } }>).map((m) => m.path.value).filter((v) => v.startsWith('/xtrinode/c/')));
+      expect(prefixes.sort()).toEqual(items.map((_, i) => `/xtrinode/c/ns/rt-${i}`).sort());
+    }
     expect(hostRoutes.flatMap((r) => r.spec.hostnames).sort()).toEqual(items.map((_, i) => `h${i}.example.com`).sort());
     for (const r of routes) {
       expect(r.spec.hostnames?.length ?? 0).toBeLessThanOrEqual(16);
@@ -136,5 +143,11 @@ describe('translation properties', () => {
       expect(mixed.statuses.get(k)!.status.conditions![0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'InvalidSpec' });
       expect(mixed.statuses.get(k)!.problems.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('render output', () => {
+  test('is plain YAML: no anchors or aliases where objects share a value', () => {
+    for (const name of cases) expect(renderCase(name).text).not.toMatch(/[&*]a\d+\b/);
   });
 });

@@ -2,17 +2,8 @@
  * The routing semantics of the product, in one pure function:
  * (XTrinodes, Services, gateway settings) -> (HTTPRoutes, ReferenceGrants, route table, status).
  *
- * Layout of the generated HTTPRoutes (all in the gateway namespace, attached to one Gateway):
- * - `xtrinode-<group>[-N]`: the group's hostnames (at most 16 a route), path `/`; routes that go
- *   straight to a coordinator also send `/xtrinode` (router-served URLs) to the router.
- * - `xtrinode-<group>-header[-N]`: no hostnames, one Exact `X-Trino-XTrinode` match per value.
- * - `xtrinode-fallback`: no hostnames, path `/`, to the router. It catches the default route,
- *   unknown selectors (which the router answers with an explicit error) and follow-ups that
- *   dropped their selector.
- * Gateway API precedence (hostname first, then number of header matches) makes hostname beat
- * header beat fallback without any tie: no two generated rules can match one request with equal
- * rank. The router re-resolves everything that reaches it with the same priority, so even an
- * implementation that breaks ties differently ends at the right coordinator.
+ * The layout of the HTTPRoutes, and why it holds on every Gateway implementation, is in
+ * `routes.ts`.
  *
  * @example
  * const out = translate({ xtrinodes, services, settings: DEFAULT_SETTINGS });
@@ -31,18 +22,20 @@ import {
 } from '../../routetable/schema.ts';
 import { compareAge, readRuntime, type FieldProblem, type Runtime } from './runtime.ts';
 import type { GatewaySettings } from './settings.ts';
+import {
+  ANNOTATION_PURPOSE,
+  FALLBACK_ROUTE,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
+  MAX_BACKENDREFS_PER_RULE,
+  coordinatorPrefix,
+  fallbackRoute,
+  groupRoutes,
+  referenceGrants,
+  type K8sObject,
+} from './routes.ts';
 
-export const MANAGED_BY = 'xtrinode-gateway';
-export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const LABEL_GROUP = 'analytics.xtrinode.io/routing-group';
-export const ANNOTATION_MEMBERS = 'analytics.xtrinode.io/members';
-export const ANNOTATION_PURPOSE = 'analytics.xtrinode.io/purpose';
-export const FALLBACK_ROUTE = 'xtrinode-fallback';
-
-/** Gateway API limits (v1.6): exceeding one gets the object refused, so we split. */
-export const MAX_HOSTNAMES_PER_ROUTE = 16;
-export const MAX_MATCHES_PER_RULE = 64;
-export const MAX_BACKENDREFS_PER_RULE = 16;
+export { ANNOTATION_MEMBERS, ANNOTATION_PURPOSE, FALLBACK_ROUTE, LABEL_GROUP, LABEL_MANAGED_BY, MANAGED_BY, MAX_HOSTNAMES_PER_ROUTE, MAX_MATCHES_PER_RULE, MAX_BACKENDREFS_PER_RULE, type K8sObject } from './routes.ts';
 
 export interface ServiceInfo {
   metadata: { name: string; namespace?: string };
@@ -56,13 +49,6 @@ export interface TranslateInput {
   /** Runtimes (`ns/name`) whose coordinator is known not to be ready; they go through the router. */
   notReady?: ReadonlySet<string>;
   settings: GatewaySettings;
-}
-
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  [k: string]: unknown;
 }
 
 export interface RuntimeReport {
@@ -185,7 +171,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     let refCondition: Condition;
     const svcName = `${rt.service.namespace}/${rt.service.name}`;
     if (!serviceIndex) {
-      refCondition = cond(ConditionType.ResolvedRefs, 'Unknown', Reason.ServiceNotChecked, `Service ${svcName} port ${rt.service.port} was not checked (offline render)`, rt.generation);
+      refCondition = cond(ConditionType.ResolvedRefs, 'Unknown', Reason.ServiceNotChecked, `Service ${svcName} port ${rt.service.port} was not checked (offline render); ${followUpsNote(settings, rt.key)}`, rt.generation);
     } else {
       const ports = serviceIndex.get(svcName);
       if (!ports) {
@@ -195,13 +181,13 @@ export function translate(input: TranslateInput): TranslateOutput {
         state = 'Unresolved';
         refCondition = cond(ConditionType.ResolvedRefs, 'False', Reason.PortNotFound, `coordinator Service ${svcName} has no port ${rt.service.port} (it has ${ports.join(', ') || 'none'}); set spec.coordinator.service.port`, rt.generation);
       } else {
-        refCondition = cond(ConditionType.ResolvedRefs, 'True', Reason.ResolvedRefs, `coordinator Service ${svcName} port ${rt.service.port}`, rt.generation);
+        refCondition = cond(ConditionType.ResolvedRefs, 'True', Reason.ResolvedRefs, `coordinator Service ${svcName} port ${rt.service.port}; ${followUpsNote(settings, rt.key)}`, rt.generation);
       }
     }
     if (state === 'Ready' && rt.suspend) state = 'Suspended';
     if (state === 'Ready' && input.notReady?.has(rt.key)) state = 'Suspended';
     backendOf.set(rt.key, {
-      backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state },
+      backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state, ...(settings.followUps === 'prefix' ? { prefix: coordinatorPrefix(rt.key) } : {}) },
       refCondition,
     });
   }
@@ -218,6 +204,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     if (backends.length === 1 && ready.length === 1) path = 'coordinator';
     else if (
       settings.sharedGroupPath === 'gateway-weighted' &&
+      settings.followUps === 'prefix' &&
       ready.length === backends.length &&
       backends.length <= MAX_BACKENDREFS_PER_RULE &&
       backends.some((b) => b.weight > 0)
@@ -227,16 +214,16 @@ export function translate(input: TranslateInput): TranslateOutput {
     tableGroups.push({ name: g.name, hostnames, headerValues, default: g.default, path, backends });
 
     const members = g.members.map((m) => m.key).sort();
-    const routes = groupRoutes(settings, g.name, hostnames, headerValues, path, backends, members);
+    const routes = groupRoutes(settings, { group: g.name, hostnames, headerValues, path, backends, members });
     objects.push(...routes);
     routesOfGroup.set(g.name, routes.map((r) => r.metadata.name));
-    if (routes.length > 0 && path !== 'router') {
-      for (const b of backends) {
-        if (b.service.namespace === settings.gatewayNamespace) continue;
-        const set = grants.get(b.service.namespace) ?? new Set<string>();
-        set.add(b.service.name);
-        grants.set(b.service.namespace, set);
-      }
+    // Every coordinator Service a route may point at, whatever its state now: a grant is never
+    // narrowed while a suspend or resume moves routes between the router and the coordinator.
+    for (const b of backends) {
+      if (b.state === 'Unresolved' || b.service.namespace === settings.gatewayNamespace) continue;
+      const set = grants.get(b.service.namespace) ?? new Set<string>();
+      set.add(b.service.name);
+      grants.set(b.service.namespace, set);
     }
   }
   objects.push(fallbackRoute(settings));
@@ -296,6 +283,13 @@ export function translate(input: TranslateInput): TranslateOutput {
   return { objects, table, statuses: sortedStatuses };
 }
 
+/** Says how this coordinator's follow-ups are routed (the status is where a user looks). */
+function followUpsNote(s: GatewaySettings, key: string): string {
+  return s.followUps === 'prefix'
+    ? `follow-ups by URL under ${coordinatorPrefix(key)} (the coordinator needs http-server.process-forwarded=true, Trino 452 or later)`
+    : 'follow-ups through the router (--follow-ups router)';
+}
+
 function describeSelectors(e: { hostnames: string[]; headerValue?: string; default: boolean }): string {
   const parts: string[] = [];
   if (e.hostnames.length > 0) parts.push(`hostnames ${e.hostnames.join(', ')}`);
@@ -325,123 +319,4 @@ function cmp(a: string, b: string): number {
 const KIND_ORDER: Record<string, number> = { HTTPRoute: 0, ReferenceGrant: 1, ConfigMap: 2 };
 function objectOrder(a: K8sObject, b: K8sObject): number {
   return (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || cmp(a.metadata.namespace, b.metadata.namespace) || cmp(a.metadata.name, b.metadata.name);
-}
-
-function chunk<T>(xs: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
-
-function parentRefs(s: GatewaySettings) {
-  const ref: Record<string, string> = { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: s.gateway.namespace, name: s.gateway.name };
-  if (s.gateway.sectionName) ref.sectionName = s.gateway.sectionName;
-  return [ref];
-}
-
-function routerRef(s: GatewaySettings) {
-  return { group: '', kind: 'Service', name: s.router.name, namespace: s.router.namespace, port: s.router.port, weight: 1 };
-}
-
-function coordinatorRef(b: RouteBackend) {
-  return { group: '', kind: 'Service', name: b.service.name, namespace: b.service.namespace, port: b.service.port, weight: b.weight };
-}
-
-const PATH_ALL = { type: 'PathPrefix', value: '/' };
-/** Paths the router serves itself (wait URIs of held queries): always to the router. */
-const PATH_ROUTER = { type: 'PathPrefix', value: '/xtrinode' };
-const PATH_NEW_STATEMENT = { type: 'Exact', value: '/v1/statement' };
-
-/** The rules of one route; with `headerMatches`, one match per header value in each rule. */
-function rulesFor(path: RouteGroup['path'], backends: RouteBackend[], s: GatewaySettings, headerMatches: Array<Record<string, unknown>> | undefined) {
-  const withHeaders = (p: Record<string, unknown>, method?: string) =>
-    headerMatches
-      ? headerMatches.map((h) => ({ path: p, ...(method ? { method } : {}), headers: [h] }))
-      : [{ path: p, ...(method ? { method } : {}) }];
-  if (path === 'coordinator') {
-    return [
-      { matches: withHeaders(PATH_ROUTER), backendRefs: [routerRef(s)] },
-      { matches: withHeaders(PATH_ALL), backendRefs: backends.map(coordinatorRef) },
-    ];
-  }
-  if (path === 'gateway-weighted') {
-    return [
-      { matches: withHeaders(PATH_NEW_STATEMENT, 'POST'), backendRefs: backends.map(coordinatorRef) },
-      { matches: withHeaders(PATH_ALL), backendRefs: [routerRef(s)] },
-    ];
-  }
-  return [{ matches: withHeaders(PATH_ALL), backendRefs: [routerRef(s)] }];
-}
-
-function purpose(path: RouteGroup['path'], backends: RouteBackend[]): string {
-  if (path === 'coordinator') return `straight to the coordinator of ${backends[0]!.id}`;
-  if (path === 'gateway-weighted') return `new statements weighted across ${backends.length} coordinators by the Gateway; follow-ups through the router for query stickiness`;
-  const states = backends.filter((b) => b.state !== 'Ready').map((b) => `${b.id} is ${b.state}`);
-  if (states.length > 0) return `through the router: ${states.join(', ')}`;
-  return `through the router: ${backends.length} coordinators need query-id and OAuth2 stickiness`;
-}
-
-function groupRoutes(s: GatewaySettings, group: string, hostnames: string[], headerValues: string[], path: RouteGroup['path'], backends: RouteBackend[], members: string[]): K8sObject[] {
-  const out: K8sObject[] = [];
-  const meta = (name: string, what: string) => ({
-    name,
-    namespace: s.gatewayNamespace,
-    labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_GROUP]: group },
-    annotations: { [ANNOTATION_MEMBERS]: members.join(','), [ANNOTATION_PURPOSE]: `${what} for routing group ${group}, ${purpose(path, backends)}` },
-  });
-  const hostChunks = chunk(hostnames, MAX_HOSTNAMES_PER_ROUTE);
-  hostChunks.forEach((hs, i) => {
-    const name = i === 0 ? `xtrinode-${group}` : `xtrinode-${group}-${i + 1}`;
-    out.push({
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'HTTPRoute',
-      metadata: meta(name, 'hostname routing'),
-      spec: { parentRefs: parentRefs(s), hostnames: hs, rules: rulesFor(path, backends, s, undefined) },
-    });
-  });
-  chunk(headerValues, MAX_MATCHES_PER_RULE).forEach((vs, i) => {
-    const name = i === 0 ? `xtrinode-${group}-header` : `xtrinode-${group}-header-${i + 1}`;
-    const hm = vs.map((v) => ({ type: 'Exact', name: SELECTOR_HEADER, value: v }));
-    out.push({
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'HTTPRoute',
-      metadata: meta(name, `${SELECTOR_HEADER} header routing`),
-      spec: { parentRefs: parentRefs(s), rules: rulesFor(path, backends, s, hm) },
-    });
-  });
-  return out;
-}
-
-function fallbackRoute(s: GatewaySettings): K8sObject {
-  return {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'HTTPRoute',
-    metadata: {
-      name: FALLBACK_ROUTE,
-      namespace: s.gatewayNamespace,
-      labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
-      annotations: {
-        [ANNOTATION_PURPOSE]: `everything no hostname or ${SELECTOR_HEADER} route matched goes to the router: the default route, unknown selectors (explicit error), follow-ups without their selector`,
-      },
-    },
-    spec: { parentRefs: parentRefs(s), rules: [{ matches: [{ path: PATH_ALL }], backendRefs: [routerRef(s)] }] },
-  };
-}
-
-function referenceGrants(s: GatewaySettings, namespace: string, services: string[]): K8sObject[] {
-  // spec.to holds at most 16 entries; one grant per 16 Services, each naming its Services.
-  return chunk(services, 16).map((names, i) => ({
-    apiVersion: 'gateway.networking.k8s.io/v1beta1',
-    kind: 'ReferenceGrant',
-    metadata: {
-      name: i === 0 ? 'xtrinode-gateway' : `xtrinode-gateway-${i + 1}`,
-      namespace,
-      labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
-      annotations: { [ANNOTATION_PURPOSE]: `lets HTTPRoutes in ${s.gatewayNamespace} send Trino traffic to these Services` },
-    },
-    spec: {
-      from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: s.gatewayNamespace }],
-      to: names.map((name) => ({ group: '', kind: 'Service', name })),
-    },
-  }));
 }

@@ -1,0 +1,210 @@
+/**
+ * The HTTPRoutes of the product: which rule sends which request where. Pure.
+ *
+ * Per routing group (all routes in the gateway namespace, attached to one Gateway):
+ * - `xtrinode-<group>[-N]` (the group's hostnames, 16 a route): `/xtrinode` to the router, one
+ *   prefix rule per coordinator of the group, and `/` to the group's destination: its one
+ *   coordinator, its coordinators by weight (each backendRef setting its own X-Forwarded-Prefix),
+ *   or the router. Prefix rules that do not fit go to `xtrinode-<group>[-N].coordinators-K`.
+ * - `xtrinode-<group>.prefix[-K]` (no hostname): the prefix rule of each coordinator, for
+ *   follow-ups of header and default traffic.
+ * - `xtrinode-<group>-header[-N]` (no hostname): `/` with one Exact `X-Trino-XTrinode` match per
+ *   value, to the router.
+ * - `xtrinode-fallback` (no hostname): `/` to the router (default route, unknown selectors).
+ *
+ * A prefix rule is `PathPrefix /xtrinode/c/<namespace>/<name>` to that coordinator's Service,
+ * with `URLRewrite ReplacePrefixMatch /` and `X-Forwarded-Prefix` set to the prefix, so Trino
+ * writes the prefix into every nextUri, partialCancelUri, infoUri and spooled segment URI it
+ * returns: every follow-up of a query reaches its coordinator by URL, through the Gateway alone.
+ *
+ * Precedence by construction. Gateway API ranks the hostname first; Traefik ranks a header
+ * match (+100) above a hostname (+its length). Hostname-less routes here only ever lead to the
+ * router (header and fallback routes) or to the coordinator a path names (prefix routes); so
+ * whichever route an implementation picks for a request that carries both a hostname and a
+ * selector header, the request ends at the same coordinator: the hostname route's destination
+ * directly, or the router, which resolves hostname first. A prefix path names its coordinator
+ * whatever the Host: a longer prefix outranks `/xtrinode` in every implementation, and where a
+ * hostname route's `/xtrinode` rule wins instead, the router forwards by the same prefix.
+ * `routes.test.ts` replays requests through both orderings.
+ */
+import { SELECTOR_HEADER } from '../api/xtrinode.ts';
+import type { RouteBackend, RouteGroup } from '../../routetable/schema.ts';
+import type { GatewaySettings } from './settings.ts';
+
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'xtrinode-gateway';
+export const LABEL_GROUP = 'analytics.xtrinode.io/routing-group';
+export const ANNOTATION_MEMBERS = 'analytics.xtrinode.io/members';
+export const ANNOTATION_PURPOSE = 'analytics.xtrinode.io/purpose';
+export const FALLBACK_ROUTE = 'xtrinode-fallback';
+export const FORWARDED_PREFIX_HEADER = 'X-Forwarded-Prefix';
+/** Every coordinator's follow-ups live under `<root>/<namespace>/<name>`. */
+export const COORDINATOR_PREFIX_ROOT = '/xtrinode/c';
+
+/** Gateway API limits (v1.6): exceeding one gets the object refused, so we split. */
+export const MAX_HOSTNAMES_PER_ROUTE = 16;
+export const MAX_RULES_PER_ROUTE = 16;
+export const MAX_MATCHES_PER_RULE = 64;
+export const MAX_BACKENDREFS_PER_RULE = 16;
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: unknown;
+}
+
+/** The path prefix of one coordinator (backend id `<namespace>/<name>`); no trailing slash. */
+export function coordinatorPrefix(backendId: string): string {
+  return `${COORDINATOR_PREFIX_ROOT}/${backendId}`;
+}
+
+export interface GroupRoutesInput {
+  group: string;
+  hostnames: string[];
+  headerValues: string[];
+  path: RouteGroup['path'];
+  backends: RouteBackend[];
+  members: string[];
+}
+
+type Rule = { matches: Array<Record<string, unknown>>; filters?: Array<Record<string, unknown>>; backendRefs: Array<Record<string, unknown>> };
+
+const PATH_ALL = { type: 'PathPrefix', value: '/' };
+/** Paths the router serves itself (wait URIs of held queries) or forwards by prefix. */
+const PATH_ROUTER = { type: 'PathPrefix', value: '/xtrinode' };
+/** Paths a client builds itself, or that need OAuth2 cookie stickiness: weighted groups send them to the router. */
+const ROUTER_PLACED_PATHS = ['/v1/query', '/ui', '/oauth2'];
+
+function setPrefix(prefix: string) {
+  return { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: FORWARDED_PREFIX_HEADER, value: prefix }] } };
+}
+/** Where follow-ups do not use prefixes, a client's own X-Forwarded-Prefix must not reach Trino either. */
+const REMOVE_PREFIX = { type: 'RequestHeaderModifier', requestHeaderModifier: { remove: [FORWARDED_PREFIX_HEADER] } };
+const STRIP_PREFIX = { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } } };
+
+function serviceRef(service: RouteBackend['service'], weight: number) {
+  return { group: '', kind: 'Service', name: service.name, namespace: service.namespace, port: service.port, weight };
+}
+
+function routerRef(s: GatewaySettings) {
+  return serviceRef(s.router, 1);
+}
+
+function chunk<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+/** The rule that sends one coordinator's prefix to it (or to the router while it cannot serve). */
+function prefixRule(s: GatewaySettings, b: RouteBackend): Rule {
+  const prefix = coordinatorPrefix(b.id);
+  const match = { path: { type: 'PathPrefix', value: prefix } };
+  if (b.state !== 'Ready') return { matches: [match], backendRefs: [routerRef(s)] };
+  return { matches: [match], filters: [STRIP_PREFIX, setPrefix(prefix)], backendRefs: [serviceRef(b.service, 1)] };
+}
+
+/** `/` for the group: its coordinator, its coordinators by weight, or the router. */
+function catchAllRule(s: GatewaySettings, path: RouteGroup['path'], backends: RouteBackend[]): Rule {
+  const prefixes = s.followUps === 'prefix';
+  if (path === 'coordinator') {
+    const b = backends[0]!;
+    return { matches: [{ path: PATH_ALL }], filters: [prefixes ? setPrefix(coordinatorPrefix(b.id)) : REMOVE_PREFIX], backendRefs: [serviceRef(b.service, 1)] };
+  }
+  if (path === 'gateway-weighted') {
+    return {
+      matches: [{ path: PATH_ALL }],
+      backendRefs: backends.map((b) => ({ ...serviceRef(b.service, b.weight), filters: [setPrefix(coordinatorPrefix(b.id))] })),
+    };
+  }
+  return { matches: [{ path: PATH_ALL }], backendRefs: [routerRef(s)] };
+}
+
+function describe(path: RouteGroup['path'], backends: RouteBackend[]): string {
+  if (path === 'coordinator') return `straight to the coordinator of ${backends[0]!.id}`;
+  if (path === 'gateway-weighted') return `new statements weighted across ${backends.length} coordinators by the Gateway, each setting its own ${FORWARDED_PREFIX_HEADER}; follow-ups by prefix`;
+  const states = backends.filter((b) => b.state !== 'Ready').map((b) => `${b.id} is ${b.state}`);
+  if (states.length > 0) return `new statements through the router: ${states.join(', ')}`;
+  return `new statements through the router, which chooses among ${backends.length} coordinators`;
+}
+
+export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[] {
+  const out: K8sObject[] = [];
+  const meta = (name: string, what: string) => ({
+    name,
+    namespace: s.gatewayNamespace,
+    labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_GROUP]: g.group },
+    annotations: { [ANNOTATION_MEMBERS]: g.members.join(','), [ANNOTATION_PURPOSE]: `${what} for routing group ${g.group}, ${describe(g.path, g.backends)}` },
+  });
+  const route = (name: string, what: string, rules: Rule[], hostnames?: string[]): K8sObject => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: meta(name, what),
+    spec: { parentRefs: parentRefs(s), ...(hostnames ? { hostnames } : {}), rules },
+  });
+  const prefixRules = s.followUps === 'prefix' ? g.backends.map((b) => prefixRule(s, b)) : [];
+
+  chunk(g.hostnames, MAX_HOSTNAMES_PER_ROUTE).forEach((hs, i) => {
+    const name = i === 0 ? `xtrinode-${g.group}` : `xtrinode-${g.group}-${i + 1}`;
+    const head: Rule[] = [{ matches: [{ path: PATH_ROUTER }], backendRefs: [routerRef(s)] }];
+    if (g.path === 'gateway-weighted') {
+      for (const p of ROUTER_PLACED_PATHS) head.push({ matches: [{ path: { type: 'PathPrefix', value: p } }], backendRefs: [routerRef(s)] });
+    }
+    const tail = catchAllRule(s, g.path, g.backends);
+    const room = MAX_RULES_PER_ROUTE - head.length - 1;
+    out.push(route(name, 'hostname routing', [...head, ...prefixRules.slice(0, room), tail], hs));
+    chunk(prefixRules.slice(room), MAX_RULES_PER_ROUTE).forEach((rules, k) => {
+      out.push(route(`${name}.coordinators-${k + 2}`, 'coordinator prefixes on the hostnames', rules, hs));
+    });
+  });
+  chunk(prefixRules, MAX_RULES_PER_ROUTE).forEach((rules, k) => {
+    out.push(route(k === 0 ? `xtrinode-${g.group}.prefix` : `xtrinode-${g.group}.prefix-${k + 1}`, 'coordinator prefixes (follow-ups of header and default traffic)', rules));
+  });
+  chunk(g.headerValues, MAX_MATCHES_PER_RULE).forEach((vs, i) => {
+    const name = i === 0 ? `xtrinode-${g.group}-header` : `xtrinode-${g.group}-header-${i + 1}`;
+    const matches = vs.map((v) => ({ path: PATH_ALL, headers: [{ type: 'Exact', name: SELECTOR_HEADER, value: v }] }));
+    out.push(route(name, `${SELECTOR_HEADER} header routing (the router places new statements; a hostname always outranks a header)`, [{ matches, backendRefs: [routerRef(s)] }]));
+  });
+  return out;
+}
+
+export function fallbackRoute(s: GatewaySettings): K8sObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: {
+      name: FALLBACK_ROUTE,
+      namespace: s.gatewayNamespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
+      annotations: {
+        [ANNOTATION_PURPOSE]: `everything no hostname, prefix or ${SELECTOR_HEADER} route matched goes to the router: the default route, unknown selectors (explicit error), URLs clients build without their selector`,
+      },
+    },
+    spec: { parentRefs: parentRefs(s), rules: [{ matches: [{ path: PATH_ALL }], backendRefs: [routerRef(s)] }] },
+  };
+}
+
+export function referenceGrants(s: GatewaySettings, namespace: string, services: string[]): K8sObject[] {
+  // spec.to holds at most 16 entries; one grant per 16 Services, each naming its Services.
+  return chunk(services, 16).map((names, i) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: {
+      name: i === 0 ? 'xtrinode-gateway' : `xtrinode-gateway-${i + 1}`,
+      namespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
+      annotations: { [ANNOTATION_PURPOSE]: `lets HTTPRoutes in ${s.gatewayNamespace} send Trino traffic to these Services` },
+    },
+    spec: {
+      from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: s.gatewayNamespace }],
+      to: names.map((name) => ({ group: '', kind: 'Service', name })),
+    },
+  }));
+}
+
+function parentRefs(s: GatewaySettings) {
+  const ref: Record<string, string> = { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: s.gateway.namespace, name: s.gateway.name };
+  if (s.gateway.sectionName) ref.sectionName = s.gateway.sectionName;
+  return [ref];
+}
