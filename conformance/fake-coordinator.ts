@@ -77,15 +77,16 @@ export class FakeCoordinator {
     await new Promise((r) => this.server!.close(r));
   }
 
-  private base(req: IncomingMessage): string {
+  /** The URL base Trino builds: forwarded scheme, host and port, and (unless `prefix` is false) X-Forwarded-Prefix. */
+  private base(req: IncomingMessage, prefix = true): string {
     const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
     const fhost = req.headers['x-forwarded-host'] as string | undefined;
     const fport = req.headers['x-forwarded-port'] as string | undefined;
     let host = fhost ?? req.headers.host ?? `127.0.0.1:${this.listenPort}`;
     if (fhost && fport && !/:\d+$/.test(host) && !((proto === 'http' && fport === '80') || (proto === 'https' && fport === '443'))) host = `${host}:${fport}`;
     // Trino 452+ (http-server.process-forwarded=true) puts X-Forwarded-Prefix in every URL it builds.
-    const prefix = ((req.headers['x-forwarded-prefix'] as string | undefined) ?? '').replace(/\/+$/, '');
-    return `${proto}://${host}${prefix}`;
+    const p = prefix ? ((req.headers['x-forwarded-prefix'] as string | undefined) ?? '').replace(/\/+$/, '') : '';
+    return `${proto}://${host}${p}`;
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -145,7 +146,7 @@ export class FakeCoordinator {
       if (this.opts.oauth2 && !req.headers.authorization?.startsWith('Bearer token-of-')) {
         const authId = randomBytes(8).toString('hex');
         this.authIds.add(authId);
-        const b = this.base(req);
+        const b = this.base(req, false); // Trino's OAuth2 challenge URLs ignore X-Forwarded-Prefix
         res.writeHead(401, { 'www-authenticate': `Bearer x_redirect_server="${b}/oauth2/token/initiate/${authId}", x_token_server="${b}/oauth2/token/${authId}"`, 'content-length': '0' });
         return void res.end();
       }

@@ -55,6 +55,10 @@ export interface ConformanceContext {
   realClients?: RealClients;
   implementationVersion?: string;
   log?: (line: string) => void;
+  /** The router replicas' /metrics, to count what reaches the router. */
+  routerMetricsUrls?: string[];
+  /** Sets the controller's SHARED_GROUPS (undefined: its default); the local stack restarts it. */
+  setSharedGroups?: (mode: 'router' | 'gateway-weighted' | undefined) => Promise<void>;
 }
 
 export type Result = 'Passed' | 'Failed' | 'Skipped';
@@ -159,17 +163,19 @@ class Tools {
   }
 
   /** Follows nextUri from a first response; returns every served-by identity and the final page. */
-  async followQuery(first: Reply, via: (uri: URL, i: number) => { host?: string; headers?: Record<string, string> }): Promise<{ served: Array<string | undefined>; final: Record<string, unknown> }> {
+  async followQuery(first: Reply, via: (uri: URL, i: number) => { host?: string; headers?: Record<string, string> }): Promise<{ served: Array<string | undefined>; final: Record<string, unknown>; rows: unknown[] }> {
     let page = first.json();
     const served: Array<string | undefined> = [];
+    const rows: unknown[] = [];
     for (let i = 0; typeof page.nextUri === 'string'; i++) {
       const u = new URL(page.nextUri);
       const r = await this.send({ path: u.pathname, ...via(u, i) });
       if (r.status !== 200) throw new Error(`poll ${u.pathname} answered ${r.status}: ${r.text.slice(0, 200)}`);
       served.push(header(r, 'x-fake-coordinator'));
       page = r.json();
+      if (Array.isArray(page.data)) rows.push(...(page.data as unknown[]));
     }
-    return { served, final: page };
+    return { served, final: page, rows };
   }
 }
 
@@ -183,6 +189,22 @@ function expect(cond: boolean, message: string): void {
 }
 
 const served = (r: Reply) => header(r, 'x-fake-coordinator');
+
+/** Requests the router replicas have answered so far (xtrinode_router_requests_total, all outcomes). */
+async function routerRequests(t: Tools): Promise<number> {
+  let n = 0;
+  for (const url of t.ctx.routerMetricsUrls ?? []) {
+    const text = await (await fetch(url)).text();
+    for (const m of text.matchAll(/^xtrinode_router_requests_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  }
+  return n;
+}
+
+/** The backendRefs of the catch-all (`/`) rule of a hostname route. */
+async function catchAllRefs(t: Tools, route: string): Promise<Array<{ name: string }>> {
+  const r = (await t.custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: t.ctx.gateway.namespace, plural: 'httproutes', name: route })) as { spec: { rules: Array<{ matches: Array<{ path?: { value?: string } }>; backendRefs: Array<{ name: string }> }> } };
+  return r.spec.rules.find((x) => x.matches.some((m) => m.path?.value === '/'))?.backendRefs ?? [];
+}
 
 /** Runs a Java client with the test hostname resolved to the Gateway's address (a hosts file). */
 async function javaClient(t: Tools, hostname: string, args: string[]): Promise<string> {
@@ -276,7 +298,13 @@ const CASES: Case[] = [
     name: 'SharedGroupWeights',
     description: 'New queries of a shared group spread by routing.weight (3:1 here) within 10 percentage points over 200 queries.',
     async run(t) {
-      await t.eventually('weighted group routed', () => t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' }), (x) => served(x) === 'c-w1' || served(x) === 'c-w2');
+      // Both members routed: until the Gateway has programmed the group's second coordinator,
+      // every query lands on the first (the routes move from one coordinator to weighted backendRefs).
+      const seen = new Set<string>();
+      await t.eventually('both coordinators of the weighted group routed', async () => {
+        for (let i = 0; i < 8; i++) seen.add(served(await t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' })) ?? 'none');
+        return [...seen];
+      }, () => seen.has('c-w1') && seen.has('c-w2'));
       const counts: Record<string, number> = {};
       for (let i = 0; i < 200; i++) {
         const s = served(await t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' })) ?? 'none';
@@ -399,6 +427,59 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'RealTrinoSharedGroupFollowUpsBypassTheRouter',
+    description: 'Ten queries through a shared group of real Trino coordinators spread over both, in both modes: weighted backendRefs (the router sees none of their requests) and router-placed (it sees exactly the POST of each); every poll carries its coordinator\'s prefix; DELETE of a nextUri cancels; the Trino CLI runs in both modes.',
+    async run(t) {
+      const g = t.ctx.realClients?.trinoGroup;
+      if (!g) throw new Skip('no real Trino coordinators in this environment');
+      if (!t.ctx.routerMetricsUrls || !t.ctx.setSharedGroups) throw new Skip('this environment cannot switch the controller\'s shared-group mode or read the router\'s metrics');
+      const group = g.hostname.split('.')[0]!;
+      try {
+        for (const mode of ['gateway-weighted', 'router'] as const) {
+          await t.ctx.setSharedGroups(mode);
+          await t.eventually(`route xtrinode-${group} in ${mode} mode`, () => catchAllRefs(t, `xtrinode-${group}`), (refs) => (mode === 'router' ? refs.length === 1 && refs[0]!.name === 'xtrinode-router' : refs.length === 2), 60_000);
+          // Until the Gateway reprograms, a POST may still take the old path: wait for two in a row on the new one.
+          let streak = 0;
+          await t.eventually(`Gateway programmed for ${mode}`, async () => {
+            const before = await routerRequests(t);
+            const r = await t.send({ host: g.hostname, body: 'SELECT 1' });
+            if (r.status === 200) await t.send({ host: g.hostname, path: new URL(r.json<{ nextUri: string }>().nextUri).pathname, method: 'DELETE' });
+            streak = (await routerRequests(t)) - before === (mode === 'router' ? 1 : 0) ? streak + 1 : 0;
+            return streak;
+          }, (n) => n >= 2, 60_000);
+          const before = await routerRequests(t);
+          const owners = new Map<string, number>();
+          for (let i = 0; i < 10; i++) {
+            const first = await t.send({ host: g.hostname, body: `SELECT ${i}` });
+            expect(first.status === 200, `${mode}: POST ${first.status} ${first.text.slice(0, 200)}`);
+            const m = /^\/xtrinode\/c\/([a-z0-9-]+\/[a-z0-9-]+)\//.exec(new URL(first.json<{ nextUri: string }>().nextUri).pathname);
+            expect(m !== null, `${mode}: nextUri without a coordinator prefix: ${first.json<{ nextUri: string }>().nextUri}`);
+            owners.set(m![1]!, (owners.get(m![1]!) ?? 0) + 1);
+            const { final, rows } = await t.followQuery(first, (u) => {
+              expect(u.pathname.startsWith(`/xtrinode/c/${m![1]}/`), `${mode}: a poll left its coordinator's prefix: ${u.pathname}`);
+              return { host: u.hostname };
+            });
+            expect((final.stats as { state: string }).state === 'FINISHED', `${mode}: ended ${JSON.stringify(final.stats)}`);
+            expect(JSON.stringify(rows) === `[[${i}]]`, `${mode}: rows ${JSON.stringify(rows)}`);
+          }
+          const seen = (await routerRequests(t)) - before;
+          t.ctx.log?.(`  (${mode}: 10 queries on ${[...owners].map(([o, n]) => `${o} x${n}`).join(', ')}; the router saw ${seen} requests)`);
+          expect(owners.size === 2, `${mode}: all 10 queries on ${[...owners.keys()].join(', ')}`);
+          expect(seen === (mode === 'router' ? 10 : 0), `${mode}: the router saw ${seen} requests for 10 queries (want ${mode === 'router' ? 10 : 0})`);
+          // Cancel: DELETE of the nextUri, through the prefix route.
+          const q = await t.send({ host: g.hostname, body: 'SELECT count(*) FROM tpch.sf100.lineitem' });
+          const next = new URL(q.json<{ nextUri: string }>().nextUri);
+          const del = await t.send({ host: g.hostname, path: next.pathname, method: 'DELETE' });
+          expect(del.status === 204, `${mode}: DELETE of nextUri answered ${del.status}`);
+          const out = await trinoCli(t, g.hostname, 'SELECT count(*) FROM nation', ['--catalog', 'tpch', '--schema', 'tiny']);
+          expect(out.trim() === '"25"', `${mode}: CLI printed ${JSON.stringify(out)}`);
+        }
+      } finally {
+        await t.ctx.setSharedGroups(undefined);
+      }
+    },
+  },
+  {
     name: 'RealTrinoJdbcThroughTheGateway',
     description: 'The Trino JDBC driver (476) runs queries on a shared group of real Trino coordinators by hostname.',
     async run(t) {
@@ -480,8 +561,8 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await t.xtrinode(NS_B, 'c-crossns', { routing: { hostname: `crossns.${DOMAIN}` } });
   await t.xtrinode(NS, 'c-this-name-makes-the-generated-group-name-too-long-x', { routing: { hostname: `invalid.${DOMAIN}` } });
   if (b.oauth2) {
-    await t.xtrinode(NS, 'c-sso-1', { routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
-    await t.xtrinode(NS, 'c-sso-2', { routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
+    await t.xtrinode(NS, 'c-sso-1', { coordinator: { oauth2: true }, routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
+    await t.xtrinode(NS, 'c-sso-2', { coordinator: { oauth2: true }, routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
   }
   // Suspend/resume: a suspended runtime whose coordinator Deployment is at 0 replicas.
   await b.coordinator(NS, 'c-sleepy', { suspended: true });

@@ -100,7 +100,8 @@ describe('controller against a real API server', () => {
   });
 
   test('the Gateway implementation accepting a route shows up as Programmed (read from HTTPRoute.status.parents)', async () => {
-    for (const rn of ['xtrinode-production--runtime-a', 'xtrinode-production--runtime-a-header', 'xtrinode-fallback']) {
+    // Every route that carries runtime-a: hostname, header, its coordinator prefix, and the fallback.
+    for (const rn of ['xtrinode-production--runtime-a', 'xtrinode-production--runtime-a-header', 'xtrinode-production--runtime-a.prefix', 'xtrinode-fallback']) {
       await custom.patchNamespacedCustomObjectStatus(
         { group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes', name: rn, body: { status: { parents: [{ parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'trino-gateway', name: 'trino-gateway' }, controllerName: 'example.com/gateway', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }, { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }] }] } } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),

@@ -80,14 +80,39 @@ wrapper_build() {
   log "built $name in $((SECONDS - t0)) s"
 }
 
-# Traefik 3.7 imports a nested module of its own repository (github.com/traefik/traefik/dynamic/ext,
-# replaced by a relative path in its go.mod, which a wrapper module cannot follow). Its two types
-# are extension points embedded inline in the dynamic configuration; the open-source build leaves
-# them empty, and so does this stub.
-traefik_ext_stub() {
+# Traefik 3.7 as a wrapper module, three things its go.mod cannot give one:
+# - it imports a nested module of its own repository (github.com/traefik/traefik/dynamic/ext,
+#   replaced by a relative path): its two types are empty extension points, and so is the stub;
+# - its go-http-auth fork is pinned to a pseudo-version the module proxy refuses: the 2020 one
+#   that Traefik 3.6 uses has the same API;
+# - lego's DNS-01 provider registry imports about fifteen cloud SDKs the proxy does not serve: a
+#   copy of lego whose registry has no providers (this binary serves plain HTTP on loopback).
+traefik_prepare() {
   mkdir -p ext-stub
   printf 'module github.com/traefik/traefik/dynamic/ext\n\ngo 1.24\n' > ext-stub/go.mod
   printf 'package ext\n\n// HTTP is an empty extension point of the HTTP configuration.\ntype HTTP struct{}\n\n// Router is an empty extension point of a router.\ntype Router struct{}\n' > ext-stub/ext.go
+  if [ -n "${TRAEFIK_LEGO:-}" ]; then
+    local legodir
+    legodir=$(GOFLAGS=-mod=mod go mod download -json "github.com/go-acme/lego/v5@$TRAEFIK_LEGO" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+    cp -r "$legodir" lego && chmod -R u+w lego
+    rm -rf lego/providers/dns/*/ lego/providers/dns/*_test.go
+    cat > lego/providers/dns/zz_gen_dns_providers.go <<'GO'
+// Package dns: the DNS-01 challenge providers, left out of this build of Traefik (it serves plain
+// HTTP on loopback for tests; several providers' SDKs are not on the Go module proxy).
+package dns
+
+import (
+	"fmt"
+
+	"github.com/go-acme/lego/v5/challenge"
+)
+
+// NewDNSChallengeProviderByName refuses every provider: none is built in.
+func NewDNSChallengeProviderByName(name string) (challenge.Provider, error) {
+	return nil, fmt.Errorf("DNS challenge provider %q is not built into this binary", name)
+}
+GO
+  fi
 }
 
 get_apiserver() {
@@ -138,8 +163,14 @@ get_traefik() {
   ' "$tmod" | grep -v '=> \.')
   local prepare=""
   if grep -q 'github.com/traefik/traefik/dynamic/ext' "$tmod"; then
-    extra="$extra"$'\n''replace github.com/traefik/traefik/dynamic/ext => ./ext-stub'
-    prepare=traefik_ext_stub
+    extra=$(printf '%s
+' "$extra" | sed 's#github.com/containous/go-http-auth v0.4.1-0.20260804094822-b975dcaa8c48#github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e#')
+    extra="$extra"$'
+''replace github.com/traefik/traefik/dynamic/ext => ./ext-stub'
+    TRAEFIK_LEGO=$(awk '$1 == "github.com/go-acme/lego/v5" {print $2; exit}' "$tmod")
+    [ -z "$TRAEFIK_LEGO" ] || extra="$extra"$'
+''replace github.com/go-acme/lego/v5 => ./lego'
+    prepare=traefik_prepare
   fi
   local pkg=github.com/traefik/traefik/v3/pkg/version
   wrapper_build traefik "$dir" "github.com/traefik/traefik/v3" "v$TRAEFIK_VERSION" "github.com/traefik/traefik/v3/cmd/traefik" "-s -w -X $pkg.Version=v$TRAEFIK_VERSION" "$extra" "$prepare"

@@ -59,6 +59,8 @@ export interface Stack {
   realTrino: { ok: boolean; reason?: string };
   /** A coordinator (fake, or real Trino) behind Service `<name>-coordinator` in `namespace`. */
   addCoordinator(namespace: string, name: string, opts?: { kind?: 'trino' | 'fake'; oauth2?: boolean; port?: number }): Promise<Coordinator>;
+  /** Restarts the controller process with extra environment (e.g. SHARED_GROUPS=router). */
+  restartController(env?: Record<string, string>): Promise<void>;
   apply(obj: Record<string, unknown>): Promise<void>;
   stop(): Promise<void>;
 }
@@ -151,7 +153,22 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const node = process.execPath;
     const env = { KUBECONFIG: cp.kubeconfig, LOG_LEVEL: 'info' };
     const metricsPort = await freePort();
-    children.push(spawnLogged(node, [join(REPO_ROOT, 'controller/main.ts')], { ...env, GATEWAY: `${GATEWAY.namespace}/${GATEWAY.name}`, ROUTER_SERVICE: `${GATEWAY.namespace}/xtrinode-router:8080`, POD_NAMESPACE: 'xtrinode-system', POD_NAME: 'controller-0', METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1' }, join(cp.dir, 'controller.log')));
+    const startController = (extra: Record<string, string> = {}) => {
+      const c = spawnLogged(node, [join(REPO_ROOT, 'controller/main.ts')], { ...env, GATEWAY: `${GATEWAY.namespace}/${GATEWAY.name}`, ROUTER_SERVICE: `${GATEWAY.namespace}/xtrinode-router:8080`, POD_NAMESPACE: 'xtrinode-system', POD_NAME: 'controller-0', METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ...extra }, join(cp.dir, 'controller.log'));
+      children.push(c);
+      return c;
+    };
+    let controller = startController();
+    const restartController = async (extra: Record<string, string> = {}) => {
+      const old = controller;
+      if (old.exitCode === null) {
+        const exited = new Promise((r) => old.once('exit', r));
+        old.kill('SIGTERM'); // releases its Lease on the way out
+        await exited;
+      }
+      controller = startController(extra);
+      await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
+    };
     children.push(spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(cp.dir, 'router.log')));
 
     const traefikBin = join(componentDir('traefik'), 'traefik');
@@ -208,7 +225,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
       routerUrl: `http://${routerIP}:8080`, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
-      addCoordinator, apply, stop,
+      addCoordinator, restartController, apply, stop,
     };
   } catch (e) {
     await stop().catch(() => undefined);

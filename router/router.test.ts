@@ -46,7 +46,7 @@ function makeRouter(extra: Partial<ConstructorParameters<typeof TrinoRouter>[0]>
 
 beforeAll(async () => {
   for (const n of ['alpha', 's1', 's2', 'dflt', 'w1', 'w2']) {
-    coordinators[n] = new FakeCoordinator({ name: n, oauth2: n === 's1' || n === 's2' ? false : false });
+    coordinators[n] = new FakeCoordinator({ name: n });
     await coordinators[n].start();
   }
   table = translate({
@@ -58,7 +58,9 @@ beforeAll(async () => {
       xt('w1', { routingGroup: 'weighted', hostname: 'weighted.example.com', weight: 3 }),
       xt('w2', { routingGroup: 'weighted', hostname: 'weighted.example.com', weight: 1 }),
     ],
-    settings: DEFAULT_SETTINGS,
+    // Learned stickiness, the fallback for coordinators that cannot take part in prefix follow-ups;
+    // 'follow-ups by prefix' below runs the default.
+    settings: { ...DEFAULT_SETTINGS, followUps: 'router' },
   }).table;
   for (let i = 0; i < 2; i++) {
     const r = makeRouter();
@@ -144,28 +146,14 @@ describe('query stickiness', () => {
     }
   });
 
-  test('a follow-up that drops its selector header (fallback route) still reaches its coordinator', async () => {
-    const first = await submit(urls[0]!, { host: 'gateway.example.com', 'x-trino-xtrinode': 'team/alpha' });
-    expect(first.headers['x-fake-coordinator']).toBe('alpha');
-    const fresh = makeRouter();
-    fresh.setTable(table);
-    const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
-    try {
-      const { served } = await runQuery(first.json(), () => u); // no selector, no hostname: default group first, then probes
-      expect(new Set(served)).toEqual(new Set(['alpha']));
-    } finally {
-      await fresh.drain();
-    }
-  });
-
   test('GET /v1/query/{id} and DELETE reach the owner; unknown ids get 404 / 204', async () => {
     const first = await submit(urls[0]!, { host: 'shared.example.com' });
     const id = String(first.json().id);
     const owner = String(first.headers['x-fake-coordinator']);
-    const info = await call(urls[1]!, `/v1/query/${id}`, { host: 'gateway.example.com' });
+    const info = await call(urls[1]!, `/v1/query/${id}`, { host: 'shared.example.com' });
     expect(info.status).toBe(200);
     expect(info.json().coordinator).toBe(owner);
-    const unknown = await call(urls[1]!, '/v1/query/20200101_000000_00000_zzzzz', { host: 'gateway.example.com' });
+    const unknown = await call(urls[1]!, '/v1/query/20200101_000000_00000_zzzzz', { host: 'shared.example.com' });
     expect(unknown.status).toBe(404);
     expect(unknown.headers['x-xtrinode-error']).toBe('XTN_QUERY_NOT_FOUND');
     const del = await call(urls[1]!, '/v1/query/20200101_000000_00001_zzzzy', { host: 'gateway.example.com' }, 'DELETE');
@@ -175,7 +163,7 @@ describe('query stickiness', () => {
     expect(coordinators[owner]!.queries.has(id)).toBe(false);
   });
 
-  test('DELETE /v1/query/{id} with an unknown owner reaches every coordinator and teaches nothing', async () => {
+  test('DELETE /v1/query/{id} with an unknown owner reaches every coordinator of its group and teaches nothing', async () => {
     const first = await submit(urls[0]!, { host: 'weighted.example.com' });
     const owner = String(first.headers['x-fake-coordinator']);
     const id = String(first.json().id);
@@ -183,15 +171,20 @@ describe('query stickiness', () => {
     fresh.setTable(table);
     const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
     try {
-      const del = await call(u, `/v1/query/${id}`, { host: 'gateway.example.com' }, 'DELETE');
+      const del = await call(u, `/v1/query/${id}`, { host: 'weighted.example.com' }, 'DELETE');
       expect(del.status).toBe(204);
       expect(coordinators[owner]!.queries.has(id)).toBe(false); // the owner got it
-      // the router did not learn a wrong owner from a 204 that every coordinator gives
-      const second = await submit(urls[0]!, { host: 'weighted.example.com' });
-      const secondOwner = String(second.headers['x-fake-coordinator']);
-      if (secondOwner === owner) {
-        const poll = await call(u, new URL(String(second.json().nextUri)).pathname, { host: 'gateway.example.com' });
-        expect(poll.headers['x-fake-coordinator']).toBe(owner);
+      // The router did not learn an owner from a 204 that every coordinator gives: a query of each
+      // coordinator of the group, polled through this router, reaches its own coordinator.
+      const byOwner = new Map<string, Record<string, unknown>>();
+      for (let i = 0; i < 8 && byOwner.size < 2; i++) {
+        const q = await submit(urls[0]!, { host: 'weighted.example.com' });
+        byOwner.set(String(q.headers['x-fake-coordinator']), q.json());
+      }
+      expect([...byOwner.keys()].sort()).toEqual(['w1', 'w2']);
+      for (const [who, q] of byOwner) {
+        const poll = await call(u, new URL(String(q.nextUri)).pathname, { host: 'weighted.example.com' });
+        expect({ who, status: poll.status, servedBy: poll.headers['x-fake-coordinator'] }).toEqual({ who, status: 200, servedBy: who });
       }
     } finally {
       await fresh.drain();
@@ -280,17 +273,6 @@ describe('real Trino clients through the router', () => {
     expect(rows.length).toBe(1);
     expect(['s1', 's2']).toContain((rows[0] as unknown[])[1]);
   });
-
-  test('presto-client (npm) runs a query by header selector, polling without it', async () => {
-    const port = Number(new URL(urls[1]!).port);
-    const data = await new Promise<unknown[]>((resolve, reject) => {
-      const client = new Presto.Client({ host: '127.0.0.1', port, user: 'test', engine: 'trino', catalog: 'tpch', schema: 'tiny' });
-      const rows: unknown[] = [];
-      // presto-client sends these headers on the POST only: its polls arrive without the selector.
-      client.execute({ query: 'SELECT 1', headers: { 'X-Trino-XTrinode': 'team/alpha' }, data: (_e: unknown, d: unknown[]) => rows.push(...d), success: () => resolve(rows), error: (e: unknown) => reject(new Error(JSON.stringify(e))) });
-    });
-    expect(data).toEqual([[0, 'alpha']]);
-  });
 });
 
 describe('OAuth2 stickiness', () => {
@@ -374,7 +356,7 @@ describe('OAuth2 stickiness', () => {
 describe('protocol paths and connection handling', () => {
   test('spooled segment download and ack reach the coordinator that issued them, through any replica', async () => {
     coordinators.s2!.segments.add('seg-0001');
-    const dl = await call(urls[1]!, '/v1/spooled/download/seg-0001', { host: 'gateway.example.com' });
+    const dl = await call(urls[1]!, '/v1/spooled/download/seg-0001', { host: 'shared.example.com' });
     expect(dl.status).toBe(200);
     expect(dl.json().coordinator).toBe('s2');
     const ack = await call(urls[0]!, '/v1/spooled/ack/seg-0001', { host: 'shared.example.com' });
@@ -386,9 +368,21 @@ describe('protocol paths and connection handling', () => {
   test('the UI query API follows the query id to its coordinator', async () => {
     const first = await submit(urls[0]!, { host: 'weighted.example.com' });
     const id = String(first.json().id);
-    const ui = await call(urls[1]!, `/ui/api/query/${id}`, { host: 'gateway.example.com' });
+    const ui = await call(urls[1]!, `/ui/api/query/${id}`, { host: 'weighted.example.com' });
     expect(ui.status).toBe(200);
     expect(ui.headers['x-fake-coordinator']).toBe(first.headers['x-fake-coordinator']);
+  });
+
+  test('probes stay inside the routing group: another group\'s coordinators never see the request or its credentials', async () => {
+    const first = await submit(urls[0]!, { host: 'weighted.example.com' });
+    const id = String(first.json().id);
+    const before = coordinators.alpha!.seen.length;
+    const r = await call(urls[1]!, `/v1/query/${id}`, { host: 'alpha.example.com', authorization: 'Basic c2VjcmV0' });
+    expect(r.status).toBe(404);
+    expect(r.headers['x-xtrinode-error']).toBe('XTN_QUERY_NOT_FOUND');
+    // alpha (the request's group) was asked and answered 410; w1 and w2 (another group) were not asked.
+    expect(coordinators.alpha!.seen.slice(before).map((x) => x.path)).toEqual([`/v1/query/${id}`]);
+    expect(coordinators.w1!.seen.concat(coordinators.w2!.seen).filter((x) => x.path === `/v1/query/${id}` && x.headers.authorization !== undefined)).toEqual([]);
   });
 
   test('a client that disconnects cancels the upstream request', async () => {
@@ -476,3 +470,126 @@ describe('route table', () => {
     await fresh.drain();
   });
 });
+
+describe('follow-ups by prefix (the default)', () => {
+  let prefixTable: RouteTable;
+  const prefixUrls: string[] = [];
+  const prefixRouters: TrinoRouter[] = [];
+
+  beforeAll(async () => {
+    prefixTable = translate({
+      xtrinodes: [
+        xt('alpha', { hostname: 'alpha.example.com', header: 'X-Trino-XTrinode=team/alpha' }),
+        xt('w1', { routingGroup: 'weighted', hostname: 'weighted.example.com', header: 'X-Trino-XTrinode=weighted' }),
+        xt('w2', { routingGroup: 'weighted', hostname: 'weighted.example.com' }),
+        xt('dflt', { default: true }),
+      ],
+      settings: DEFAULT_SETTINGS,
+    }).table;
+    for (let i = 0; i < 2; i++) {
+      const r = makeRouter();
+      r.setTable(prefixTable);
+      prefixRouters.push(r);
+      prefixUrls.push(await r.listen({ port: 0, host: '127.0.0.1' }));
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(prefixRouters.map((r) => r.drain()));
+  });
+
+  test('a new statement gets its coordinator\'s prefix in nextUri; a client\'s own X-Forwarded-Prefix never reaches Trino', async () => {
+    const r = await submit(prefixUrls[0]!, { host: 'weighted.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-port': '443', 'x-forwarded-prefix': '/evil' });
+    const owner = String(r.headers['x-fake-coordinator']);
+    expect(['w1', 'w2']).toContain(owner);
+    expect(String(r.json().nextUri)).toMatch(new RegExp(`^https://weighted\\.example\\.com/xtrinode/c/prod/${owner}/v1/statement/queued/`));
+    const seen = coordinators[owner]!.seen.at(-1)!;
+    expect(seen.headers['x-forwarded-prefix']).toBe(`/xtrinode/c/prod/${owner}`);
+  });
+
+  test('polls by prefix reach the owner through any replica, with the prefix stripped and no probing', async () => {
+    const owners = new Set<string>();
+    const missesBefore = await stickyCount(prefixRouters, 'miss');
+    for (let q = 0; q < 6; q++) {
+      const first = await submit(prefixUrls[q % 2]!, { host: 'gateway.example.com', 'x-trino-xtrinode': 'weighted' });
+      const owner = String(first.headers['x-fake-coordinator']);
+      owners.add(owner);
+      const { served, last } = await runQuery(first.json(), (i) => prefixUrls[(i + q) % 2]!); // no selector on the polls
+      expect(new Set(served)).toEqual(new Set([owner]));
+      expect(last.data).toBeDefined();
+      const paths = coordinators[owner]!.seen.slice(-served.length).map((x) => x.path);
+      for (const p of paths) expect(p).toMatch(/^\/v1\/statement\/(queued|executing)\//);
+    }
+    expect([...owners].sort()).toEqual(['w1', 'w2']);
+    expect(await stickyCount(prefixRouters, 'miss')).toBe(missesBefore);
+  });
+
+  test('DELETE of a prefixed nextUri cancels the query on its coordinator', async () => {
+    const first = await submit(prefixUrls[0]!, { host: 'alpha.example.com' });
+    const id = String(first.json().id);
+    expect(coordinators.alpha!.queries.has(id)).toBe(true);
+    const del = await call(prefixUrls[1]!, new URL(String(first.json().nextUri)).pathname, { host: 'alpha.example.com' }, 'DELETE');
+    expect(del.status).toBe(204);
+    expect(coordinators.alpha!.queries.has(id)).toBe(false);
+  });
+
+  test('an unknown coordinator prefix is a Trino-shaped 404; a malformed one a 400; neither reaches a coordinator', async () => {
+    const before = Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0);
+    const unknown = await call(prefixUrls[0]!, '/xtrinode/c/prod/nobody/v1/statement/queued/20260101_000000_00001_abcde/y1/1', { host: 'alpha.example.com' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers['x-xtrinode-error']).toBe('XTN_UNKNOWN_COORDINATOR');
+    expect(unknown.headers['content-type']).toMatch(/^text\/plain/);
+    expect(unknown.text).toContain('/xtrinode/c/prod/nobody');
+    for (const p of ['/xtrinode/c/PROD/alpha/v1/info', '/xtrinode/c/prod', '/xtrinode/c/prod/alpha/../w1/v1/info']) {
+      const bad = await call(prefixUrls[0]!, p, { host: 'alpha.example.com' });
+      expect({ p, status: bad.status, code: bad.headers['x-xtrinode-error'] }).toEqual({ p, status: 400, code: 'XTN_MALFORMED_REQUEST' });
+    }
+    expect(Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0)).toBe(before);
+  });
+
+  test('a follow-up that drops its selector header still reaches its coordinator: the URL names it', async () => {
+    const first = await submit(prefixUrls[0]!, { host: 'gateway.example.com', 'x-trino-xtrinode': 'team/alpha' });
+    expect(first.headers['x-fake-coordinator']).toBe('alpha');
+    const { served } = await runQuery(first.json(), () => prefixUrls[1]!);
+    expect(new Set(served)).toEqual(new Set(['alpha']));
+  });
+
+  test('presto-client (npm) runs a query by header selector, polling without it', async () => {
+    const port = Number(new URL(prefixUrls[1]!).port);
+    const data = await new Promise<unknown[]>((resolve, reject) => {
+      const client = new Presto.Client({ host: '127.0.0.1', port, user: 'test', engine: 'trino', catalog: 'tpch', schema: 'tiny' });
+      const rows: unknown[] = [];
+      // presto-client sends these headers on the POST only: its polls arrive without the selector,
+      // and find the coordinator by the prefix in nextUri.
+      client.execute({ query: 'SELECT 1', headers: { 'X-Trino-XTrinode': 'team/alpha' }, data: (_e: unknown, d: unknown[]) => rows.push(...d), success: () => resolve(rows), error: (e: unknown) => reject(new Error(JSON.stringify(e))) });
+    });
+    expect(data).toEqual([[0, 'alpha']]);
+  });
+
+  test('ownership is learned only from answers that prove it: Trino\'s 410 for an unknown /v1/query id teaches nothing', async () => {
+    const fresh = makeRouter({ probeConcurrency: 1 });
+    fresh.setTable(prefixTable);
+    const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      let first: Awaited<ReturnType<typeof submit>>;
+      do first = await submit(prefixUrls[0]!, { host: 'weighted.example.com' }); while (first.headers['x-fake-coordinator'] !== 'w2');
+      const id = String(first.json().id);
+      // w1 is asked first and answers 410; the router must go on to w2, the owner.
+      const info = await call(u, `/v1/query/${id}`, { host: 'weighted.example.com' });
+      expect(info.status).toBe(200);
+      expect(info.headers['x-fake-coordinator']).toBe('w2');
+      expect(coordinators.w1!.seen.some((x) => x.path === `/v1/query/${id}`)).toBe(true);
+    } finally {
+      await fresh.drain();
+    }
+  });
+});
+
+async function stickyCount(rs: TrinoRouter[], result: string): Promise<number> {
+  let n = 0;
+  for (const r of rs) {
+    const m = new RegExp(`xtrinode_router_sticky_total\\{result="${result}"\\} (\\d+)`).exec(await r.metrics.metrics());
+    n += m ? Number(m[1]) : 0;
+  }
+  return n;
+}

@@ -453,20 +453,20 @@ export class TrinoRouter {
 
   /** Follow-ups: owner known -> straight there; unknown -> probe where the protocol allows. */
   private async routeFollowUp(req: FastifyRequest, reply: FastifyReply, index: RouteIndex, a: Affinity & { kind: 'query' | 'spooled' }, host: string | undefined, selector: string | undefined): Promise<string> {
+    // Only inside the group the request resolves to: a client's credentials never go to a
+    // coordinator its request was not routed to, whatever the router learned.
+    const r = index.resolve(host, selector);
+    if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
     if (a.kind === 'query') {
       const owner = this.sticky.get(a.suffix);
       const entry = owner === undefined ? undefined : index.backends.get(owner);
-      if (entry) {
+      if (entry && r.kind === 'group' && entry.group.name === r.group.name) {
         this.mSticky.inc({ result: 'hit' });
         await this.forward(req, reply, entry.backend, { retryNotSentMs: this.opts.followUpRetryMs });
         return 'sticky-hit';
       }
     }
     this.mSticky.inc({ result: 'miss' });
-    // Candidates: the coordinators of the group the request resolves to, and no other: a client's
-    // credentials never go to a coordinator its request was not routed to.
-    const r = index.resolve(host, selector);
-    if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
     const candidates = (r.kind === 'group' ? r.group.backends : []).filter((b) => b.state === 'Ready');
     if (candidates.length === 0) throw a.kind === 'query' ? errors.queryNotFound(a.queryId) : errors.malformed('no coordinator to serve this segment');
     const method = req.method;

@@ -72,7 +72,7 @@ export const XTrinodeSpecSchema = z
     size: z.enum(['xs', 's', 'm', 'l', 'xl']).optional(),
     suspend: z.boolean().optional(),
     idleTimeout: z.string().regex(DURATION, 'must be a duration like 30m or 1h30m').optional(),
-    coordinator: z.object({ service: ServiceRef.optional() }).strict().optional(),
+    coordinator: z.object({ service: ServiceRef.optional(), oauth2: z.boolean().optional() }).strict().optional(),
     routing: Routing.optional(),
   })
   .strict();

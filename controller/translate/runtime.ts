@@ -24,6 +24,8 @@ export interface Runtime {
   default: boolean;
   weight: number;
   suspend: boolean;
+  /** The coordinator uses OAuth2: its group's new statements need the router's handshake stickiness. */
+  oauth2: boolean;
   service: { namespace: string; name: string; port: number };
 }
 
@@ -119,6 +121,7 @@ export function readRuntime(xt: XTrinode): RuntimeResult {
       default: routing.default === true,
       weight: routing.weight ?? 1,
       suspend: spec.suspend === true,
+      oauth2: spec.coordinator?.oauth2 === true,
       service: {
         namespace,
         name: spec.coordinator?.service?.name ?? `${rtName}-coordinator`,

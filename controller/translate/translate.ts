@@ -205,6 +205,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     else if (
       settings.sharedGroupPath === 'gateway-weighted' &&
       settings.followUps === 'prefix' &&
+      !g.members.some((m) => m.oauth2) &&
       ready.length === backends.length &&
       backends.length <= MAX_BACKENDREFS_PER_RULE &&
       backends.some((b) => b.weight > 0)

@@ -1,0 +1,147 @@
+/**
+ * Gateway benchmark: a query's follow-ups through a shared group's prefix route against the same
+ * requests sent by the Gateway straight to the coordinator, in one run, through real Traefik
+ * (the local stack's Gateway), printed as ratios.
+ *
+ *   npm run bench:gateway          (about two minutes; needs nginx and wrk: apt-get install nginx-light wrk)
+ *
+ * - origin: nginx serving Trino-shaped answers (a small /v1/query/{id} JSON, an 8.6 MB result
+ *   page) on the ClusterIPs of three coordinator Services, so the origin is never the bottleneck;
+ * - shared group `bench-shared` (two coordinators, weighted backendRefs or the router for new
+ *   statements): polls go to `/xtrinode/c/bench/shared-1/...`, the prefix route (URLRewrite and
+ *   X-Forwarded-Prefix set by Traefik), as Trino's nextUri sends them;
+ * - reference: `direct` (one coordinator), whose hostname route sends `/` straight to it;
+ * - ceiling: nginx without any proxy.
+ * Load: wrk (one thread), rounds interleaved so both paths see the same machine state; the
+ * median of three rounds is reported. The router is not in either path.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import * as k8s from '@kubernetes/client-node';
+import { startStack } from '../hack/stack.ts';
+import { componentDir } from '../test/components.ts';
+
+const NS = 'bench';
+const SHARED_HOST = 'shared.bench.example.com';
+const DIRECT_HOST = 'direct.bench.example.com';
+const QUERY = '20260101_000000_00001_bench';
+const ROUNDS = 3;
+const SECONDS = 5;
+
+function need(bin: string): string {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`]).toString().trim();
+  } catch {
+    throw new Error(`${bin} is not installed: apt-get install nginx-light wrk (Debian packages)`);
+  }
+}
+
+interface WrkResult { reqPerSec: number; mbPerSec: number }
+
+function wrk(url: string, host: string, connections: number): WrkResult {
+  const out = execFileSync(need('wrk'), ['-t1', `-c${connections}`, `-d${SECONDS}s`, '-H', `Host: ${host}`, url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const m = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(out);
+  const unit = { B: 1e-6, KB: 1024 / 1e6, MB: 1.048576, GB: 1073.741824 }[m?.[2] ?? 'B'] ?? NaN;
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk ${host} ${url}: ${non2xx[1]} answers were not 2xx`);
+  return { reqPerSec: rps, mbPerSec: Number(m?.[1]) * unit };
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  need('nginx');
+  need('wrk');
+  const stack = await startStack({ examples: false, realTrino: false, log: () => undefined });
+  const dir = mkdtempSync(join(tmpdir(), 'xtn-gw-bench-'));
+  let nginx: ChildProcess | undefined;
+  try {
+    const core = stack.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    await stack.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+    const ips: string[] = [];
+    for (const name of ['shared-1', 'shared-2', 'direct']) {
+      await stack.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${name}-coordinator`, namespace: NS, annotations: { 'traefik.io/service.nativelb': 'true' } }, spec: { ports: [{ name: 'http', port: 8080 }] } });
+      ips.push((await core.readNamespacedService({ name: `${name}-coordinator`, namespace: NS })).spec!.clusterIP!);
+    }
+    // A result page as Trino sends it: JSON rows, 8.6 MB.
+    writeFileSync(join(dir, 'large.json'), JSON.stringify({ id: QUERY, data: Array.from({ length: 16384 }, (_, i) => [i, 'x'.repeat(500)]) }));
+    writeFileSync(join(dir, 'nginx.conf'), `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  keepalive_requests 1000000;
+  server {
+    ${ips.map((ip) => `listen ${ip}:8080;`).join(' ')}
+    location = /v1/info { default_type application/json; return 200 '{"starting":false}'; }
+    location /v1/query/ { default_type application/json; return 200 '{"queryId":"${QUERY}","state":"RUNNING"}'; }
+    location = /v1/large { default_type application/json; alias ${dir}/large.json; }
+  }
+}
+`);
+    nginx = spawn(need('nginx'), ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+    for (const [name, routing] of [['shared-1', { routingGroup: 'bench-shared', hostname: SHARED_HOST }], ['shared-2', { routingGroup: 'bench-shared', hostname: SHARED_HOST }], ['direct', { hostname: DIRECT_HOST }]] as const) {
+      await stack.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: NS }, spec: { routing } });
+    }
+    const prefix = `/xtrinode/c/${NS}/shared-1`;
+    const targets = {
+      'shared group, prefix route': { host: SHARED_HOST, base: `${stack.gatewayUrl}${prefix}` },
+      'Traefik straight to the coordinator': { host: DIRECT_HOST, base: stack.gatewayUrl },
+      'nginx alone (no proxy)': { host: 'origin', base: `http://${ips[2]}:8080` },
+    };
+    for (const [what, t] of Object.entries(targets)) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const r = await request(`${t.base}/v1/query/${QUERY}`, { headers: { host: t.host } }).catch(() => undefined);
+        const body = r ? await r.body.text() : '';
+        if (r?.statusCode === 200 && body.includes(QUERY)) break;
+        if (Date.now() > deadline) throw new Error(`${what}: not routed within 60 s (last status ${r?.statusCode})`);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    }
+    const traefikPid = Number(execFileSync('pgrep', ['-n', '-f', 'traefik-.*/traefik --providers.kubernetesgateway']).toString().trim());
+    let traefikPeak = rssMb(traefikPid);
+    const sampler = setInterval(() => (traefikPeak = Math.max(traefikPeak, rssMb(traefikPid))), 200);
+    const small: Record<string, number[]> = {};
+    const large: Record<string, number[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [what, t] of Object.entries(targets)) {
+        (small[what] ??= []).push(wrk(`${t.base}/v1/query/${QUERY}`, t.host, 32).reqPerSec);
+        (large[what] ??= []).push(wrk(`${t.base}/v1/large`, t.host, 4).mbPerSec);
+      }
+    }
+    clearInterval(sampler);
+    const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, traefik ${execFileSync(join(componentDir('traefik'), 'traefik'), ['version']).toString().match(/Version:\s+(\S+)/)?.[1] ?? 'traefik'}`;
+    process.stdout.write(`\nxtrinode gateway benchmark (${new Date().toISOString()})\nmachine: ${machine}\nload: wrk, 1 thread, ${SECONDS} s a measurement, ${ROUNDS} interleaved rounds, median; wrk, Traefik and nginx share the cores\n\n`);
+    const ref = 'Traefik straight to the coordinator';
+    const row = (label: string, xs: Record<string, number[]>, unit: string) => {
+      process.stdout.write(`${label}\n`);
+      for (const what of Object.keys(targets)) {
+        const m = median(xs[what]!);
+        process.stdout.write(`  ${what.padEnd(40)} ${m.toFixed(0).padStart(8)} ${unit}   ratio to ${ref}: ${(m / median(xs[ref]!)).toFixed(2)}   (rounds: ${xs[what]!.map((x) => x.toFixed(0)).join(', ')})\n`);
+      }
+    };
+    row('small polls (GET /v1/query/{id}), 32 connections', small, 'req/s');
+    row('large result pages (8.6 MB), 4 connections', large, 'MB/s ');
+    process.stdout.write(`\nTraefik RSS peak: ${traefikPeak.toFixed(0)} MB\n`);
+  } finally {
+    nginx?.kill('SIGQUIT');
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
