@@ -90,6 +90,10 @@ export function readRuntime(xt: XTrinode): RuntimeResult {
     else if (!hostnames.includes(routing.hostname)) hostnames.push(routing.hostname);
   }
 
+  if (spec.coordinator?.service?.name === undefined && `${rtName}-coordinator`.length > 63) {
+    problems.push({ field: 'spec.coordinator.service.name', message: `the conventional Service name "${rtName}-coordinator" is ${rtName.length + 12} characters, over the DNS label limit of 63; set spec.coordinator.service.name` });
+  }
+
   let headerValue: string | undefined;
   if (routing.header !== undefined) {
     const eq = routing.header.indexOf('=');

@@ -115,6 +115,29 @@ describe('translation properties', () => {
     }
   });
 
+  test('namespaces and names at their length limits give valid routes, split at 16 rules', () => {
+    const ns = 'n'.repeat(63);
+    const items = Array.from({ length: 20 }, (_, i) => ({
+      ...xt(ns, `${'r'.repeat(60)}-${String(i).padStart(2, '0')}`, { routingGroup: 'g'.repeat(63), hostname: `${'h'.repeat(63)}.example.com`, header: `X-Trino-XTrinode=${'v'.repeat(200)}${i}` }),
+      spec: { coordinator: { service: { name: `coordinator-${i}` } }, routing: { routingGroup: 'g'.repeat(63), hostname: `${'h'.repeat(63)}.example.com`, header: `X-Trino-XTrinode=${'v'.repeat(200)}${i}` } },
+    }));
+    // Without a Service name, the conventional one would be over 63 characters: refused, clearly.
+    const conventional = translate({ xtrinodes: [xt(ns, 'r'.repeat(63), { hostname: 'x.example.com' })], settings: DEFAULT_SETTINGS });
+    expect(conventional.statuses.get(`${ns}/${'r'.repeat(63)}`)!.status.conditions![0]).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: expect.stringContaining('spec.coordinator.service.name') });
+    for (const sharedGroupPath of ['router', 'gateway-weighted'] as const) {
+      const out = translate({ xtrinodes: items, settings: { ...DEFAULT_SETTINGS, sharedGroupPath } });
+      const routes = out.objects.filter((o) => o.kind === 'HTTPRoute') as Array<K8sObject & { spec: { rules: Array<{ matches: Array<{ path: { value: string } }> }> } }>;
+      const prefixes = new Set<string>();
+      for (const r of routes) {
+        expect({ route: r.metadata.name, errors: gatewayApiSchemaErrors(r) }).toEqual({ route: r.metadata.name, errors: [] });
+        expect(r.spec.rules.length).toBeLessThanOrEqual(16);
+        for (const rule of r.spec.rules) for (const m of rule.matches) if (m.path.value.startsWith('/xtrinode/c/')) prefixes.add(m.path.value);
+      }
+      expect([...prefixes].sort()).toEqual(items.map((x) => `/xtrinode/c/${ns}/${x.metadata.name}`).sort());
+      expect(parseRouteTable((out.objects.find((o) => o.kind === 'ConfigMap') as K8sObject & { data: Record<string, string> }).data['routes.json'])).toMatchObject({ ok: true });
+    }
+  });
+
   test('more than 64 header values in one group are split over routes', () => {
     const items = Array.from({ length: 130 }, (_, i) => xt('ns', `rt-${i}`, { routingGroup: 'many', header: `X-Trino-XTrinode=value-${i}` }));
     const out = translate({ xtrinodes: items, settings: { ...DEFAULT_SETTINGS, sharedGroupPath: 'gateway-weighted' } });
