@@ -11,9 +11,11 @@
  *   statements): polls go to `/xtrinode/c/bench/shared-1/...`, the prefix route (URLRewrite and
  *   X-Forwarded-Prefix set by Traefik), as Trino's nextUri sends them;
  * - reference: `direct` (one coordinator), whose hostname route sends `/` straight to it;
+ * - the path every shared-group poll took before prefix routes: Traefik -> router -> coordinator;
  * - ceiling: nginx without any proxy.
- * Load: wrk (one thread), rounds interleaved so both paths see the same machine state; the
- * median of three rounds is reported. The router is not in either path.
+ * Load: wrk (one thread), rounds interleaved (ABBA) so every path sees the same machine state; each
+ * ratio is the median of the per-round ratios (paired), since the machine's speed drifts between
+ * rounds more than the paths differ. The router is in neither of the two compared paths.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
@@ -28,8 +30,8 @@ const NS = 'bench';
 const SHARED_HOST = 'shared.bench.example.com';
 const DIRECT_HOST = 'direct.bench.example.com';
 const QUERY = '20260101_000000_00001_bench';
-const ROUNDS = 3;
-const SECONDS = 5;
+const ROUNDS = 6;
+const SECONDS = 3;
 
 function need(bin: string): string {
   try {
@@ -88,7 +90,7 @@ http {
     ${ips.map((ip) => `listen ${ip}:8080;`).join(' ')}
     location = /v1/info { default_type application/json; return 200 '{"starting":false}'; }
     location /v1/query/ { default_type application/json; return 200 '{"queryId":"${QUERY}","state":"RUNNING"}'; }
-    location = /v1/large { default_type application/json; alias ${dir}/large.json; }
+    location = /v1/query/${QUERY}/large { default_type application/json; alias ${dir}/large.json; }
   }
 }
 `);
@@ -100,6 +102,9 @@ http {
     const targets = {
       'shared group, prefix route': { host: SHARED_HOST, base: `${stack.gatewayUrl}${prefix}` },
       'Traefik straight to the coordinator': { host: DIRECT_HOST, base: stack.gatewayUrl },
+      // What every poll of a shared group took before prefix routes: the shared group's /v1/query
+      // rule sends client-built URLs to the router, which finds the owner by query id.
+      'Traefik -> router (learned stickiness)': { host: SHARED_HOST, base: stack.gatewayUrl },
       'nginx alone (no proxy)': { host: 'origin', base: `http://${ips[2]}:8080` },
     };
     for (const [what, t] of Object.entries(targets)) {
@@ -118,25 +123,29 @@ http {
     const small: Record<string, number[]> = {};
     const large: Record<string, number[]> = {};
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [what, t] of Object.entries(targets)) {
+      // ABBA: every other round in reverse order, so a drift of the machine favours no path.
+      const order = round % 2 === 0 ? Object.entries(targets) : Object.entries(targets).reverse();
+      for (const [what, t] of order) {
         (small[what] ??= []).push(wrk(`${t.base}/v1/query/${QUERY}`, t.host, 32).reqPerSec);
-        (large[what] ??= []).push(wrk(`${t.base}/v1/large`, t.host, 4).mbPerSec);
+        (large[what] ??= []).push(wrk(`${t.base}/v1/query/${QUERY}/large`, t.host, 4).mbPerSec);
       }
     }
     clearInterval(sampler);
     const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, traefik ${execFileSync(join(componentDir('traefik'), 'traefik'), ['version']).toString().match(/Version:\s+(\S+)/)?.[1] ?? 'traefik'}`;
-    process.stdout.write(`\nxtrinode gateway benchmark (${new Date().toISOString()})\nmachine: ${machine}\nload: wrk, 1 thread, ${SECONDS} s a measurement, ${ROUNDS} interleaved rounds, median; wrk, Traefik and nginx share the cores\n\n`);
+    process.stdout.write(`\nxtrinode gateway benchmark (${new Date().toISOString()})\nmachine: ${machine}\nload: wrk, 1 thread, ${SECONDS} s a measurement, ${ROUNDS} interleaved rounds; medians, ratios paired by round; wrk, Traefik, router and nginx share the cores\n\n`);
     const ref = 'Traefik straight to the coordinator';
     const row = (label: string, xs: Record<string, number[]>, unit: string) => {
       process.stdout.write(`${label}\n`);
       for (const what of Object.keys(targets)) {
         const m = median(xs[what]!);
-        process.stdout.write(`  ${what.padEnd(40)} ${m.toFixed(0).padStart(8)} ${unit}   ratio to ${ref}: ${(m / median(xs[ref]!)).toFixed(2)}   (rounds: ${xs[what]!.map((x) => x.toFixed(0)).join(', ')})\n`);
+        const ratio = median(xs[what]!.map((x, i) => x / xs[ref]![i]!));
+        process.stdout.write(`  ${what.padEnd(40)} ${m.toFixed(0).padStart(8)} ${unit}   ratio to ${ref}: ${ratio.toFixed(2)}   (rounds: ${xs[what]!.map((x) => x.toFixed(0)).join(', ')})\n`);
       }
     };
     row('small polls (GET /v1/query/{id}), 32 connections', small, 'req/s');
     row('large result pages (8.6 MB), 4 connections', large, 'MB/s ');
-    process.stdout.write(`\nTraefik RSS peak: ${traefikPeak.toFixed(0)} MB\n`);
+    const routerPid = Number(execFileSync('pgrep', ['-n', '-f', 'router/main.ts']).toString().trim());
+    process.stdout.write(`\nTraefik RSS peak: ${traefikPeak.toFixed(0)} MB; router RSS after the run: ${rssMb(routerPid).toFixed(0)} MB\n`);
   } finally {
     nginx?.kill('SIGQUIT');
     await stack.stop();

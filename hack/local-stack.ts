@@ -2,11 +2,15 @@
  * `npm start`: the local stack (see hack/stack.ts) with the seed examples, until Ctrl-C.
  */
 import { startStack } from './stack.ts';
+import { join } from 'node:path';
 import { TRINO_JAVA_HOME } from './trino.ts';
+import { REPO_ROOT, componentDir } from '../test/components.ts';
 
 const stack = await startStack();
 const p = stack.gatewayPort;
-const cli = `${TRINO_JAVA_HOME}/bin/java -Djdk.net.hosts.file=${stack.hostsFile} -jar ${stack.trinoCliJar}`;
+// --enable-native-access and a dumb terminal keep JDK 25's restricted-method and jline warnings out.
+const cli = `${TRINO_JAVA_HOME}/bin/java --enable-native-access=ALL-UNNAMED -Dorg.jline.terminal.dumb=true -Djdk.net.hosts.file=${stack.hostsFile} -jar ${stack.trinoCliJar}`;
+const python = `${join(componentDir('python-trino'), 'bin/python')} ${join(REPO_ROOT, 'conformance/clients/python_query.py')} http://127.0.0.1:${stack.gatewayPort}`;
 process.stdout.write(`
 xtrinode-gateway local stack is up (Gateway API implementation: Traefik, listener 127.0.0.1:${p})
 ${stack.realTrino.ok ? 'Group "shared" runs on two real Trino 476 coordinators; the other runtimes are fake coordinators.' : `Real Trino unavailable (${stack.realTrino.reason}): fake coordinators everywhere.`}
@@ -17,9 +21,13 @@ ${stack.realTrino.ok ? 'Group "shared" runs on two real Trino 476 coordinators; 
 Connect with the Trino CLI (the hosts file maps the example hostnames to 127.0.0.1):
   hostname routing, shared group:  ${cli} --server http://shared.trino.example.com:${p} --user me --catalog tpch --schema tiny --execute 'SELECT count(*) FROM nation'
   hostname routing, runtime-a:     ${cli} --server http://production--runtime-a.trino.example.com:${p} --user me --execute 'SELECT 1'
+  explicit hostname, analytics:    ${cli} --server http://analytics.example.com:${p} --user me --execute 'SELECT 1'
   default route:                   ${cli} --server http://127.0.0.1:${p} --user me --execute 'SELECT 1'
-  header selector (any client):    curl -H 'X-Trino-XTrinode: production/runtime-a' -H 'X-Trino-User: me' -d 'SELECT 1' http://127.0.0.1:${p}/v1/statement
-  unknown selector (fails):        curl -H 'X-Trino-XTrinode: nope' -d 'SELECT 1' http://127.0.0.1:${p}/v1/statement
+  header selector (python client): ${python} production/runtime-a 'SELECT 1'
+  unknown selector (fails):        curl -H 'X-Trino-XTrinode: nope' -H 'X-Trino-User: me' -d 'SELECT 1' http://127.0.0.1:${p}/v1/statement
+
+Every query's polls go to http://<host>/xtrinode/c/<namespace>/<name>/...: the coordinator's prefix
+route (kubectl get httproute -n trino-gateway -o yaml shows them).
 
 Logs: ${stack.cp.dir}/{apiserver,traefik,controller,router}.log    Ctrl-C stops everything.
 `);
