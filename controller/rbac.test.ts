@@ -13,6 +13,7 @@ import { startTestCluster } from '../test/cluster.ts';
 import { REPO_ROOT } from '../test/components.ts';
 import { until } from '../test/until.ts';
 import { Controller } from './controller.ts';
+import { BACKEND_HEADER_FEATURE, GatewayFeatures } from './gateway-features.ts';
 import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { Resumer } from '../router/resume.ts';
 import { watchTableConfigMap } from '../router/table-source.ts';
@@ -82,6 +83,18 @@ describe('least-privilege RBAC from manifests/', () => {
     expect(d.metadata?.annotations?.['analytics.xtrinode.io/replicas-before-suspend']).toBe('2');
     const errors = (await controller.registry.getSingleMetric('xtrinode_controller_reconciles_total')!.get()).values.filter((v) => v.labels.result === 'error' && v.value > 0);
     expect(errors).toEqual([]);
+  });
+
+  test('SHARED_GROUPS=auto: the controller reads the Gateway and its GatewayClass\'s supported features as its ServiceAccount', async () => {
+    await apply(admin, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'rbac-class' }, spec: { controllerName: 'example.com/gateway' } });
+    await apply(admin, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'trino-gateway', namespace: 'trino-gateway' }, spec: { gatewayClassName: 'rbac-class', listeners: [{ name: 'http', protocol: 'HTTP', port: 80 }] } });
+    await admin.makeApiClient(k8s.CustomObjectsApi).patchClusterCustomObjectStatus(
+      { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', name: 'rbac-class', body: { status: { supportedFeatures: [{ name: BACKEND_HEADER_FEATURE }] } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const kc = await asServiceAccount('xtrinode-system', 'xtrinode-controller');
+    const features = new GatewayFeatures(kc.makeApiClient(k8s.CustomObjectsApi), { namespace: 'trino-gateway', name: 'trino-gateway' });
+    expect(await features.sharedGroupPath()).toEqual({ path: 'gateway-weighted', reason: `GatewayClass rbac-class supports ${BACKEND_HEADER_FEATURE}` });
   });
 
   test('the router reads the route table, takes a resume Lease and resumes, as its ServiceAccount', async () => {
