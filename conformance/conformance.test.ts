@@ -36,6 +36,7 @@ beforeAll(async () => {
     log: (l) => process.stderr.write(`[conformance] ${l}\n`),
     routerMetricsUrls: [`${stack.routerUrl}/metrics`],
     setSharedGroups: (mode) => stack.restartController(mode ? { SHARED_GROUPS: mode } : {}),
+    restartRouter: () => stack.restartRouter(),
   });
   mkdirSync(join(REPO_ROOT, 'conformance/reports'), { recursive: true });
   writeFileSync(join(REPO_ROOT, 'conformance/reports/traefik-local.yaml'), stringify(report, { lineWidth: 0 }));

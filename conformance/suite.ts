@@ -57,6 +57,8 @@ export interface ConformanceContext {
   log?: (line: string) => void;
   /** The router replicas' /metrics, to count what reaches the router. */
   routerMetricsUrls?: string[];
+  /** Kills the router (every replica) and starts it again. */
+  restartRouter?: () => Promise<void>;
   /** Sets the controller's SHARED_GROUPS (undefined: its default); the local stack restarts it. */
   setSharedGroups?: (mode: 'router' | 'gateway-weighted' | undefined) => Promise<void>;
 }
@@ -428,7 +430,7 @@ const CASES: Case[] = [
   },
   {
     name: 'RealTrinoSharedGroupFollowUpsBypassTheRouter',
-    description: 'Ten queries through a shared group of real Trino coordinators spread over both, in both modes: weighted backendRefs (the router sees none of their requests) and router-placed (it sees exactly the POST of each); every poll carries its coordinator\'s prefix; DELETE of a nextUri cancels; the Trino CLI runs in both modes.',
+    description: 'Ten queries through a shared group of real Trino coordinators spread over both, in both modes: weighted backendRefs (the router sees none of their requests) and router-placed (it sees exactly the POST of each); every poll carries its coordinator\'s prefix; DELETE of a nextUri cancels; the Trino CLI runs in both modes; a query the router placed survives the router being killed.',
     async run(t) {
       const g = t.ctx.realClients?.trinoGroup;
       if (!g) throw new Skip('no real Trino coordinators in this environment');
@@ -473,6 +475,15 @@ const CASES: Case[] = [
           expect(del.status === 204, `${mode}: DELETE of nextUri answered ${del.status}`);
           const out = await trinoCli(t, g.hostname, 'SELECT count(*) FROM nation', ['--catalog', 'tpch', '--schema', 'tiny']);
           expect(out.trim() === '"25"', `${mode}: CLI printed ${JSON.stringify(out)}`);
+          if (mode === 'router' && t.ctx.restartRouter) {
+            // The router placed this query; killing it (no drain) in the middle must not break
+            // the query: its polls go by prefix, Gateway -> coordinator.
+            const running = await t.send({ host: g.hostname, body: 'SELECT count(*) FROM tpch.tiny.lineitem' });
+            expect(running.status === 200, `router killed mid-query: POST ${running.status}`);
+            await t.ctx.restartRouter();
+            const { final, rows } = await t.followQuery(running, (u) => ({ host: u.hostname }));
+            expect((final.stats as { state: string }).state === 'FINISHED' && JSON.stringify(rows) === '[[60175]]', `router killed mid-query: ended ${JSON.stringify(final.stats)} rows ${JSON.stringify(rows)}`);
+          }
         }
       } finally {
         await t.ctx.setSharedGroups(undefined);

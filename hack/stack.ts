@@ -59,6 +59,8 @@ export interface Stack {
   realTrino: { ok: boolean; reason?: string };
   /** A coordinator (fake, or real Trino) behind Service `<name>-coordinator` in `namespace`. */
   addCoordinator(namespace: string, name: string, opts?: { kind?: 'trino' | 'fake'; oauth2?: boolean; port?: number }): Promise<Coordinator>;
+  /** Kills the router process (SIGKILL, no drain) and starts a new one; resolves once it serves. */
+  restartRouter(): Promise<void>;
   /** Restarts the controller process with extra environment (e.g. SHARED_GROUPS=router). */
   restartController(env?: Record<string, string>): Promise<void>;
   apply(obj: Record<string, unknown>): Promise<void>;
@@ -171,7 +173,22 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       controller = startController(extra);
       await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
     };
-    children.push(spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(cp.dir, 'router.log')));
+    const startRouter = () => {
+      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(cp.dir, 'router.log'));
+      children.push(r);
+      return r;
+    };
+    let router = startRouter();
+    const restartRouter = async () => {
+      const old = router;
+      if (old.exitCode === null) {
+        const exited = new Promise((r) => old.once('exit', r));
+        old.kill('SIGKILL');
+        await exited;
+      }
+      router = startRouter();
+      await waitHttp(`http://${routerIP}:8080/readyz`, 'router');
+    };
 
     const traefikBin = join(componentDir('traefik'), 'traefik');
     children.push(spawnLogged(traefikBin, [
@@ -227,7 +244,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
       routerUrl: `http://${routerIP}:8080`, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
-      addCoordinator, restartController, apply, stop,
+      addCoordinator, restartController, restartRouter, apply, stop,
     };
   } catch (e) {
     await stop().catch(() => undefined);
