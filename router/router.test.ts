@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
+import { connect } from 'node:net';
 import { Trino } from 'trino-client';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { TrinoRouter } from './server.ts';
@@ -84,6 +85,26 @@ async function call(base: string, path: string, headers: Record<string, string> 
   const res = await client.request({ path, method: method as 'GET', headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
+}
+
+/** Writes `head` (and, after the server's first answer, `body`) on a raw socket; returns everything read until close. */
+function raw(base: string, head: string, body?: string): Promise<string> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(u.port), u.hostname, () => sock.write(head));
+    let out = '';
+    let sentBody = body === undefined;
+    sock.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      if (!sentBody) {
+        sentBody = true;
+        sock.write(body!);
+      }
+    });
+    sock.on('end', () => resolve(out));
+    sock.on('error', reject);
+    sock.setTimeout(5000, () => sock.destroy(new Error(`no answer; read so far: ${out.slice(0, 200)}`)));
+  });
 }
 
 const submit = (base: string, headers: Record<string, string>) => call(base, '/v1/statement', { 'x-trino-user': 'test', ...headers }, 'POST', 'SELECT 1');
@@ -418,7 +439,7 @@ describe('protocol paths and connection handling', () => {
 describe('hostile and malformed requests', () => {
   test('path tricks in query ids are refused before reaching a coordinator', async () => {
     const before = Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0);
-    for (const p of ['/v1/statement/executing/..%2F..%2Fadmin/x/1', '/v1/statement/queued/../../v1/info/x/1', '/v1/query/not-a-query-id', '/v1/statement/executing/20260101_000000_00000_abcde%2e%2e/x/1', '/v1/statement/executing/20260101_000000_00000_ABCDE/x/1']) {
+    for (const p of ['/v1/statement/executing/..%2F..%2Fadmin/x/1', '/v1/statement/queued/../../v1/info/x/1', '/v1/query/not-a-query-id', '/v1/statement/executing/20260101_000000_00000_abcde%2e%2e/x/1', '/v1/statement/executing/20260101_000000_00000_ABCDE/x/1', '/v1/statement/.%2e/info', '/v1/statement/%2e./info', '/v1/..;/info', '/v1%5cinfo', '/xtrinode/c/prod/alpha/v1/%2e%2e/info']) {
       const r = await call(urls[0]!, p, { host: 'shared.example.com' });
       expect({ p, status: r.status }).toEqual({ p, status: 400 });
     }
@@ -429,6 +450,30 @@ describe('hostile and malformed requests', () => {
   test('oversized headers are refused with 431', async () => {
     const r = await call(urls[0]!, '/v1/info', { host: 'shared.example.com', 'x-big': 'a'.repeat(70_000) }).catch((e: Error) => ({ status: -1, text: e.message }));
     expect([431, -1]).toContain(r.status);
+  });
+
+  test('HTTP/1.0 without Host, and two Host headers, are refused before reaching a coordinator', async () => {
+    const before = Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0);
+    const noHost = await raw(urls[0]!, 'POST /v1/statement HTTP/1.0\r\nX-Trino-User: me\r\nContent-Length: 8\r\n\r\nSELECT 1');
+    expect(noHost).toMatch(/^HTTP\/1\.[01] 400 /);
+    expect(noHost).toContain('no Host header');
+    expect(noHost).not.toMatch(/127\.0\.0\.1/);
+    const twoHosts = await raw(urls[0]!, 'POST /v1/statement HTTP/1.1\r\nHost: alpha.example.com\r\nHost: weighted.example.com\r\nX-Trino-User: me\r\nContent-Length: 8\r\nConnection: close\r\n\r\nSELECT 1');
+    expect(twoHosts).toMatch(/^HTTP\/1\.1 400 /);
+    expect(Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0)).toBe(before);
+  });
+
+  test('Expect: 100-continue gets its body through to the coordinator', async () => {
+    const res = await raw(urls[0]!, 'POST /v1/statement HTTP/1.1\r\nHost: alpha.example.com\r\nX-Trino-User: me\r\nContent-Length: 8\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'SELECT 1');
+    expect(res).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(res).toContain('x-fake-coordinator: alpha');
+  });
+
+  test('hop-by-hop tricks cannot make Trino build URLs with its own address', async () => {
+    // (raw: HTTP clients refuse to send such a Connection header)
+    const res = await raw(urls[0]!, 'POST /v1/statement HTTP/1.1\r\nHost: alpha.example.com\r\nConnection: close, host, x-forwarded-host, x-forwarded-port\r\nX-Forwarded-Host: other.example.com\r\nX-Trino-User: me\r\nContent-Length: 8\r\n\r\nSELECT 1');
+    expect(res).toMatch(/^HTTP\/1\.1 200 /);
+    expect(/"nextUri":"([^"]+)"/.exec(res)?.[1]).toMatch(/^http:\/\/alpha\.example\.com\//);
   });
 
   test('spoofed internal-looking headers do not steer routing', async () => {

@@ -27,6 +27,7 @@ import { TokenSigner } from './signed-token.ts';
 import { HeldQueries, NotSentError, WAIT_PATH_PREFIX, WAIT_SLUG_PREFIX, type CapturedResponse } from './held-queries.ts';
 import type { Resumer } from './resume.ts';
 import { parseCoordinatorPath } from './coordinator-prefix.ts';
+import { requestProblem } from './request-checks.ts';
 
 export interface OAuth2CookieOptions {
   /** Shared HMAC secret; all router replicas need the same one. Never logged. */
@@ -246,7 +247,8 @@ export class TrinoRouter {
     const url = req.url;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (!path.startsWith('/') || /(^|\/)\.\.?(\/|$)|\\|%2e%2e|%2f/i.test(path)) throw errors.malformed('path has dot segments, encoded slashes or backslashes');
+    const problem = requestProblem(req.raw.rawHeaders, path);
+    if (problem) throw errors.malformed(problem);
 
     const coordinatorPath = parseCoordinatorPath(url);
     if (coordinatorPath) {
@@ -794,11 +796,15 @@ function upstreamHeaders(req: FastifyRequest, prefix?: string): Record<string, s
   const out = endToEnd(h);
   delete out['x-forwarded-prefix'];
   if (prefix !== undefined) out['x-forwarded-prefix'] = prefix;
+  // The router already answered `Expect: 100-continue` itself (Node does); the coordinator gets the body.
+  delete out.expect;
   const host = h.host ?? '';
   const proto = forwardedProto(req);
-  if (h['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = proto;
-  if (h['x-forwarded-host'] === undefined && host) out['x-forwarded-host'] = host;
-  if (h['x-forwarded-port'] === undefined) {
+  // Checked on what is forwarded, not on what arrived: `Connection: x-forwarded-host` removes the
+  // client's value, and Trino must still build URLs with the client's host, never its own address.
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = proto;
+  if (out['x-forwarded-host'] === undefined && host) out['x-forwarded-host'] = host;
+  if (out['x-forwarded-port'] === undefined) {
     const m = /:(\d+)$/.exec(host);
     out['x-forwarded-port'] = m ? m[1]! : proto === 'https' ? '443' : '80';
   }
