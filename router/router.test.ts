@@ -463,6 +463,13 @@ describe('hostile and malformed requests', () => {
     expect(Object.values(coordinators).reduce((n, c) => n + c.seen.length, 0)).toBe(before);
   });
 
+  test('what fastify itself refuses comes back in the router\'s one error form', async () => {
+    const r = await raw(urls[0]!, 'GET /v1/query/%zz HTTP/1.1\r\nHost: alpha.example.com\r\nConnection: close\r\n\r\n');
+    expect(r).toMatch(/^HTTP\/1\.1 400 /);
+    expect(r).toMatch(/\r\nx-xtrinode-error: XTN_MALFORMED_REQUEST\r\n/i);
+    expect(r).toMatch(/\r\ncontent-type: text\/plain/i);
+  });
+
   test('Expect: 100-continue gets its body through to the coordinator', async () => {
     const res = await raw(urls[0]!, 'POST /v1/statement HTTP/1.1\r\nHost: alpha.example.com\r\nX-Trino-User: me\r\nContent-Length: 8\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'SELECT 1');
     expect(res).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);

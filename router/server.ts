@@ -144,7 +144,11 @@ export class TrinoRouter {
     const inFlight = () => this.inFlight;
     new Gauge({ name: 'xtrinode_router_in_flight', help: 'Requests in flight', registers: [this.metrics], collect() { this.set(inFlight()); } });
 
-    this.app = Fastify({ logger: process.env.XTN_DEBUG_FASTIFY === '1', return503OnClosing: false, routerOptions: { maxParamLength: 1000 }, forceCloseConnections: false, requestTimeout: 0 });
+    const frameworkError = (err: { statusCode?: number; message?: string }, req: FastifyRequest, reply: FastifyReply) => {
+      const status = err.statusCode ?? 500;
+      this.sendError(req, reply, status >= 400 && status < 500 ? new RouterError('XTN_MALFORMED_REQUEST', status, `xtrinode-gateway: malformed request: ${(err.message ?? 'refused').slice(0, 200)}`) : err);
+    };
+    this.app = Fastify({ logger: process.env.XTN_DEBUG_FASTIFY === '1', return503OnClosing: false, routerOptions: { maxParamLength: 1000 }, forceCloseConnections: false, requestTimeout: 0, frameworkErrors: frameworkError });
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', (_req, _payload, done) => done(null)); // stream bodies through untouched
     this.app.get('/healthz', (_req, reply) => reply.type('text/plain').send('ok\n'));
@@ -155,6 +159,9 @@ export class TrinoRouter {
     });
     this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.metrics()));
     this.app.all('/*', (req, reply) => this.handle(req, reply));
+    // What fastify itself refuses (a URL it cannot decode, a body it cannot read) gets the same
+    // one Trino-shaped error form as everything the router answers.
+    this.app.setErrorHandler(frameworkError);
   }
 
   /** Applies a validated route table; in-flight requests keep the backend they already have. */
