@@ -63,13 +63,18 @@ beforeAll(async () => {
     // 'follow-ups by prefix' below runs the default.
     settings: { ...DEFAULT_SETTINGS, followUps: 'router' },
   }).table;
+  await startReplicas(table, routers, urls);
+});
+
+/** Two router replicas that share nothing but the route table. */
+async function startReplicas(t: RouteTable, into: TrinoRouter[], at: string[]): Promise<void> {
   for (let i = 0; i < 2; i++) {
     const r = makeRouter();
-    r.setTable(table);
-    routers.push(r);
-    urls.push(await r.listen({ port: 0, host: '127.0.0.1' }));
+    r.setTable(t);
+    into.push(r);
+    at.push(await r.listen({ port: 0, host: '127.0.0.1' }));
   }
-});
+}
 
 afterAll(async () => {
   await Promise.all([...clients.values()].map((c) => c.close()));
@@ -538,12 +543,7 @@ describe('follow-ups by prefix (the default)', () => {
       ],
       settings: DEFAULT_SETTINGS,
     }).table;
-    for (let i = 0; i < 2; i++) {
-      const r = makeRouter();
-      r.setTable(prefixTable);
-      prefixRouters.push(r);
-      prefixUrls.push(await r.listen({ port: 0, host: '127.0.0.1' }));
-    }
+    await startReplicas(prefixTable, prefixRouters, prefixUrls);
   });
 
   afterAll(async () => {
