@@ -81,9 +81,9 @@ describe('controller against a real API server', () => {
     const route = await until('HTTPRoute xtrinode-production--runtime-a', () => getRoute('xtrinode-production--runtime-a'));
     process.stderr.write(`[controller.test] seed routes applied ${Date.now() - t0}ms after controller start\n`);
     expect(route.spec.hostnames).toEqual(['production--runtime-a.trino.example.com']);
-    expect(await getRoute('xtrinode-production--runtime-a-header')).toBeDefined();
+    expect(await getRoute('xtrinode-production--runtime-a.header')).toBeDefined();
     expect(await getRoute('xtrinode-shared')).toBeDefined();
-    expect(await getRoute('xtrinode-fallback')).toBeDefined();
+    expect(await getRoute('xtrinode.fallback')).toBeDefined();
     const grant = await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: 'production', plural: 'referencegrants', name: 'xtrinode-gateway' });
     expect(grant).toBeDefined();
     const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' });
@@ -101,7 +101,7 @@ describe('controller against a real API server', () => {
 
   test('the Gateway implementation accepting a route shows up as Programmed (read from HTTPRoute.status.parents)', async () => {
     // Every route that carries runtime-a: hostname, header, its coordinator prefix, and the fallback.
-    for (const rn of ['xtrinode-production--runtime-a', 'xtrinode-production--runtime-a-header', 'xtrinode-production--runtime-a.prefix', 'xtrinode-fallback']) {
+    for (const rn of ['xtrinode-production--runtime-a', 'xtrinode-production--runtime-a.header', 'xtrinode-production--runtime-a.prefix', 'xtrinode.fallback']) {
       await custom.patchNamespacedCustomObjectStatus(
         { group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes', name: rn, body: { status: { parents: [{ parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'trino-gateway', name: 'trino-gateway' }, controllerName: 'example.com/gateway', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }, { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }] }] } } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
@@ -148,7 +148,7 @@ describe('controller against a real API server', () => {
         return (e as { code?: number }).code === 404;
       }
     });
-    await until('header route removed', async () => !(await getRoute('xtrinode-team-b--late-header')));
+    await until('header route removed', async () => !(await getRoute('xtrinode-team-b--late.header')));
   });
 
   test('a missing coordinator Service is reported and routes go through the router', async () => {

@@ -1,16 +1,20 @@
 /**
  * The HTTPRoutes of the product: which rule sends which request where. Pure.
  *
+ * Names are collision-free by construction: a group's routes are `xtrinode-<group>` or
+ * `xtrinode-<group>.<suffix>`, and a group name (a DNS label) has no '.', so two groups never share
+ * a name, and the fallback is `xtrinode.fallback`.
+ *
  * Per routing group (all routes in the gateway namespace, attached to one Gateway):
- * - `xtrinode-<group>[-N]` (the group's hostnames, 16 a route): `/xtrinode` to the router, one
+ * - `xtrinode-<group>[.N]` (the group's hostnames, 16 a route): `/xtrinode` to the router, one
  *   prefix rule per coordinator of the group, and `/` to the group's destination: its one
  *   coordinator, its coordinators by weight (each backendRef setting its own X-Forwarded-Prefix),
- *   or the router. Prefix rules that do not fit go to `xtrinode-<group>[-N].coordinators-K`.
- * - `xtrinode-<group>.prefix[-K]` (no hostname): the prefix rule of each coordinator, for
+ *   or the router. Prefix rules that do not fit go to `xtrinode-<group>[.N].coordinators.K`.
+ * - `xtrinode-<group>.prefix[.K]` (no hostname): the prefix rule of each coordinator, for
  *   follow-ups of header and default traffic.
- * - `xtrinode-<group>-header[-N]` (no hostname): `/` with one Exact `X-Trino-XTrinode` match per
+ * - `xtrinode-<group>.header[.N]` (no hostname): `/` with one Exact `X-Trino-XTrinode` match per
  *   value, to the router.
- * - `xtrinode-fallback` (no hostname): `/` to the router (default route, unknown selectors).
+ * - `xtrinode.fallback` (no hostname): `/` to the router (default route, unknown selectors).
  *
  * A prefix rule is `PathPrefix /xtrinode/c/<namespace>/<name>` to that coordinator's Service,
  * with `URLRewrite ReplacePrefixMatch /` and `X-Forwarded-Prefix` set to the prefix, so Trino
@@ -36,7 +40,8 @@ export const MANAGED_BY = 'xtrinode-gateway';
 export const LABEL_GROUP = 'analytics.xtrinode.io/routing-group';
 export const ANNOTATION_MEMBERS = 'analytics.xtrinode.io/members';
 export const ANNOTATION_PURPOSE = 'analytics.xtrinode.io/purpose';
-export const FALLBACK_ROUTE = 'xtrinode-fallback';
+/** A group name is a DNS label (no '.'), so `xtrinode.<...>` is never a group's route. */
+export const FALLBACK_ROUTE = 'xtrinode.fallback';
 export const FORWARDED_PREFIX_HEADER = 'X-Forwarded-Prefix';
 /** Every coordinator's follow-ups live under `<root>/<namespace>/<name>`. */
 export const COORDINATOR_PREFIX_ROOT = '/xtrinode/c';
@@ -146,7 +151,7 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
   const prefixRules = s.followUps === 'prefix' ? g.backends.map((b) => prefixRule(s, b)) : [];
 
   chunk(g.hostnames, MAX_HOSTNAMES_PER_ROUTE).forEach((hs, i) => {
-    const name = i === 0 ? `xtrinode-${g.group}` : `xtrinode-${g.group}-${i + 1}`;
+    const name = i === 0 ? `xtrinode-${g.group}` : `xtrinode-${g.group}.${i + 1}`;
     const head: Rule[] = [{ matches: [{ path: PATH_ROUTER }], backendRefs: [routerRef(s)] }];
     if (g.path === 'gateway-weighted') {
       for (const p of ROUTER_PLACED_PATHS) head.push({ matches: [{ path: { type: 'PathPrefix', value: p } }], backendRefs: [routerRef(s)] });
@@ -155,14 +160,14 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
     const room = MAX_RULES_PER_ROUTE - head.length - 1;
     out.push(route(name, 'hostname routing', [...head, ...prefixRules.slice(0, room), tail], hs));
     chunk(prefixRules.slice(room), MAX_RULES_PER_ROUTE).forEach((rules, k) => {
-      out.push(route(`${name}.coordinators-${k + 2}`, 'coordinator prefixes on the hostnames', rules, hs));
+      out.push(route(`${name}.coordinators.${k + 2}`, 'coordinator prefixes on the hostnames', rules, hs));
     });
   });
   chunk(prefixRules, MAX_RULES_PER_ROUTE).forEach((rules, k) => {
-    out.push(route(k === 0 ? `xtrinode-${g.group}.prefix` : `xtrinode-${g.group}.prefix-${k + 1}`, 'coordinator prefixes (follow-ups of header and default traffic)', rules));
+    out.push(route(k === 0 ? `xtrinode-${g.group}.prefix` : `xtrinode-${g.group}.prefix.${k + 1}`, 'coordinator prefixes (follow-ups of header and default traffic)', rules));
   });
   chunk(g.headerValues, MAX_MATCHES_PER_RULE).forEach((vs, i) => {
-    const name = i === 0 ? `xtrinode-${g.group}-header` : `xtrinode-${g.group}-header-${i + 1}`;
+    const name = i === 0 ? `xtrinode-${g.group}.header` : `xtrinode-${g.group}.header.${i + 1}`;
     const matches = vs.map((v) => ({ path: PATH_ALL, headers: [{ type: 'Exact', name: SELECTOR_HEADER, value: v }] }));
     out.push(route(name, `${SELECTOR_HEADER} header routing (the router places new statements; a hostname always outranks a header)`, [{ matches, backendRefs: [routerRef(s)] }]));
   });

@@ -99,10 +99,10 @@ describe('translation properties', () => {
     const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.labels?.['analytics.xtrinode.io/routing-group'] === 'big') as Array<K8sObject & { spec: { hostnames?: string[]; rules: Array<{ matches: unknown[] }> } }>;
     // One main route per 16 hostnames; the 40 coordinator prefix rules that do not fit beside the
     // catch-all go into routes of their own with the same hostnames.
-    const hostRoutes = routes.filter((r) => r.spec.hostnames && !r.metadata.name.includes('.coordinators-'));
+    const hostRoutes = routes.filter((r) => r.spec.hostnames && !r.metadata.name.includes('.coordinators.'));
     expect(hostRoutes.length).toBe(Math.ceil(40 / MAX_HOSTNAMES_PER_ROUTE));
     for (const r of hostRoutes) {
-      const prefixes = routes.filter((o) => o.metadata.name === r.metadata.name || o.metadata.name.startsWith(`${r.metadata.name}.coordinators-`))
+      const prefixes = routes.filter((o) => o.metadata.name === r.metadata.name || o.metadata.name.startsWith(`${r.metadata.name}.coordinators.`))
         .flatMap((o) => o.spec.rules.flatMap((rule) => rule.matches as Array<{ path: { value: string } }>).map((m) => m.path.value).filter((v) => v.startsWith('/xtrinode/c/')));
       expect(prefixes.sort()).toEqual(items.map((_, i) => `/xtrinode/c/ns/rt-${i}`).sort());
     }
@@ -141,7 +141,7 @@ describe('translation properties', () => {
   test('more than 64 header values in one group are split over routes', () => {
     const items = Array.from({ length: 130 }, (_, i) => xt('ns', `rt-${i}`, { routingGroup: 'many', header: `X-Trino-XTrinode=value-${i}` }));
     const out = translate({ xtrinodes: items, settings: { ...DEFAULT_SETTINGS, sharedGroupPath: 'gateway-weighted' } });
-    const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.name.startsWith('xtrinode-many-header')) as Array<K8sObject & { spec: { rules: Array<{ matches: unknown[] }> } }>;
+    const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.name.startsWith('xtrinode-many.header')) as Array<K8sObject & { spec: { rules: Array<{ matches: unknown[] }> } }>;
     expect(routes.length).toBe(3);
     for (const r of routes) {
       for (const rule of r.spec.rules) expect(rule.matches.length).toBeLessThanOrEqual(64);
@@ -149,6 +149,30 @@ describe('translation properties', () => {
     }
     // 130 backends cannot be weighted in one rule (16 backendRefs): the group goes through the router.
     expect(out.table.groups[0]!.path).toBe('router');
+  });
+
+  test('distinct groups never share an object name, whatever their names', () => {
+    // Names that collided before: a group called like another's suffixed route, or the fallback.
+    const tricky = ['fallback', 'x', 'x-header', 'x-2', 'x-prefix', 'x-coordinators-2', 'gateway', 'a--b', 'a', 'b'];
+    const next = ((seed) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31))(42);
+    for (let round = 0; round < 200; round++) {
+      const groups = new Set<string>();
+      while (groups.size < 2 + Math.floor(next() * 5)) {
+        groups.add(next() < 0.5 ? tricky[Math.floor(next() * tricky.length)]! : Array.from({ length: 1 + Math.floor(next() * 12) }, () => 'abx-2'[Math.floor(next() * 5)]).join('').replace(/^-+|-+$/g, '') || 'z');
+      }
+      const items = [...groups].flatMap((g, i) => Array.from({ length: 1 + Math.floor(next() * 3) }, (_, j) =>
+        xt('ns', `rt-${i}-${j}`, { routingGroup: g, hostname: `${g}.example.com`, ...(j === 0 ? { header: `X-Trino-XTrinode=${g}` } : {}), ...(next() < 0.2 ? { hostnameDomain: 'example.org' } : {}) })));
+      const out = translate({ xtrinodes: items, settings: DEFAULT_SETTINGS });
+      const owner = new Map<string, string>();
+      for (const o of out.objects) {
+        const key = `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`;
+        const group = o.metadata.labels?.['analytics.xtrinode.io/routing-group'] ?? '(shared)';
+        expect({ key, groups: [owner.get(key) ?? group, group] }).toEqual({ key, groups: [group, group] });
+        owner.set(key, group);
+      }
+      // every group's routes, hostname and header ones included, are there
+      for (const g of groups) expect(out.objects.some((o) => o.metadata.name === `xtrinode-${g}.header`)).toBe(true);
+    }
   });
 
   test('an invalid XTrinode never changes the objects generated for valid ones', () => {
