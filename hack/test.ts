@@ -20,7 +20,7 @@ function run(what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 run('type check (tsc --noEmit)', process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json']);
-run('real components: Gateway API CRDs, etcd, kube-apiserver, Traefik, Trino (cached in ~/.cache/xtrinode-gateway)', join(REPO_ROOT, 'hack/get-components.sh'), ['all']);
+run(`real components: Gateway API CRDs, etcd, kube-apiserver, Traefik, Trino (cached in ${process.env.XTRINODE_CACHE ?? '~/.cache/xtrinode-gateway'})`, join(REPO_ROOT, 'hack/get-components.sh'), ['all']);
 run('jest: unit, golden, router, controller and resume against a real kube-apiserver, conformance through Traefik with real Trino', process.execPath, [
   '--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(REPO_ROOT, 'node_modules/jest/bin/jest.js'), '--runInBand', ...process.argv.slice(2),
 ]);

@@ -785,12 +785,15 @@ function forwardedProto(req: FastifyRequest): string {
   return (Array.isArray(p) ? p[0] : p)?.split(',')[0]?.trim() || 'http';
 }
 
-/** Sets X-Forwarded-Prefix to the coordinator's prefix, or removes a client's own value. */
+/** Sets X-Forwarded-Prefix to the coordinator's prefix, or removes a client's own value (in place). */
+function setPrefix(headers: Record<string, string | string[]>, prefix: string | undefined): Record<string, string | string[]> {
+  delete headers['x-forwarded-prefix'];
+  if (prefix !== undefined) headers['x-forwarded-prefix'] = prefix;
+  return headers;
+}
+
 function withPrefix(headers: Record<string, string | string[]>, prefix: string | undefined): Record<string, string | string[]> {
-  const out = { ...headers };
-  delete out['x-forwarded-prefix'];
-  if (prefix !== undefined) out['x-forwarded-prefix'] = prefix;
-  return out;
+  return setPrefix({ ...headers }, prefix);
 }
 
 /**
@@ -800,9 +803,7 @@ function withPrefix(headers: Record<string, string | string[]>, prefix: string |
  */
 function upstreamHeaders(req: FastifyRequest, prefix?: string): Record<string, string | string[]> {
   const h = req.headers;
-  const out = endToEnd(h);
-  delete out['x-forwarded-prefix'];
-  if (prefix !== undefined) out['x-forwarded-prefix'] = prefix;
+  const out = setPrefix(endToEnd(h), prefix);
   // The router already answered `Expect: 100-continue` itself (Node does); the coordinator gets the body.
   delete out.expect;
   const host = h.host ?? '';
