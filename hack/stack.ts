@@ -76,6 +76,14 @@ function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: s
   return p;
 }
 
+/** Sends `signal` and resolves once the process has exited (at once if it already has). */
+function stopProcess(p: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  p.kill(signal);
+  return exited;
+}
+
 /** Polls `url` until it answers (200, or what `ok` accepts), optionally with a Host header. */
 async function waitHttp(url: string, what: string, o: { host?: string; timeoutMs?: number; ok?: (status: number) => boolean } = {}): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 60_000;
@@ -133,8 +141,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const realTrino = o.realTrino === false ? { ok: false, reason: 'disabled' } : trinoAvailable();
 
   const stop = async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => { c.once('exit', r); setTimeout(r, 10_000); }) : undefined)));
+    await Promise.all(children.map((c) => Promise.race([stopProcess(c, 'SIGTERM'), new Promise((r) => setTimeout(r, 10_000).unref())])));
     for (const s of servers) s.close();
     await Promise.all([...coordinators.values()].map((c) => (c.fake ? c.fake.stop() : c.trino?.stop())));
     await cp.stop();
@@ -164,12 +171,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     };
     let controller = startController();
     const restartController = async (extra: Record<string, string> = {}) => {
-      const old = controller;
-      if (old.exitCode === null) {
-        const exited = new Promise((r) => old.once('exit', r));
-        old.kill('SIGTERM'); // releases its Lease on the way out
-        await exited;
-      }
+      await stopProcess(controller, 'SIGTERM'); // releases its Lease on the way out
       controller = startController(extra);
       await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
     };
@@ -180,12 +182,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     };
     let router = startRouter();
     const restartRouter = async () => {
-      const old = router;
-      if (old.exitCode === null) {
-        const exited = new Promise((r) => old.once('exit', r));
-        old.kill('SIGKILL');
-        await exited;
-      }
+      await stopProcess(router, 'SIGKILL');
       router = startRouter();
       await waitHttp(`http://${routerIP}:8080/readyz`, 'router');
     };
