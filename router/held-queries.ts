@@ -8,9 +8,11 @@
  *
  * The wait URI names the replica holding the query, sealed (encrypted and authenticated with the
  * replicas' shared secret: a client can neither read the address nor point a router anywhere);
- * a poll that lands on another replica is forwarded to the holder.
+ * a poll that lands on another replica is forwarded to the holder. It also carries 128 random
+ * bits drawn for that one query: without them a poll or a cancel is a 404, so nobody reads or
+ * cancels another client's query by guessing its id.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 import type { TokenSigner } from './signed-token.ts';
 
@@ -42,6 +44,8 @@ export class NotSentError extends Error {}
 
 interface Held {
   id: string;
+  /** The query's capability in its wait URI (128 random bits, base64url). */
+  secret: string;
   group: string;
   headers: Record<string, string | string[]>;
   body: Buffer;
@@ -83,22 +87,25 @@ export class HeldQueries {
     const now = new Date();
     const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
     const id = `${stamp.slice(0, 8)}_${stamp.slice(8, 14)}_${String(this.seq++ % 100000).padStart(5, '0')}_${randomBytes(4).toString('hex').slice(0, 5).replace(/[^a-z0-9]/g, 'x')}`;
-    const h: Held = { id, group: group.name, headers, body, base, deadline: Date.now() + this.o.timeoutMs, token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
+    const h: Held = { id, secret: randomBytes(16).toString('base64url'), group: group.name, headers, body, base, deadline: Date.now() + this.o.timeoutMs, token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
     this.held.set(id, h);
     this.host.resume(group);
     void this.run(h);
     return JSON.stringify(this.queued(h));
   }
 
-  /** The wait-URI slug of this replica. */
-  private slug(): string {
+  /** The wait-URI slug of a held query: `xtnw.<its secret>.<this replica, sealed>`. */
+  private slug(h: Held): string {
     const who = this.o.signer && this.o.selfAddress ? this.o.signer.seal(this.o.selfAddress, Date.now() + this.o.timeoutMs + 600_000) : 'local';
-    return `${WAIT_SLUG_PREFIX}${who}`;
+    return `${WAIT_SLUG_PREFIX}${h.secret}.${who}`;
   }
 
   /** Which replica holds a wait URI: 'self', a verified peer address, or undefined (forged/expired). */
   holderOf(slug: string): 'self' | string | undefined {
-    const token = slug.slice(WAIT_SLUG_PREFIX.length);
+    const rest = slug.slice(WAIT_SLUG_PREFIX.length);
+    const dot = rest.indexOf('.');
+    if (dot < 0) return undefined;
+    const token = rest.slice(dot + 1);
     if (token === 'local') return 'self';
     if (!this.o.signer) return undefined;
     const v = this.o.signer.unseal(token, Date.now());
@@ -110,9 +117,21 @@ export class HeldQueries {
     return this.held.has(id);
   }
 
-  /** Answers a poll of a held query: the real response once submitted, else QUEUED (after waiting a little). */
-  async poll(id: string): Promise<CapturedResponse | undefined> {
+  /** The held query a wait URI names, if its slug carries that query's secret. */
+  private find(id: string, slug: string): Held | undefined {
     const h = this.held.get(id);
+    if (!h) return undefined;
+    const given = Buffer.from(slug.slice(WAIT_SLUG_PREFIX.length).split('.')[0] ?? '');
+    const want = Buffer.from(h.secret);
+    return given.length === want.length && timingSafeEqual(given, want) ? h : undefined;
+  }
+
+  /**
+   * Answers a poll of a held query: the real response once submitted, else QUEUED (after waiting a
+   * little); undefined when the id is unknown or the slug lacks the query's secret.
+   */
+  async poll(id: string, slug: string): Promise<CapturedResponse | undefined> {
+    const h = this.find(id, slug);
     if (!h) return undefined;
     if (!h.result && !h.failure) {
       await new Promise<void>((resolve) => {
@@ -132,8 +151,8 @@ export class HeldQueries {
     return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(body) };
   }
 
-  cancel(id: string): boolean {
-    const h = this.held.get(id);
+  cancel(id: string, slug: string): boolean {
+    const h = this.find(id, slug);
     if (!h) return false;
     h.cancelled = true;
     this.held.delete(id);
@@ -189,7 +208,7 @@ export class HeldQueries {
     return {
       id: h.id,
       infoUri: `${h.base}/ui/`,
-      nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug()}/${++h.token}`,
+      nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug(h)}/${++h.token}`,
       stats: this.stats('QUEUED', h),
       warnings: [],
     };

@@ -362,11 +362,11 @@ export class TrinoRouter {
       return 'held-forwarded';
     }
     if (req.method === 'DELETE') {
-      held.cancel(id);
+      if (!held.cancel(id, slug)) throw errors.queryNotFound(id);
       reply.code(204).send();
       return 'held-cancelled';
     }
-    const answer = await held.poll(id);
+    const answer = await held.poll(id, slug);
     if (!answer) throw errors.queryNotFound(id);
     reply.hijack();
     reply.raw.writeHead(answer.status, { ...answer.headers, 'content-length': answer.body.length });
