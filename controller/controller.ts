@@ -130,14 +130,17 @@ export class Controller {
     }
   }
 
-  /** Re-reads what the Gateway supports; a change of the shared-group mode triggers a reconcile. */
-  private async checkFeatures(): Promise<void> {
+  /**
+   * Re-reads what the Gateway supports; from the timer, a change of the shared-group mode triggers
+   * a reconcile (a reconcile that asks uses the new mode itself).
+   */
+  private async checkFeatures(fromReconcile = false): Promise<void> {
     if (!this.features) return;
     const { path, reason } = await this.features.sharedGroupPath();
     if (path !== this.sharedGroupPath) {
       this.log.info({ sharedGroups: path, reason }, 'shared groups balanced by a new mode');
       this.sharedGroupPath = path;
-      this.queue.add(RECONCILE_KEY);
+      if (!fromReconcile) this.queue.add(RECONCILE_KEY);
     }
   }
 
@@ -178,7 +181,7 @@ export class Controller {
     const xtrinodes = this.xts.list() as unknown as XTrinode[];
     const lifecycle = await this.reconcileLifecycle(xtrinodes);
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
-    await this.checkFeatures();
+    await this.checkFeatures(true);
     const settings = { ...this.o.settings, sharedGroupPath: this.sharedGroupPath };
     const out = translate({ xtrinodes, services: this.services.list() as never, settings, notReady });
 

@@ -81,7 +81,7 @@ const PATH_ROUTER = { type: 'PathPrefix', value: '/xtrinode' };
 /** Paths a client builds itself, or that need OAuth2 cookie stickiness: weighted groups send them to the router. */
 const ROUTER_PLACED_PATHS = ['/v1/query', '/ui', '/oauth2'];
 
-function setPrefix(prefix: string) {
+function setPrefixFilter(prefix: string) {
   return { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: FORWARDED_PREFIX_HEADER, value: prefix }] } };
 }
 /** Where follow-ups do not use prefixes, a client's own X-Forwarded-Prefix must not reach Trino either. */
@@ -107,7 +107,7 @@ function prefixRule(s: GatewaySettings, b: RouteBackend): Rule {
   const prefix = coordinatorPrefix(b.id);
   const match = { path: { type: 'PathPrefix', value: prefix } };
   if (b.state !== 'Ready') return { matches: [match], backendRefs: [routerRef(s)] };
-  return { matches: [match], filters: [STRIP_PREFIX, setPrefix(prefix)], backendRefs: [serviceRef(b.service, 1)] };
+  return { matches: [match], filters: [STRIP_PREFIX, setPrefixFilter(prefix)], backendRefs: [serviceRef(b.service, 1)] };
 }
 
 /** `/` for the group: its coordinator, its coordinators by weight, or the router. */
@@ -115,18 +115,18 @@ function catchAllRule(s: GatewaySettings, path: RouteGroup['path'], backends: Ro
   const prefixes = s.followUps === 'prefix';
   if (path === 'coordinator') {
     const b = backends[0]!;
-    return { matches: [{ path: PATH_ALL }], filters: [prefixes ? setPrefix(coordinatorPrefix(b.id)) : REMOVE_PREFIX], backendRefs: [serviceRef(b.service, 1)] };
+    return { matches: [{ path: PATH_ALL }], filters: [prefixes ? setPrefixFilter(coordinatorPrefix(b.id)) : REMOVE_PREFIX], backendRefs: [serviceRef(b.service, 1)] };
   }
   if (path === 'gateway-weighted') {
     return {
       matches: [{ path: PATH_ALL }],
-      backendRefs: backends.map((b) => ({ ...serviceRef(b.service, b.weight), filters: [setPrefix(coordinatorPrefix(b.id))] })),
+      backendRefs: backends.map((b) => ({ ...serviceRef(b.service, b.weight), filters: [setPrefixFilter(coordinatorPrefix(b.id))] })),
     };
   }
   return { matches: [{ path: PATH_ALL }], backendRefs: [routerRef(s)] };
 }
 
-function describe(path: RouteGroup['path'], backends: RouteBackend[]): string {
+function purposeOf(path: RouteGroup['path'], backends: RouteBackend[]): string {
   if (path === 'coordinator') return `straight to the coordinator of ${backends[0]!.id}`;
   if (path === 'gateway-weighted') return `new statements weighted across ${backends.length} coordinators by the Gateway, each setting its own ${FORWARDED_PREFIX_HEADER}; follow-ups by prefix`;
   const states = backends.filter((b) => b.state !== 'Ready').map((b) => `${b.id} is ${b.state}`);
@@ -140,7 +140,7 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
     name,
     namespace: s.gatewayNamespace,
     labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_GROUP]: g.group },
-    annotations: { [ANNOTATION_MEMBERS]: g.members.join(','), [ANNOTATION_PURPOSE]: `${what} for routing group ${g.group}, ${describe(g.path, g.backends)}` },
+    annotations: { [ANNOTATION_MEMBERS]: g.members.join(','), [ANNOTATION_PURPOSE]: `${what} for routing group ${g.group}, ${purposeOf(g.path, g.backends)}` },
   });
   const route = (name: string, what: string, rules: Rule[], hostnames?: string[]): K8sObject => ({
     apiVersion: 'gateway.networking.k8s.io/v1',
