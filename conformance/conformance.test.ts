@@ -34,7 +34,7 @@ beforeAll(async () => {
     implementationVersion: `traefik ${traefikVersion} (out of cluster, nativeLB)`,
     ...(stack.realTrino.ok ? { realClients: { trinoCli: { java: join(TRINO_JAVA_HOME, 'bin/java'), jar: stack.trinoCliJar, jdbcJar: join(componentDir('trino'), 'trino-jdbc.jar') }, trinoGroup: { hostname: 'shared.trino.example.com', header: 'shared' }, python: join(componentDir('python-trino'), 'bin/python') } } : {}),
     log: (l) => process.stderr.write(`[conformance] ${l}\n`),
-    routerMetricsUrls: [`${stack.routerUrl}/metrics`],
+    routerMetricsUrls: [`${stack.routerAdminUrl}/metrics`],
     setSharedGroups: (mode) => stack.restartController(mode ? { SHARED_GROUPS: mode } : {}),
     restartRouter: () => stack.restartRouter(),
   });

@@ -53,6 +53,8 @@ export interface Stack {
   gatewayPort: number;
   coordinators: Map<string, Coordinator>;
   routerUrl: string;
+  /** The router's admin port: /healthz, /readyz, /metrics. */
+  routerAdminUrl: string;
   controllerMetricsUrl: string;
   hostsFile: string;
   trinoCliJar: string;
@@ -176,7 +178,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
     };
     const startRouter = () => {
-      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(cp.dir, 'router.log'));
+      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(cp.dir, 'router.log'));
       children.push(r);
       return r;
     };
@@ -184,7 +186,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const restartRouter = async () => {
       await stopProcess(router, 'SIGKILL');
       router = startRouter();
-      await waitHttp(`http://${routerIP}:8080/readyz`, 'router');
+      await waitHttp(`http://${routerIP}:9090/readyz`, 'router');
     };
 
     const traefikBin = join(componentDir('traefik'), 'traefik');
@@ -212,7 +214,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       return c;
     };
 
-    await waitHttp(`http://${routerIP}:8080/healthz`, 'router');
+    await waitHttp(`http://${routerIP}:9090/healthz`, 'router');
     await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
     await waitHttp(`http://127.0.0.1:${gatewayPort}/`, 'Traefik', { ok: () => true });
 
@@ -239,7 +241,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; logs in ${cp.dir}`);
     return {
       cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
-      routerUrl: `http://${routerIP}:8080`, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      routerUrl: `http://${routerIP}:8080`, routerAdminUrl: `http://${routerIP}:9090`, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
       addCoordinator, restartController, restartRouter, apply, stop,
     };

@@ -17,6 +17,9 @@ export const RouterErrorCode = {
   BadCookie: 'XTN_BAD_ROUTING_COOKIE',
   NoRouteTable: 'XTN_NO_ROUTE_TABLE',
   Draining: 'XTN_DRAINING',
+  ClientTimeout: 'XTN_CLIENT_TIMEOUT',
+  BadCoordinatorResponse: 'XTN_BAD_COORDINATOR_RESPONSE',
+  Overloaded: 'XTN_OVERLOADED',
 } as const;
 
 export type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorCode];
@@ -57,6 +60,10 @@ export const errors = {
   malformed: (why: string) => new RouterError(RouterErrorCode.Malformed, 400, `xtrinode-gateway: malformed request: ${why}`),
   badCookie: (why: string) =>
     new RouterError(RouterErrorCode.BadCookie, 400, `xtrinode-gateway: the OAuth2 routing cookie or marker is ${why}; it was cleared. Start the login again.`),
+  badResponse: (id: string) =>
+    new RouterError(RouterErrorCode.BadCoordinatorResponse, 502, `xtrinode-gateway: the coordinator of Trino runtime ${id} answered with an invalid HTTP status; nothing of it was forwarded. Retry; if it persists, check what listens on the runtime's Service.`),
+  overloaded: (what: string) =>
+    new RouterError(RouterErrorCode.Overloaded, 503, `xtrinode-gateway: ${what}; the statement was not accepted. Retry in a few seconds.`, 5),
   noTable: () => new RouterError(RouterErrorCode.NoRouteTable, 503, 'xtrinode-gateway: the router has not loaded a route table yet. Retry shortly.', 2),
 };
 

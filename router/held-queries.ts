@@ -11,10 +11,16 @@
  * a poll that lands on another replica is forwarded to the holder. It also carries 128 random
  * bits drawn for that one query: without them a poll or a cancel is a 404, so nobody reads or
  * cancels another client's query by guessing its id.
+ *
+ * Held statements count against the router's statement budget until they are submitted or
+ * dropped; a held query its client stopped polling for `abandonAfterMs` is dropped (Trino's own
+ * coordinator abandons a query after 5 minutes without a poll, the same default here).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 import type { TokenSigner } from './signed-token.ts';
+import { errors } from './errors.ts';
+import type { StatementBudget } from './statement-budget.ts';
 
 /**
  * Wait URIs live under this prefix, which every generated HTTPRoute sends to the router, also
@@ -49,7 +55,11 @@ interface Held {
   group: string;
   headers: Record<string, string | string[]>;
   body: Buffer;
+  /** Bytes of the statement budget this query holds (its body; nothing once submitted). */
+  bytes: number;
   base: string;
+  /** When its client last polled (or submitted) it. */
+  seen: number;
   deadline: number;
   token: number;
   result: CapturedResponse | undefined;
@@ -65,6 +75,12 @@ export interface HeldQueriesOptions {
   /** This replica's address (host:port) as other replicas reach it, and the signer for it. */
   selfAddress?: string;
   signer?: TokenSigner;
+  /** Bytes of held statements; over it, new holds are refused. Default: unbounded. */
+  budget?: StatementBudget;
+  /** A held query not polled for this long is dropped. Default 5 minutes. */
+  abandonAfterMs?: number;
+  /** How often a held query asks whether its runtime is ready (the answer is shared, see CoordinatorHealth). */
+  checkEveryMs?: number;
 }
 
 export class HeldQueries {
@@ -72,23 +88,34 @@ export class HeldQueries {
   private readonly host: HeldQueryHost;
   private readonly o: HeldQueriesOptions;
   private seq = 0;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(host: HeldQueryHost, o: HeldQueriesOptions) {
     this.host = host;
     this.o = o;
   }
 
+  private get abandonAfterMs(): number {
+    return this.o.abandonAfterMs ?? 300_000;
+  }
+
   get size(): number {
     return this.held.size;
   }
 
-  /** Holds a statement and returns the first QUEUED response body. */
-  hold(group: RouteGroup, headers: Record<string, string | string[]>, body: Buffer, base: string): string {
+  /**
+   * Holds a statement and returns the first QUEUED response body. `budgeted` says the caller
+   * already took the body's bytes from the budget (they pass to the held query); otherwise they
+   * are taken here. Throws a 503 RouterError when the budget is spent.
+   */
+  hold(group: RouteGroup, headers: Record<string, string | string[]>, body: Buffer, base: string, budgeted = false): string {
+    if (!budgeted && this.o.budget && !this.o.budget.take(body.length)) throw errors.overloaded('the router holds as many statements for waking runtimes as its memory budget allows');
     const now = new Date();
     const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
     const id = `${stamp.slice(0, 8)}_${stamp.slice(8, 14)}_${String(this.seq++ % 100000).padStart(5, '0')}_${randomBytes(4).toString('hex').slice(0, 5).replace(/[^a-z0-9]/g, 'x')}`;
-    const h: Held = { id, secret: randomBytes(16).toString('base64url'), group: group.name, headers, body, base, deadline: Date.now() + this.o.timeoutMs, token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
+    const h: Held = { id, secret: randomBytes(16).toString('base64url'), group: group.name, headers, body, bytes: this.o.budget ? body.length : 0, base, seen: Date.now(), deadline: Date.now() + this.o.timeoutMs, token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
     this.held.set(id, h);
+    this.sweep();
     this.host.resume(group);
     void this.run(h);
     return JSON.stringify(this.queued(h));
@@ -133,6 +160,7 @@ export class HeldQueries {
   async poll(id: string, slug: string): Promise<CapturedResponse | undefined> {
     const h = this.find(id, slug);
     if (!h) return undefined;
+    h.seen = Date.now();
     if (!h.result && !h.failure) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.o.pollWaitMs ?? 1000);
@@ -142,24 +170,63 @@ export class HeldQueries {
         });
       });
     }
-    if (h.result) {
-      setTimeout(() => this.held.delete(id), 60_000).unref(); // a retried poll gets the same answer
-      return h.result;
-    }
+    // Once answered for good, a retried poll gets the same answer for a minute (the sweeper drops it).
+    if (h.result) return h.result;
     const body = JSON.stringify(h.failure ? this.failed(h, h.failure) : this.queued(h));
-    if (h.failure) setTimeout(() => this.held.delete(id), 60_000).unref();
     return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(body) };
   }
 
   cancel(id: string, slug: string): boolean {
     const h = this.find(id, slug);
     if (!h) return false;
-    h.cancelled = true;
-    this.held.delete(id);
+    this.drop(h);
     return true;
   }
 
+  /** Forgets a held query: stops its wait, gives its bytes back. */
+  private drop(h: Held): void {
+    h.cancelled = true;
+    this.held.delete(h.id);
+    this.release(h);
+  }
+
+  private release(h: Held): void {
+    this.o.budget?.give(h.bytes);
+    h.bytes = 0;
+    h.body = Buffer.alloc(0);
+  }
+
+  /**
+   * Drops held queries nobody polls: never polled for `abandonAfterMs`, or answered for good
+   * (submitted or failed) a minute ago. Runs while anything is held.
+   */
+  private sweep(): void {
+    if (this.sweeper) return;
+    const every = Math.max(50, Math.min(10_000, Math.floor(this.abandonAfterMs / 4)));
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const h of this.held.values()) {
+        const done = h.result !== undefined || h.failure !== undefined;
+        if (now - h.seen > (done ? Math.min(60_000, this.abandonAfterMs) : this.abandonAfterMs)) this.drop(h);
+      }
+      if (this.held.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, every);
+    this.sweeper.unref();
+  }
+
+  /** Stops the sweeper and drops every held query (router shutdown). */
+  close(): void {
+    for (const h of [...this.held.values()]) this.drop(h);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** The held query was answered for good (submitted or failed): its body is no longer needed. */
   private notify(h: Held): void {
+    this.release(h);
     for (const f of h.changed.splice(0)) f();
   }
 
@@ -180,7 +247,9 @@ export class HeldQueries {
       const backend = await this.host.readyBackend(group);
       if (backend) {
         try {
-          h.result = await this.host.submit(backend, h.headers, h.body);
+          const result = await this.host.submit(backend, h.headers, h.body);
+          if (h.cancelled) return; // dropped meanwhile; the coordinator's query is abandoned by Trino
+          h.result = result;
           this.notify(h);
           return;
         } catch (e) {
@@ -195,7 +264,7 @@ export class HeldQueries {
         this.host.resume(group); // deduplicated; takes over a Lease whose holder died
         lastResume = Date.now();
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, this.o.checkEveryMs ?? 250));
     }
   }
 

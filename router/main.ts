@@ -1,7 +1,8 @@
 /**
  * Router process. Configuration by environment (flags mirror them):
  *
- *   ROUTER_PORT (8080)                   listen port
+ *   ROUTER_PORT (8080)                   data port: every path on it is Trino's
+ *   ADMIN_PORT (9090), ADMIN_HOST        /healthz, /readyz, /metrics (never on the data port)
  *   ROUTES_FILE                          read the route table from this file (polled), or
  *   ROUTES_CONFIGMAP (trino-gateway/trino-gateway-routes)  watch this ConfigMap
  *   BALANCING (round-robin|adaptive)     selection inside shared groups
@@ -18,8 +19,14 @@
  *   RESUME_TIMEOUT (5m)                  how long a new query waits for a waking runtime
  *   POD_NAMESPACE (trino-gateway)        namespace of the resume Leases
  *   POD_NAME, POD_IP                     this replica's identity and address for its peers
- *   ROUTER_SECRET                        shared by all replicas: signs held-query wait URIs
- *                                        (defaults to OAUTH2_COOKIE_SECRET)
+ *   ROUTER_SECRET                        shared by all replicas (at least 32 characters): seals the
+ *                                        replica address in held-query wait URIs. Required with
+ *                                        RESUME=on: without it, a poll that lands on another replica
+ *                                        could not find its query, so the router refuses to start.
+ *   STATEMENT_BUDGET (160Mi)             memory for statements being read or held; over it, 503
+ *   MAX_STATEMENT (16Mi)                 largest statement body taken (413 above)
+ *   CLIENT_HEADERS_TIMEOUT (30s), CLIENT_REQUEST_TIMEOUT (2m)  a client slower than this gets a 408
+ *   PROBE_TIMEOUT (5s)                   one probe or health check of one coordinator
  */
 import pino from 'pino';
 import { parseDurationMs as parseDuration } from '../lib/duration.ts';
@@ -28,6 +35,27 @@ import { watchTableConfigMap, watchTableFile } from './table-source.ts';
 import { Resumer } from './resume.ts';
 import { watchServiceAddresses, type ServiceAddresses } from './service-addresses.ts';
 import { hostname } from 'node:os';
+
+/** The replicas' shared secret, checked: required with resume, which needs it for held queries. */
+export function peerIdentity(env: NodeJS.ProcessEnv, resume: boolean, port: number): { selfAddress: string; secret: string } | undefined {
+  if (!resume) return undefined;
+  const secret = env.ROUTER_SECRET ?? '';
+  if (secret.length < 32) {
+    throw new Error(
+      `ROUTER_SECRET is ${secret ? 'shorter than 32 characters' : 'not set'}. With RESUME=on every router replica needs the same secret to hand held queries to each other; ` +
+        'create it once: kubectl -n trino-gateway create secret generic xtrinode-router --from-literal=router-secret="$(openssl rand -base64 32)" (or set RESUME=off).',
+    );
+  }
+  if (!env.POD_IP) throw new Error('POD_IP is not set. With RESUME=on each replica must know the address its peers reach it at (the manifests set it from status.podIP).');
+  return { selfAddress: `${env.POD_IP.includes(':') ? `[${env.POD_IP}]` : env.POD_IP}:${port}`, secret };
+}
+
+/** A size like 160Mi, 16Mi, 512Ki or a plain number of bytes. */
+export function parseBytes(name: string, s: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(s.trim());
+  if (!m) throw new Error(`${name} must be a size like 160Mi or 1Gi, not "${s}"`);
+  return Number(m[1]) * (m[2] === 'Gi' ? 2 ** 30 : m[2] === 'Mi' ? 2 ** 20 : m[2] === 'Ki' ? 2 ** 10 : 1);
+}
 
 export function parseBackendUrls(s: string | undefined): Map<string, string> {
   const m = new Map<string, string>();
@@ -63,13 +91,18 @@ async function main(): Promise<void> {
   if (useResume) {
     resumer = new Resumer({ kubeConfig: await kubeConfig(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: env.POD_NAME ?? hostname(), logger: log });
   }
-  const peerSecret = env.ROUTER_SECRET ?? secret;
+  const peer = peerIdentity(env, useResume, port);
   let addresses: ServiceAddresses | undefined;
   if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(await kubeConfig());
   const router = new TrinoRouter({
     ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
-    ...(resumer && peerSecret && env.POD_IP ? { peer: { selfAddress: `${env.POD_IP}:${port}`, secret: peerSecret } } : {}),
+    ...(peer ? { peer } : {}),
     logger: log,
+    statementBudgetBytes: parseBytes('STATEMENT_BUDGET', env.STATEMENT_BUDGET ?? '160Mi'),
+    maxStatementBytes: parseBytes('MAX_STATEMENT', env.MAX_STATEMENT ?? '16Mi'),
+    clientHeadersTimeoutMs: parseDuration(env.CLIENT_HEADERS_TIMEOUT ?? '30s'),
+    clientRequestTimeoutMs: parseDuration(env.CLIENT_REQUEST_TIMEOUT ?? '2m'),
+    probeTimeoutMs: parseDuration(env.PROBE_TIMEOUT ?? '5s'),
     balancing,
     resolveService: (s) => {
       const fixed = overrides.get(`${s.namespace}/${s.name}`);
@@ -97,7 +130,8 @@ async function main(): Promise<void> {
         return kubeConfig().then((k) => watchTableConfigMap(router, ns!, name!, k));
       })();
   const addr = await router.listen({ port, host: env.ROUTER_HOST ?? '0.0.0.0' });
-  log.info({ addr, balancing, oauth2Cookies: Boolean(secret) }, 'router listening');
+  const admin = await router.listenAdmin({ port: Number(env.ADMIN_PORT ?? 9090), host: env.ADMIN_HOST ?? env.ROUTER_HOST ?? '0.0.0.0' });
+  log.info({ addr, admin, balancing, oauth2Cookies: Boolean(secret) }, 'router listening');
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;

@@ -452,9 +452,11 @@ describe('hostile and malformed requests', () => {
     expect(after).toBe(before);
   });
 
-  test('oversized headers are refused with 431', async () => {
-    const r = await call(urls[0]!, '/v1/info', { host: 'shared.example.com', 'x-big': 'a'.repeat(70_000) }).catch((e: Error) => ({ status: -1, text: e.message }));
-    expect([431, -1]).toContain(r.status);
+  test('oversized headers are refused with 431 in the router\'s error form', async () => {
+    const r = await raw(urls[0]!, `GET /v1/info HTTP/1.1\r\nHost: shared.example.com\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`);
+    expect(r).toMatch(/^HTTP\/1\.1 431 /);
+    expect(r).toMatch(/\r\nX-XTrinode-Error: XTN_MALFORMED_REQUEST\r\n/i);
+    expect(r).toContain('xtrinode-gateway: the request headers are too large.');
   });
 
   test('HTTP/1.0 without Host, and two Host headers, are refused before reaching a coordinator', async () => {
@@ -514,17 +516,29 @@ describe('route table', () => {
     }
   });
 
-  test('health, readiness and metrics endpoints', async () => {
-    expect((await call(urls[0]!, '/healthz')).status).toBe(200);
-    expect((await call(urls[0]!, '/readyz')).status).toBe(200);
-    const m = await call(urls[0]!, '/metrics');
-    expect(m.text).toContain('xtrinode_router_sticky_total');
-    const fresh = makeRouter();
-    const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
-    expect((await call(u, '/readyz')).status).toBe(503);
-    const noTable = await submit(u, { host: 'alpha.example.com' });
-    expect(noTable.headers['x-xtrinode-error']).toBe('XTN_NO_ROUTE_TABLE');
-    await fresh.drain();
+  test('health, readiness and metrics are on the admin port only; the data port sends those paths to Trino', async () => {
+    const r = makeRouter();
+    const u = await r.listen({ port: 0, host: '127.0.0.1' });
+    const admin = await r.listenAdmin({ port: 0, host: '127.0.0.1' });
+    try {
+      expect((await call(admin, '/healthz')).status).toBe(200);
+      expect((await call(admin, '/readyz')).status).toBe(503);
+      const noTable = await submit(u, { host: 'alpha.example.com' });
+      expect(noTable.headers['x-xtrinode-error']).toBe('XTN_NO_ROUTE_TABLE');
+      r.setTable(table);
+      expect((await call(admin, '/readyz')).status).toBe(200);
+      const m = await call(admin, '/metrics');
+      expect(m.text).toContain('xtrinode_router_sticky_total');
+      expect(m.text).toContain('xtrinode_router_statement_budget_bytes');
+      expect((await call(admin, '/v1/info')).status).toBe(404);
+      const before = coordinators.alpha!.seen.length;
+      const viaData = await call(u, '/metrics', { host: 'alpha.example.com' });
+      expect(viaData.text).not.toContain('xtrinode_router');
+      expect(coordinators.alpha!.seen.slice(before).map((s) => s.path)).toEqual(['/metrics']);
+    } finally {
+      await r.drain();
+    }
+    await expect(call(admin, '/healthz')).rejects.toThrow();
   });
 });
 

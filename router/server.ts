@@ -28,6 +28,10 @@ import { HeldQueries, NotSentError, WAIT_PATH_PREFIX, WAIT_SLUG_PREFIX, type Cap
 import type { Resumer } from './resume.ts';
 import { parseCoordinatorPath } from './coordinator-prefix.ts';
 import { requestProblem } from './request-checks.ts';
+import { clientServer } from './client-connection.ts';
+import { CoordinatorHealth } from './coordinator-health.ts';
+import { StatementBudget } from './statement-budget.ts';
+import { serveAdmin } from './admin-endpoints.ts';
 
 export interface OAuth2CookieOptions {
   /** Shared HMAC secret; all router replicas need the same one. Never logged. */
@@ -49,6 +53,15 @@ export interface RouterOptions {
   statsPath?: string;
   /** Coordinators probed at once when the owner of a query is unknown. */
   probeConcurrency?: number;
+  /** How long one probe or health check of one coordinator may take. */
+  probeTimeoutMs?: number;
+  /** How long a client may take to send its request headers, and its whole request (408 past them). */
+  clientHeadersTimeoutMs?: number;
+  clientRequestTimeoutMs?: number;
+  /** Memory for statement bodies being read or held for a waking runtime; over it, 503. */
+  statementBudgetBytes?: number;
+  /** A held query whose client stopped polling is dropped after this long. */
+  heldAbandonAfterMs?: number;
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
   connectionsPerCoordinator?: number;
@@ -86,6 +99,10 @@ export class TrinoRouter {
   private readonly signer: TokenSigner | undefined;
   private readonly opts: Required<Omit<RouterOptions, 'oauth2' | 'logger' | 'resumer' | 'peer'>> & Pick<RouterOptions, 'oauth2' | 'resumer' | 'peer'>;
   private readonly held: HeldQueries | undefined;
+  private readonly coordinatorHealth: CoordinatorHealth;
+  /** Statement bodies buffered (read before forwarding, or held). */
+  readonly statements: StatementBudget;
+  private admin: { close(): Promise<void> } | undefined;
   private activityTimer: NodeJS.Timeout | undefined;
   private readonly mResumes: Counter<'result'>;
   private readonly log: Logger;
@@ -106,6 +123,11 @@ export class TrinoRouter {
       healthIntervalMs: options.healthIntervalMs ?? 5000,
       statsPath: options.statsPath ?? '/ui/api/stats',
       probeConcurrency: options.probeConcurrency ?? 8,
+      probeTimeoutMs: options.probeTimeoutMs ?? 5000,
+      clientHeadersTimeoutMs: options.clientHeadersTimeoutMs ?? 30_000,
+      clientRequestTimeoutMs: options.clientRequestTimeoutMs ?? 120_000,
+      statementBudgetBytes: options.statementBudgetBytes ?? 160 * 1024 * 1024,
+      heldAbandonAfterMs: options.heldAbandonAfterMs ?? 300_000,
       headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
       bodyTimeoutMs: options.bodyTimeoutMs ?? 300_000,
       connectionsPerCoordinator: options.connectionsPerCoordinator ?? 128,
@@ -121,6 +143,8 @@ export class TrinoRouter {
     this.log = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
     this.balancer = new Balancer(this.opts.balancing);
     this.signer = options.oauth2 ? new TokenSigner(options.oauth2.secret) : undefined;
+    this.coordinatorHealth = new CoordinatorHealth({ timeoutMs: this.opts.probeTimeoutMs });
+    this.statements = new StatementBudget(this.opts.statementBudgetBytes);
 
     this.mRequests = new Counter({ name: 'xtrinode_router_requests_total', help: 'Requests by outcome', labelNames: ['outcome'], registers: [this.metrics] });
     this.mLatency = new Histogram({ name: 'xtrinode_router_request_duration_seconds', help: 'Time to response headers', labelNames: ['outcome'], buckets: [0.0005, 0.001, 0.005, 0.025, 0.1, 0.5, 2, 10], registers: [this.metrics] });
@@ -137,27 +161,33 @@ export class TrinoRouter {
           submit: (b, headers, body) => this.submitHeld(b, headers, body),
           resume: (g) => void options.resumer!.resume(g),
         },
-        { timeoutMs: this.opts.resumeTimeoutMs, ...(options.peer && peerSigner ? { selfAddress: options.peer.selfAddress, signer: peerSigner } : {}) },
+        { timeoutMs: this.opts.resumeTimeoutMs, budget: this.statements, abandonAfterMs: this.opts.heldAbandonAfterMs, ...(options.peer && peerSigner ? { selfAddress: options.peer.selfAddress, signer: peerSigner } : {}) },
       );
     }
     this.mHealthy = new Gauge({ name: 'xtrinode_router_backend_healthy', help: '1 when a coordinator takes new queries', labelNames: ['backend'], registers: [this.metrics] });
     const inFlight = () => this.inFlight;
     new Gauge({ name: 'xtrinode_router_in_flight', help: 'Requests in flight', registers: [this.metrics], collect() { this.set(inFlight()); } });
+    const statements = this.statements;
+    new Gauge({ name: 'xtrinode_router_statement_bytes', help: 'Statement bodies buffered or held, in bytes (limit: xtrinode_router_statement_budget_bytes)', registers: [this.metrics], collect() { this.set(statements.usedBytes); } });
+    new Gauge({ name: 'xtrinode_router_statement_budget_bytes', help: 'Memory budget for buffered and held statements', registers: [this.metrics], collect() { this.set(statements.limitBytes); } });
+    const held = () => this.held?.size ?? 0;
+    new Gauge({ name: 'xtrinode_router_held_queries', help: 'Statements held for a waking runtime', registers: [this.metrics], collect() { this.set(held()); } });
 
     const frameworkError = (err: { statusCode?: number; message?: string }, req: FastifyRequest, reply: FastifyReply) => {
       const status = err.statusCode ?? 500;
       this.sendError(req, reply, status >= 400 && status < 500 ? new RouterError('XTN_MALFORMED_REQUEST', status, `xtrinode-gateway: malformed request: ${(err.message ?? 'refused').slice(0, 200)}`) : err);
     };
-    this.app = Fastify({ logger: process.env.XTN_DEBUG_FASTIFY === '1', return503OnClosing: false, routerOptions: { maxParamLength: 1000 }, forceCloseConnections: false, requestTimeout: 0, frameworkErrors: frameworkError });
+    this.app = Fastify({
+      logger: process.env.XTN_DEBUG_FASTIFY === '1',
+      return503OnClosing: false,
+      routerOptions: { maxParamLength: 1000 },
+      forceCloseConnections: false,
+      serverFactory: clientServer({ headersTimeoutMs: this.opts.clientHeadersTimeoutMs, requestTimeoutMs: this.opts.clientRequestTimeoutMs }),
+      frameworkErrors: frameworkError,
+    });
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', (_req, _payload, done) => done(null)); // stream bodies through untouched
-    this.app.get('/healthz', (_req, reply) => reply.type('text/plain').send('ok\n'));
-    this.app.get('/readyz', (_req, reply) => {
-      if (this.draining) return reply.code(503).type('text/plain').send('draining\n');
-      if (!this.index) return reply.code(503).type('text/plain').send('no route table yet\n');
-      return reply.type('text/plain').send('ok\n');
-    });
-    this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.metrics()));
+    // Every path of the data port is Trino's: health, readiness and metrics are on the admin port.
     this.app.all('/*', (req, reply) => this.handle(req, reply));
     // What fastify itself refuses (a URL it cannot decode, a body it cannot read) gets the same
     // one Trino-shaped error form as everything the router answers.
@@ -170,6 +200,7 @@ export class TrinoRouter {
     this.mTable.inc({ result: 'applied' });
     const live = new Set<string>();
     for (const { backend } of this.index.backends.values()) live.add(this.opts.resolveService(backend.service));
+    this.coordinatorHealth.retain(live);
     for (const [origin, pool] of this.pools) {
       if (!live.has(origin)) {
         this.pools.delete(origin);
@@ -187,6 +218,20 @@ export class TrinoRouter {
 
   get table(): RouteTable | undefined {
     return this.index?.table;
+  }
+
+  /** Why this replica should get no traffic now, or undefined when it is ready. */
+  notReadyReason(): string | undefined {
+    if (this.draining) return 'draining';
+    if (!this.index) return 'no route table yet';
+    return undefined;
+  }
+
+  /** Serves /healthz, /readyz and /metrics on their own port (never on the data port). */
+  async listenAdmin(opts: { port: number; host?: string }): Promise<string> {
+    const admin = await serveAdmin(this, opts.port, opts.host ?? '0.0.0.0');
+    this.admin = admin;
+    return admin.url;
   }
 
   async listen(opts: { port: number; host?: string }): Promise<string> {
@@ -212,6 +257,8 @@ export class TrinoRouter {
     await Promise.race([closing, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
     await Promise.all([...this.pools.values()].map((p) => p.destroy()));
     this.pools.clear();
+    this.held?.close();
+    await this.admin?.close();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -326,11 +373,21 @@ export class TrinoRouter {
    * submitted once, later, instead of failing a client that never retries a POST.
    */
   private async routeStatement(req: FastifyRequest, reply: FastifyReply, group: RouteGroup): Promise<string> {
-    const body = await readBody(req, this.opts.maxStatementBytes);
+    const body = await this.statements.read(req, this.opts.maxStatementBytes);
+    let budgeted = true; // until the bytes pass to a held query or the statement is forwarded
+    try {
+      return await this.placeStatement(req, reply, group, body, () => (budgeted = false));
+    } finally {
+      if (budgeted) this.statements.give(body.length);
+    }
+  }
+
+  private async placeStatement(req: FastifyRequest, reply: FastifyReply, group: RouteGroup, body: Buffer, handedOver: () => void): Promise<string> {
     const headers = upstreamHeaders(req);
     const base = `${forwardedProto(req)}://${firstHeader(req.headers['x-forwarded-host']) ?? req.headers.host ?? 'localhost'}`;
     const hold = (): string => {
-      const text = this.held!.hold(group, headers, body, base);
+      const text = this.held!.hold(group, headers, body, base, true);
+      handedOver();
       reply.code(200).header('content-type', 'application/json').send(text);
       return 'held-for-resume';
     };
@@ -357,7 +414,7 @@ export class TrinoRouter {
     if (holder !== 'self') {
       // Another replica holds this query: forward the poll there.
       const res = await undiciRequest(`http://${holder}${req.url}`, { method: req.method as 'GET', headers: upstreamHeaders(req), headersTimeout: 30_000 }).catch(() => undefined);
-      if (!res) throw new RouterError('XTN_COORDINATOR_UNREACHABLE', 502, 'xtrinode-gateway: the router holding this query is unreachable; retry.');
+      if (!res || !validStatus(res.statusCode)) throw new RouterError('XTN_COORDINATOR_UNREACHABLE', 502, 'xtrinode-gateway: the router holding this query is unreachable; retry.');
       this.writeResponse(req, reply, res as unknown as UpstreamResponse, {});
       return 'held-forwarded';
     }
@@ -380,23 +437,13 @@ export class TrinoRouter {
    */
   private async readyBackend(group: RouteGroup): Promise<RouteBackend | undefined> {
     for (const b of group.backends.filter((x) => x.state === 'Ready' && x.weight > 0)) {
-      if (await this.coordinatorUp(this.opts.resolveService(b.service))) {
+      // One check per coordinator every 250 ms, whatever the number of held queries asking.
+      if (await this.coordinatorHealth.up(this.opts.resolveService(b.service), 250)) {
         this.health.set(b.id, { healthy: true });
         return b;
       }
     }
     return undefined;
-  }
-
-  /** `/v1/info` answers 200 and does not say `starting`. Never throws. */
-  private async coordinatorUp(origin: string): Promise<boolean> {
-    try {
-      const info = await undiciRequest(`${origin}/v1/info`, { headersTimeout: 2000, bodyTimeout: 2000 });
-      const body = (await info.body.json()) as { starting?: boolean };
-      return info.statusCode === 200 && body.starting !== true;
-    } catch {
-      return false;
-    }
   }
 
   private async submitHeld(b: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse> {
@@ -406,6 +453,10 @@ export class TrinoRouter {
     } catch (e) {
       if (isNotSent(e)) throw new NotSentError(String(e));
       throw e;
+    }
+    if (!validStatus(res.statusCode)) {
+      discard(res as unknown as UpstreamResponse);
+      throw errors.badResponse(b.id);
     }
     const chunks: Buffer[] = [];
     for await (const c of res.body) chunks.push(c as Buffer);
@@ -536,7 +587,13 @@ export class TrinoRouter {
 
   /** A bodiless request whose whole response the caller decides about (probes). */
   private async send(req: FastifyRequest, backend: RouteBackend): Promise<UpstreamResponse> {
-    return (await this.pool(this.opts.resolveService(backend.service)).request({ method: req.method as 'GET', path: req.url, headers: upstreamHeaders(req, backend.prefix) })) as UpstreamResponse;
+    const t = this.opts.probeTimeoutMs;
+    const res = (await this.pool(this.opts.resolveService(backend.service)).request({ method: req.method as 'GET', path: req.url, headers: upstreamHeaders(req, backend.prefix), headersTimeout: t, bodyTimeout: t })) as UpstreamResponse;
+    if (!validStatus(res.statusCode)) {
+      discard(res);
+      throw errors.badResponse(backend.id);
+    }
+    return res;
   }
 
   /**
@@ -589,7 +646,14 @@ export class TrinoRouter {
             controller = c;
             if (res.destroyed) c.abort(new Error('client closed the request'));
           },
-          onResponseStart: (_c, statusCode, headers) => {
+          onResponseStart: (c, statusCode, headers) => {
+            if (!validStatus(statusCode)) {
+              // Node cannot even write it (099, 600): nothing of this response goes to the client.
+              c.abort(new Error('invalid status'));
+              res.off('close', onClose);
+              reject(errors.badResponse(backend.id));
+              return;
+            }
             started = true;
             const marked = statusCode === 401 && this.signer && this.opts.oauth2 ? { ...o, markChallengeFor: backend } : o;
             reply.hijack();
@@ -698,10 +762,11 @@ export class TrinoRouter {
     const targets = [...index.backends.values()].filter((e) => e.group.backends.length > 1 && e.backend.state === 'Ready').map((e) => e.backend);
     await Promise.all(targets.map(async (b) => {
       const origin = this.opts.resolveService(b.service);
-      const h: BackendHealth = { healthy: await this.coordinatorUp(origin) };
+      const h: BackendHealth = { healthy: await this.coordinatorHealth.up(origin, this.opts.healthIntervalMs / 2) };
       try {
         if (h.healthy && this.opts.balancing === 'adaptive') {
-          const st = await undiciRequest(`${origin}${this.opts.statsPath}`, { headersTimeout: 2000, bodyTimeout: 2000 });
+          const t = this.opts.probeTimeoutMs;
+          const st = await undiciRequest(`${origin}${this.opts.statsPath}`, { headersTimeout: t, bodyTimeout: t, signal: AbortSignal.timeout(t) });
           if (st.statusCode === 200) {
             const s = (await st.body.json()) as { queuedQueries?: number; runningQueries?: number };
             if (typeof s.queuedQueries === 'number' && typeof s.runningQueries === 'number') h.load = s.queuedQueries + s.runningQueries;
@@ -741,19 +806,13 @@ function isNotSent(e: unknown): boolean {
   return code !== undefined && NOT_SENT_CODES.has(code);
 }
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
+/** A final status Node can write back: 200-599 (1xx never reach a response handler). */
+function validStatus(code: number): boolean {
+  return Number.isInteger(code) && code >= 200 && code <= 599;
 }
 
-async function readBody(req: FastifyRequest, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of req.raw) {
-    n += (c as Buffer).length;
-    if (n > max) throw new RouterError('XTN_MALFORMED_REQUEST', 413, `xtrinode-gateway: the statement is over ${max} bytes.`);
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /** Reads and drops a response body we won't forward (keeps the connection reusable). */
