@@ -8,6 +8,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { request } from 'undici';
 import { startStack, GATEWAY, GATEWAY_CLASS, type Stack } from '../hack/stack.ts';
 import { TRINO_JAVA_HOME, trinoAvailable } from '../hack/trino.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
@@ -44,6 +45,49 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
+});
+
+/**
+ * What a coordinator answers for queries and paths it does not know, asked of a real Trino 476
+ * and of the fake coordinator the fast tests use: the fake must answer the same, or the router's
+ * tests would prove behaviour against answers Trino never gives.
+ */
+const UNKNOWN = '20200101_000000_00000_zzzzz';
+const UNKNOWN_QUERY_ANSWERS: Array<[method: 'GET' | 'DELETE', path: string, headers: Record<string, string>]> = [
+  ['GET', `/v1/query/${UNKNOWN}`, { 'x-trino-user': 'me' }],
+  ['DELETE', `/v1/query/${UNKNOWN}`, { 'x-trino-user': 'me' }],
+  ['GET', `/v1/statement/queued/${UNKNOWN}/y0123/1`, { 'x-trino-user': 'me' }],
+  ['GET', `/v1/statement/executing/${UNKNOWN}/y0123/1`, { 'x-trino-user': 'me' }],
+  ['DELETE', `/v1/statement/queued/${UNKNOWN}/y0123/1`, { 'x-trino-user': 'me' }],
+  ['DELETE', `/v1/statement/executing/${UNKNOWN}/y0123/1`, { 'x-trino-user': 'me' }],
+  ['GET', `/ui/api/query/${UNKNOWN}`, {}],
+  ['GET', '/ui/api/stats', {}],
+  ['GET', '/v1/spooled/download/unknown-segment', { 'x-trino-user': 'me' }],
+  ['GET', '/v1/jmx/mbean/trino.execution:name=QueryManager', {}],
+  ['GET', '/v1/jmx/mbean/trino.execution:name=QueryManager', { 'x-trino-user': 'xtrinode-gateway' }],
+  ['GET', '/no/such/path', {}],
+];
+
+describe('the fake coordinator answers like Trino 476', () => {
+  (realTrino.ok ? test : test.skip)('for unknown queries, unknown paths, the UI API without login and the MBean the router reads', async () => {
+    const all = [...stack.coordinators.values()];
+    const trino = all.find((c) => c.trino)!;
+    const fake = all.find((c) => c.fake)!;
+    const ask = async (base: string, [method, path, headers]: (typeof UNKNOWN_QUERY_ANSWERS)[number]) => {
+      const r = await request(`${base}${path}`, { method, headers });
+      const text = await r.body.text();
+      const type = String(r.headers['content-type'] ?? '').split(';')[0];
+      const attributes = type === 'application/json' && path.includes('jmx') ? (JSON.parse(text) as { attributes: Array<{ name: string; value: unknown }> }).attributes.filter((a) => a.name === 'QueuedQueries' || a.name === 'RunningQueries').map((a) => `${a.name}:${typeof a.value}`).sort() : [];
+      return `${method} ${path} ${JSON.stringify(headers)} -> ${r.statusCode} ${type} ${type === 'text/plain' ? text.trim() : ''} ${attributes.join(',')}`;
+    };
+    const real: string[] = [];
+    const faked: string[] = [];
+    for (const q of UNKNOWN_QUERY_ANSWERS) {
+      real.push(await ask(trino.trino!.url, q));
+      faked.push(await ask(`http://${fake.clusterIP}:8080`, q));
+    }
+    expect(faked).toEqual(real);
+  });
 });
 
 describe('routing conformance on the local stack (Traefik)', () => {

@@ -1,10 +1,14 @@
 /**
  * A protocol-faithful fake Trino coordinator for fast tests (beside real Trino, not instead):
  * query ids with a per-process suffix, QUEUED -> RUNNING -> FINISHED, nextUri built from
- * X-Forwarded-Proto/Host/Port/Prefix, 404 for unknown queries on queued/executing (410 on
- * /v1/query and /ui/api/query), 204 for
- * DELETE /v1/query/{id} always, /v1/info with `starting`, /ui/api/stats, and an optional OAuth2
+ * X-Forwarded-Proto/Host/Port/Prefix, /v1/info with `starting`, and an optional OAuth2
  * challenge whose token only this coordinator honours.
+ *
+ * It answers what it does not know exactly as Trino 476 does (checked against a real coordinator
+ * in conformance/conformance.test.ts, `UNKNOWN_QUERY_ANSWERS`): 404 `Query not found` on
+ * queued/executing URIs (GET and DELETE), 410 on `/v1/query/{id}`, 204 to DELETE `/v1/query/{id}`
+ * always, 401 on `/ui/api/...` without a `Trino-UI-Token` cookie and 410 with one; errors are
+ * text/plain `Error <status> <reason>: <message>`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -102,12 +106,27 @@ export class FakeCoordinator {
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
       res.end(text);
     };
+    const error = (status: number, reason: string, message: string) => {
+      const text = `Error ${status} ${reason}: ${message}`;
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
     const parts = path.split('/');
+    if (path.startsWith('/ui/api/') && !/(?:^|;\s*)Trino-UI-Token=[^;]+/.test(req.headers.cookie ?? '')) {
+      res.writeHead(401, { 'content-type': 'text/plain;charset=utf-8', 'content-length': 12 });
+      return void res.end('Unauthorized');
+    }
 
     if (path === '/v1/info') return json(200, { nodeVersion: { version: 'fake' }, environment: 'test', coordinator: true, starting: this.starting, uptime: '1s' });
-    if (path === '/ui/api/stats') {
-      const running = [...this.queries.values()].filter((q) => q.state !== 'FINISHED').length;
-      return json(200, { runningQueries: running, queuedQueries: 0, blockedQueries: 0 });
+    const running = () => [...this.queries.values()].filter((q) => q.state !== 'FINISHED').length;
+    if (path === '/ui/api/stats') return json(200, { runningQueries: running(), queuedQueries: 0, blockedQueries: 0 });
+    if (path === '/v1/jmx/mbean/trino.execution:name=QueryManager') {
+      if (!req.headers['x-trino-user'] && !req.headers.authorization) {
+        res.writeHead(401, { 'content-type': 'text/plain;charset=utf-8' });
+        return void res.end('Basic authentication or X-Trino-Original-User or X-Trino-User must be sent');
+      }
+      const attribute = (name: string, value: number) => ({ name, type: 'long', description: '', readable: true, writable: false, value });
+      return json(200, { objectName: 'trino.execution:name=QueryManager', className: 'io.trino.dispatcher.DispatchManager', description: '', attributes: [attribute('QueuedQueries', 0), attribute('RunningQueries', running())] });
     }
     if (this.opts.oauth2 && path.startsWith('/oauth2/token/')) {
       if (parts[3] === 'initiate') {
@@ -121,7 +140,7 @@ export class FakeCoordinator {
     if (path === '/oauth2/callback' || path === '/oauth2/logout') return json(200, { coordinator: this.name });
     if (path.startsWith('/v1/spooled/download/') || path.startsWith('/v1/spooled/ack/')) {
       const id = parts[4]!;
-      if (!this.segments.has(id)) return json(404, { error: `segment ${id} not found` });
+      if (!this.segments.has(id)) return error(404, 'Not Found', 'HTTP 404 Not Found');
       if (parts[3] === 'ack') {
         this.segments.delete(id);
         res.writeHead(200);
@@ -167,7 +186,7 @@ export class FakeCoordinator {
     if (path.startsWith('/v1/statement/queued/') || path.startsWith('/v1/statement/executing/')) {
       const id = parts[4]!;
       const q = this.queries.get(id);
-      if (!q || parts[5] !== q.slug) return json(404, { error: `Query not found: ${id}` });
+      if (!q || parts[5] !== q.slug) return error(404, 'Not Found', 'Query not found');
       if (req.method === 'DELETE') {
         this.queries.delete(id);
         res.writeHead(204);
@@ -181,17 +200,17 @@ export class FakeCoordinator {
     }
     if (path.startsWith('/v1/query/') || path.startsWith('/ui/api/query/')) {
       const id = path.startsWith('/ui/') ? parts[4]! : parts[3]!;
-      if (req.method === 'DELETE') {
+      if (req.method === 'DELETE' && !path.startsWith('/ui/')) {
         this.queries.delete(id);
         res.writeHead(204);
         return void res.end();
       }
       const q = this.queries.get(id);
       // Trino 476 answers 410 Gone (not 404) for a query id it does not know here.
-      if (!q) return json(410, { error: `Query not found: ${id}` });
+      if (!q) return error(410, 'Gone', 'HTTP 410 Gone');
       return json(200, { queryId: id, state: q.state, coordinator: this.name });
     }
-    json(404, { error: `no such path ${path}` });
+    error(404, 'Not Found', 'HTTP 404 Not Found');
   }
 
   private results(req: IncomingMessage, q: Query): unknown {

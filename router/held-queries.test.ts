@@ -4,6 +4,11 @@
  */
 import { HeldQueries, WAIT_PATH_PREFIX } from './held-queries.ts';
 import type { RouteGroup } from '../routetable/schema.ts';
+import pino from 'pino';
+import { Client } from 'undici';
+import { TrinoRouter } from './server.ts';
+import type { Resumer } from './resume.ts';
+import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 
 const group: RouteGroup = { name: 'g', hostnames: [], headerValues: [], default: true, path: 'router', backends: [{ id: 'ns/a', service: { namespace: 'ns', name: 'a-coordinator', port: 8080 }, weight: 1, state: 'Suspended' }] };
 
@@ -39,5 +44,102 @@ describe('held query wait URIs', () => {
     expect(h.cancel(a.id, a.slug)).toBe(true);
     expect(h.has(a.id)).toBe(false);
     h.cancel(b.id, b.slug);
+  });
+});
+
+/**
+ * Held queries inside a router: the statement budget, abandoned queries, and one /v1/info check
+ * per coordinator for every held query. Resuming itself runs against a real API server in
+ * resume.test.ts; here a runtime that never finishes starting keeps queries held.
+ */
+describe('held queries in the router', () => {
+  const silent = pino({ level: 'silent' });
+  /** Stands in for the API-server resumer: these tests never need a runtime to wake. */
+  const noResume = { resume: async () => undefined, noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer;
+  const fakes: FakeCoordinator[] = [];
+  const routers: TrinoRouter[] = [];
+  const clients: Client[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(routers.splice(0).map((r) => r.drain()));
+    await Promise.all(fakes.splice(0).map((f) => f.stop()));
+  });
+
+  /** A router whose one group has two coordinators that stay `starting`: every statement is held. */
+  async function startingGroup(extra: Partial<ConstructorParameters<typeof TrinoRouter>[0]>) {
+    for (const name of ['a', 'b']) {
+      const f = new FakeCoordinator({ name, starting: true });
+      await f.start();
+      fakes.push(f);
+    }
+    const r = new TrinoRouter({ logger: silent, healthIntervalMs: 0, activityIntervalMs: 0, resumer: noResume, resolveService: (s) => `http://127.0.0.1:${fakes.find((f) => `${f.name}-coordinator` === s.name)!.port}`, ...extra });
+    r.setTable({ version: 1, groups: [{ name: 'g', hostnames: ['g.example.com'], headerValues: [], default: false, path: 'router', backends: ['a', 'b'].map((n) => ({ id: `ns/${n}`, service: { namespace: 'ns', name: `${n}-coordinator`, port: 8080 }, weight: 1, state: 'Ready' as const })) }] });
+    await r.checkHealth(); // both starting: none takes new queries
+    routers.push(r);
+    const c = new Client(await r.listen({ port: 0, host: '127.0.0.1' }));
+    clients.push(c);
+    const post = async (sql: string) => {
+      const res = await c.request({ method: 'POST', path: '/v1/statement', headers: { host: 'g.example.com', 'x-trino-user': 'me' }, body: sql });
+      return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+    };
+    const get = async (uri: string, method: 'GET' | 'DELETE' = 'GET') => {
+      const u = new URL(uri);
+      const res = await c.request({ method, path: u.pathname, headers: { host: u.host } });
+      return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+    };
+    return { router: r, post, get };
+  }
+
+  const statement = (mib: number) => `SELECT '${'x'.repeat(mib * 1024 * 1024 - 10)}'`;
+
+  test('statements beyond the memory budget get a Trino-shaped 503 with Retry-After; a cancel gives the memory back', async () => {
+    const { router, post, get } = await startingGroup({ statementBudgetBytes: 3 * 1024 * 1024 });
+    const first = await post(statement(1));
+    const second = await post(statement(1));
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(router.statements.usedBytes).toBeGreaterThan(2 * 1024 * 1024 - 100);
+    const over = await post(statement(1.5));
+    expect(over.status).toBe(503);
+    expect(over.headers['retry-after']).toBe('5');
+    expect(over.headers['x-xtrinode-error']).toBe('XTN_OVERLOADED');
+    expect(over.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(over.text).toMatch(/^xtrinode-gateway: .*memory budget.*; the statement was not accepted\. Retry in a few seconds\.\n$/s);
+    expect(fakes.flatMap((f) => f.seen).filter((s) => s.path === '/v1/statement')).toEqual([]);
+    // The refused statement left nothing taken; cancelling a held one frees its share.
+    expect(router.statements.usedBytes).toBeLessThan(2 * 1024 * 1024 + 100);
+    expect((await get(JSON.parse(first.text).nextUri as string, 'DELETE')).status).toBe(204);
+    expect(router.statements.usedBytes).toBeLessThan(1024 * 1024 + 100);
+    expect((await post(statement(1.5))).status).toBe(200);
+  });
+
+  test('a held query its client stopped polling is dropped and its memory given back; one that is polled stays', async () => {
+    const { router, post, get } = await startingGroup({ heldAbandonAfterMs: 400 });
+    const abandoned = JSON.parse((await post('SELECT 1')).text) as { nextUri: string };
+    let polled = JSON.parse((await post('SELECT 2')).text) as { nextUri: string };
+    const until = Date.now() + 1200;
+    while (Date.now() < until) {
+      const r = await get(polled.nextUri);
+      expect(r.status).toBe(200);
+      polled = JSON.parse(r.text) as { nextUri: string };
+    }
+    const late = await get(abandoned.nextUri);
+    expect(late.status).toBe(404);
+    expect(late.headers['x-xtrinode-error']).toBe('XTN_QUERY_NOT_FOUND');
+    expect((await get(polled.nextUri)).status).toBe(200);
+    expect(router.statements.usedBytes).toBe('SELECT 2'.length);
+  });
+
+  test('every held query shares one /v1/info check per coordinator', async () => {
+    const { post } = await startingGroup({});
+    const t0 = Date.now();
+    const held = await Promise.all(Array.from({ length: 50 }, (_, i) => post(`SELECT ${i}`)));
+    expect(held.map((h) => h.status)).toEqual(Array(50).fill(200));
+    await new Promise((r) => setTimeout(r, 1000));
+    const seconds = (Date.now() - t0) / 1000;
+    for (const f of fakes) {
+      const checks = f.seen.filter((s) => s.path === '/v1/info').length;
+      // At most one check each 250 ms (plus the one before the statements): not one per held query.
+      expect({ coordinator: f.name, checks: checks <= Math.ceil(seconds * 4) + 2 }).toEqual({ coordinator: f.name, checks: true });
+    }
   });
 });

@@ -109,7 +109,7 @@ export class HeldQueries {
    * are taken here. Throws a 503 RouterError when the budget is spent.
    */
   hold(group: RouteGroup, headers: Record<string, string | string[]>, body: Buffer, base: string, budgeted = false): string {
-    if (!budgeted && this.o.budget && !this.o.budget.take(body.length)) throw errors.overloaded('the router holds as many statements for waking runtimes as its memory budget allows');
+    if (!budgeted && this.o.budget && !this.o.budget.take(body.length)) throw errors.overloaded(`statements being read or held fill the router's memory budget for them (${Math.round(this.o.budget.limitBytes / 1048576)} MiB)`);
     const now = new Date();
     const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
     const id = `${stamp.slice(0, 8)}_${stamp.slice(8, 14)}_${String(this.seq++ % 100000).padStart(5, '0')}_${randomBytes(4).toString('hex').slice(0, 5).replace(/[^a-z0-9]/g, 'x')}`;
@@ -163,13 +163,19 @@ export class HeldQueries {
     h.seen = Date.now();
     if (!h.result && !h.failure) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.o.pollWaitMs ?? 1000);
-        h.changed.push(() => {
+        const wake = () => {
           clearTimeout(t);
           resolve();
-        });
+        };
+        const t = setTimeout(() => {
+          const i = h.changed.indexOf(wake); // no news: this poll stops waiting
+          if (i >= 0) h.changed.splice(i, 1);
+          resolve();
+        }, this.o.pollWaitMs ?? 1000);
+        h.changed.push(wake);
       });
     }
+    h.seen = Date.now(); // a poll that waited is as recent as its answer
     // Once answered for good, a retried poll gets the same answer for a minute (the sweeper drops it).
     if (h.result) return h.result;
     const body = JSON.stringify(h.failure ? this.failed(h, h.failure) : this.queued(h));
@@ -206,6 +212,7 @@ export class HeldQueries {
     this.sweeper = setInterval(() => {
       const now = Date.now();
       for (const h of this.held.values()) {
+        if (h.changed.length > 0) continue; // a poll is waiting on it right now
         const done = h.result !== undefined || h.failure !== undefined;
         if (now - h.seen > (done ? Math.min(60_000, this.abandonAfterMs) : this.abandonAfterMs)) this.drop(h);
       }

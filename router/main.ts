@@ -77,6 +77,7 @@ async function main(): Promise<void> {
   const secret = env.OAUTH2_COOKIE_SECRET;
   const port = Number(env.ROUTER_PORT ?? 8080);
   const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
+  const peer = peerIdentity(env, useResume, port); // before anything starts: a replica set without it is broken
   // One API client configuration for the process, loaded only if something needs the API server.
   let kc: import('@kubernetes/client-node').KubeConfig | undefined;
   const kubeConfig = async () => {
@@ -91,7 +92,6 @@ async function main(): Promise<void> {
   if (useResume) {
     resumer = new Resumer({ kubeConfig: await kubeConfig(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: env.POD_NAME ?? hostname(), logger: log });
   }
-  const peer = peerIdentity(env, useResume, port);
   let addresses: ServiceAddresses | undefined;
   if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(await kubeConfig());
   const router = new TrinoRouter({

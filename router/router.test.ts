@@ -394,7 +394,7 @@ describe('protocol paths and connection handling', () => {
   test('the UI query API follows the query id to its coordinator', async () => {
     const first = await submit(urls[0]!, { host: 'weighted.example.com' });
     const id = String(first.json().id);
-    const ui = await call(urls[1]!, `/ui/api/query/${id}`, { host: 'weighted.example.com' });
+    const ui = await call(urls[1]!, `/ui/api/query/${id}`, { host: 'weighted.example.com', cookie: 'Trino-UI-Token=signed-in' });
     expect(ui.status).toBe(200);
     expect(ui.headers['x-fake-coordinator']).toBe(first.headers['x-fake-coordinator']);
   });

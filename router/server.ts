@@ -30,6 +30,7 @@ import { parseCoordinatorPath } from './coordinator-prefix.ts';
 import { requestProblem } from './request-checks.ts';
 import { clientServer } from './client-connection.ts';
 import { CoordinatorHealth } from './coordinator-health.ts';
+import { coordinatorLoad } from './coordinator-load.ts';
 import { StatementBudget } from './statement-budget.ts';
 import { serveAdmin } from './admin-endpoints.ts';
 
@@ -49,8 +50,6 @@ export interface RouterOptions {
   /** OAuth2 cookie stickiness; off when no secret is configured. */
   oauth2?: OAuth2CookieOptions;
   healthIntervalMs?: number;
-  /** Path of the coordinator's queued/running counters for adaptive balancing. */
-  statsPath?: string;
   /** Coordinators probed at once when the owner of a query is unknown. */
   probeConcurrency?: number;
   /** How long one probe or health check of one coordinator may take. */
@@ -121,7 +120,6 @@ export class TrinoRouter {
       resolveService: options.resolveService ?? ((s) => `http://${s.name}.${s.namespace}.svc.cluster.local:${s.port}`),
       balancing: options.balancing ?? 'round-robin',
       healthIntervalMs: options.healthIntervalMs ?? 5000,
-      statsPath: options.statsPath ?? '/ui/api/stats',
       probeConcurrency: options.probeConcurrency ?? 8,
       probeTimeoutMs: options.probeTimeoutMs ?? 5000,
       clientHeadersTimeoutMs: options.clientHeadersTimeoutMs ?? 30_000,
@@ -649,9 +647,9 @@ export class TrinoRouter {
           onResponseStart: (c, statusCode, headers) => {
             if (!validStatus(statusCode)) {
               // Node cannot even write it (099, 600): nothing of this response goes to the client.
-              c.abort(new Error('invalid status'));
               res.off('close', onClose);
               reject(errors.badResponse(backend.id));
+              c.abort(new Error('invalid status'));
               return;
             }
             started = true;
@@ -734,6 +732,8 @@ export class TrinoRouter {
     }
     const message = err?.message ?? 'xtrinode-gateway: internal router error; the request was not forwarded. Retry; report it if it persists.';
     reply.code(status).header('content-type', 'text/plain; charset=utf-8').header('x-xtrinode-error', err?.code ?? 'XTN_INTERNAL');
+    // A body the router stopped reading (too large, over budget) is not drained: close instead.
+    if (!req.raw.complete) reply.header('connection', 'close');
     if (err?.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
     if (err?.code === 'XTN_BAD_ROUTING_COOKIE' && this.opts.oauth2) reply.header('set-cookie', `${this.opts.oauth2.name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`);
     reply.send(`${message}\n`);
@@ -763,17 +763,9 @@ export class TrinoRouter {
     await Promise.all(targets.map(async (b) => {
       const origin = this.opts.resolveService(b.service);
       const h: BackendHealth = { healthy: await this.coordinatorHealth.up(origin, this.opts.healthIntervalMs / 2) };
-      try {
-        if (h.healthy && this.opts.balancing === 'adaptive') {
-          const t = this.opts.probeTimeoutMs;
-          const st = await undiciRequest(`${origin}${this.opts.statsPath}`, { headersTimeout: t, bodyTimeout: t, signal: AbortSignal.timeout(t) });
-          if (st.statusCode === 200) {
-            const s = (await st.body.json()) as { queuedQueries?: number; runningQueries?: number };
-            if (typeof s.queuedQueries === 'number' && typeof s.runningQueries === 'number') h.load = s.queuedQueries + s.runningQueries;
-          } else await st.body.dump();
-        }
-      } catch {
-        /* no load figures: round-robin decides */
+      if (h.healthy && this.opts.balancing === 'adaptive') {
+        const load = await coordinatorLoad(origin, this.opts.probeTimeoutMs);
+        if (load !== undefined) h.load = load; // else round-robin decides
       }
       this.health.set(b.id, h);
       this.mHealthy.set({ backend: b.id }, h.healthy ? 1 : 0);

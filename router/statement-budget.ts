@@ -41,7 +41,7 @@ export class StatementBudget {
       for await (const c of req.raw) {
         const chunk = c as Buffer;
         if (n + chunk.length > maxBytes) throw new RouterError('XTN_MALFORMED_REQUEST', 413, `xtrinode-gateway: the statement is over ${maxBytes} bytes.`);
-        if (!this.take(chunk.length)) throw errors.overloaded(`the router is holding ${Math.round(this.used / 1048576)} MiB of statements, its limit`);
+        if (!this.take(chunk.length)) throw errors.overloaded(`statements being read or held fill the router's memory budget for them (${Math.round(this.limitBytes / 1048576)} MiB)`);
         n += chunk.length;
         chunks.push(chunk);
       }
