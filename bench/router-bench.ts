@@ -8,6 +8,9 @@
  * (a) small polls: GET /v1/query/{id} (sticky-hit path), sequential latency and concurrent req/s
  * (b) large result pages: ~8 MB JSON, MB/s at 4 concurrent streams
  * (c) router RSS with 1,000 concurrent queries held open by the coordinator (measured first)
+ * (d) router RSS with ten 15 MiB statements sent to a suspended runtime (held, or refused past
+ *     the statement budget) and 1,000 concurrent polls of them, against the Deployment's memory
+ *     limit; the router runs with the budget and Node options of manifests/router/deployment.yaml
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -19,6 +22,16 @@ import { TrinoRouter } from '../router/server.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import pino from 'pino';
+import { parse as parseYaml } from 'yaml';
+import type { Resumer } from '../router/resume.ts';
+import { parseBytes } from '../router/main.ts';
+
+/** What the router Deployment sets: its env and memory limit. */
+function deployment(): { env: Record<string, string>; limit: string } {
+  const d = parseYaml(readFileSync(fileURLToPath(new URL('../manifests/router/deployment.yaml', import.meta.url)), 'utf8').split('\n---')[0]!) as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }>; resources: { limits: { memory: string } } }> } } } };
+  const c = d.spec.template.spec.containers[0]!;
+  return { env: Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!])), limit: c.resources.limits.memory };
+}
 
 const HOST = 'bench.example.com';
 const role = process.argv[2];
@@ -67,10 +80,45 @@ async function throughput(pool: Pool, path: string, concurrency: number, ms: num
   return { reqs, bytes, secs: (Date.now() - t0) / 1000 };
 }
 
+/** (d): a router whose one runtime is suspended, so every statement is held (or refused past the budget). */
+async function heldStatements(nodeOptions: string[], deployed: { env: Record<string, string>; limit: string }): Promise<string> {
+  const budget = deployed.env.STATEMENT_BUDGET ?? '160Mi';
+  const held = await start(['router-held', budget], nodeOptions);
+  const pool = new Pool(`http://127.0.0.1:${held.msg.port}`, { connections: 1100 });
+  try {
+    const idle = rssMb(held.child.pid!);
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(held.child.pid!))), 50);
+    const sql = `SELECT '${'x'.repeat(15 * 2 ** 20 - 10)}'`;
+    const uris: string[] = [];
+    let refused = 0;
+    for (let i = 0; i < 10; i++) {
+      const r = await pool.request({ path: '/v1/statement', method: 'POST', headers: { host: HOST, 'x-trino-user': 'bench' }, body: sql });
+      const text = await r.body.text();
+      if (r.statusCode === 200) uris.push((JSON.parse(text) as { nextUri: string }).nextUri);
+      else if (r.statusCode === 503 && r.headers['retry-after']) refused++;
+      else throw new Error(`statement ${i}: ${r.statusCode} ${text.slice(0, 200)}`);
+    }
+    let polled = 0;
+    await Promise.all(Array.from({ length: 1000 }, async (_, i) => {
+      const u = new URL(uris[i % uris.length]!);
+      const r = await pool.request({ path: u.pathname, method: 'GET', headers: { host: HOST } });
+      if (r.statusCode === 200) polled++;
+      await r.body.dump();
+    }));
+    clearInterval(sampler);
+    return `held ${uris.length}, refused ${refused} (503, budget ${budget}); ${polled} polls answered; RSS idle / peak ${idle.toFixed(0)} / ${peak.toFixed(0)} MB, limit ${deployed.limit} (${(parseBytes('limit', deployed.limit) / 2 ** 20).toFixed(0)} MB)`;
+  } finally {
+    await pool.close();
+    held.child.kill();
+  }
+}
+
 async function main(): Promise<void> {
   const coord = await start(['coordinator']);
   // The router runs with the Node options of its Deployment (manifests/router/deployment.yaml).
-  const routerNodeOptions = (process.env.ROUTER_NODE_OPTIONS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+  const deployed = deployment();
+  const routerNodeOptions = (process.env.ROUTER_NODE_OPTIONS ?? deployed.env.NODE_OPTIONS ?? '').split(' ').filter(Boolean);
   const router = await start(['router', String(coord.msg.port)], routerNodeOptions);
   const direct = new Pool(`http://127.0.0.1:${coord.msg.port}`, { connections: 64 });
   const viaRouter = new Pool(`http://127.0.0.1:${router.msg.port}`, { connections: 1100 });
@@ -90,6 +138,7 @@ async function main(): Promise<void> {
     }));
     clearInterval(sampler);
     results['router RSS idle / peak with 1,000 concurrent held queries (MB)'] = `${idle.toFixed(0)} / ${peak.toFixed(0)}`;
+    results['held statements: ten of 15 MiB, then 1,000 concurrent polls'] = await heldStatements(routerNodeOptions, deployed);
     await latency(direct, poll, 500);
     await latency(viaRouter, poll, 500); // warm up
 
@@ -126,6 +175,14 @@ if (role === 'coordinator') {
   const c = new FakeCoordinator({ name: 'bench' });
   const port = await c.start();
   process.send!({ port, suffix: c.suffix });
+} else if (role === 'router-held') {
+  // Resumes are the API server's business (router/resume.test.ts); here the runtime never wakes.
+  const never = { resume: async () => undefined, noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer;
+  const table = translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { suspend: true, routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table;
+  const r = new TrinoRouter({ logger: pino({ level: 'warn' }), healthIntervalMs: 0, activityIntervalMs: 0, resumer: never, statementBudgetBytes: parseBytes('STATEMENT_BUDGET', process.argv[3]!), resolveService: () => 'http://127.0.0.1:9' });
+  r.setTable(table);
+  const addr = await r.listen({ port: 0, host: '127.0.0.1' });
+  process.send!({ port: Number(new URL(addr).port) });
 } else if (role === 'router') {
   const coordPort = Number(process.argv[3]);
   const table = translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table;
