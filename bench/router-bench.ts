@@ -12,10 +12,10 @@
  *     the statement budget) and 1,000 concurrent polls of them, against the Deployment's memory
  *     limit; the router runs with the budget and Node options of manifests/router/deployment.yaml
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
-import { readFileSync } from 'node:fs';
-import { Pool } from 'undici';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Pool, request } from 'undici';
 import { fileURLToPath } from 'node:url';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { TrinoRouter } from '../router/server.ts';
@@ -23,7 +23,9 @@ import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
-import type { Resumer } from '../router/resume.ts';
+import { join } from 'node:path';
+import { serializeRouteTable } from '../routetable/schema.ts';
+import { freePort } from '../hack/control-plane.ts';
 import { parseBytes } from '../router/main.ts';
 
 /** What the router Deployment sets: its env and memory limit. */
@@ -80,11 +82,31 @@ async function throughput(pool: Pool, path: string, concurrency: number, ms: num
   return { reqs, bytes, secs: (Date.now() - t0) / 1000 };
 }
 
-/** (d): a router whose one runtime is suspended, so every statement is held (or refused past the budget). */
+/**
+ * (d): the router process as deployed (router/main.ts, the Deployment's env and Node options,
+ * the API client loaded) with one suspended runtime, so every statement is held or refused past
+ * the budget. Its resumes go to an API server address where nothing listens: the runtime never
+ * wakes and the queries stay held.
+ */
 async function heldStatements(nodeOptions: string[], deployed: { env: Record<string, string>; limit: string }): Promise<string> {
   const budget = deployed.env.STATEMENT_BUDGET ?? '160Mi';
-  const held = await start(['router-held', budget], nodeOptions);
-  const pool = new Pool(`http://127.0.0.1:${held.msg.port}`, { connections: 1100 });
+  const dir = mkdtempSync(join(tmpdir(), 'xtn-bench-'));
+  const table = translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { suspend: true, routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table;
+  writeFileSync(join(dir, 'routes.json'), serializeRouteTable(table));
+  writeFileSync(join(dir, 'kubeconfig'), 'apiVersion: v1\nkind: Config\nclusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: none, user: {token: none}}]\ncontexts: [{name: none, context: {cluster: none, user: none}}]\ncurrent-context: none\n');
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [...nodeOptions, fileURLToPath(new URL('../router/main.ts', import.meta.url))], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { PATH: process.env.PATH, ...deployed.env, ROUTES_FILE: join(dir, 'routes.json'), RESUME: 'on', KUBECONFIG: join(dir, 'kubeconfig'), ROUTER_SECRET: 'bench-secret-0123456789abcdef0123456789', POD_IP: '127.0.0.1', ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(adminPort), LOG_LEVEL: 'error' },
+  });
+  const held = { child };
+  for (let i = 0; ; i++) {
+    const ok = await request(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.body.dump().then(() => r.statusCode === 200), () => false);
+    if (ok) break;
+    if (i > 100) throw new Error('router/main.ts did not become ready in 10 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1100 });
   try {
     const idle = rssMb(held.child.pid!);
     let peak = idle;
@@ -111,6 +133,7 @@ async function heldStatements(nodeOptions: string[], deployed: { env: Record<str
   } finally {
     await pool.close();
     held.child.kill();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -175,14 +198,6 @@ if (role === 'coordinator') {
   const c = new FakeCoordinator({ name: 'bench' });
   const port = await c.start();
   process.send!({ port, suffix: c.suffix });
-} else if (role === 'router-held') {
-  // Resumes are the API server's business (router/resume.test.ts); here the runtime never wakes.
-  const never = { resume: async () => undefined, noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer;
-  const table = translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { suspend: true, routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table;
-  const r = new TrinoRouter({ logger: pino({ level: 'warn' }), healthIntervalMs: 0, activityIntervalMs: 0, resumer: never, statementBudgetBytes: parseBytes('STATEMENT_BUDGET', process.argv[3]!), resolveService: () => 'http://127.0.0.1:9' });
-  r.setTable(table);
-  const addr = await r.listen({ port: 0, host: '127.0.0.1' });
-  process.send!({ port: Number(new URL(addr).port) });
 } else if (role === 'router') {
   const coordPort = Number(process.argv[3]);
   const table = translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table;
