@@ -411,6 +411,26 @@ describe('protocol paths and connection handling', () => {
     expect(coordinators.w1!.seen.concat(coordinators.w2!.seen).filter((x) => x.path === `/v1/query/${id}` && x.headers.authorization !== undefined)).toEqual([]);
   });
 
+  test('probes of statement polls carry none of the client\'s credentials: Trino serves them by their secret URL', async () => {
+    const first = await submit(urls[0]!, { host: 'weighted.example.com' });
+    const owner = String(first.headers['x-fake-coordinator']);
+    const path = new URL(String(first.json().nextUri)).pathname;
+    const fresh = makeRouter(); // knows no owner: it must probe
+    fresh.setTable(table);
+    const u = await fresh.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const secrets = { authorization: 'Basic c2VjcmV0', cookie: 'session=secret', 'x-trino-extra-credential': 'token=secret', 'x-trino-original-user': 'alice' };
+      const r = await call(u, path, { host: 'weighted.example.com', ...secrets });
+      expect(r.status).toBe(200);
+      expect(r.headers['x-fake-coordinator']).toBe(owner);
+      const probes = coordinators.w1!.seen.concat(coordinators.w2!.seen).filter((x) => x.path === path);
+      expect(probes.length).toBeGreaterThanOrEqual(1);
+      expect(probes.map((x) => Object.keys(secrets).filter((h) => x.headers[h] !== undefined))).toEqual(probes.map(() => []));
+    } finally {
+      await fresh.drain();
+    }
+  });
+
   test('a client that disconnects cancels the upstream request', async () => {
     const before = coordinators.alpha!.aborted;
     const ac = new AbortController();

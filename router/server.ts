@@ -21,7 +21,7 @@ import type { RouteBackend, RouteGroup, RouteTable } from '../routetable/schema.
 import { RouteIndex } from './route-index.ts';
 import { Balancer, type BackendHealth, type BalancingMode } from './balancer.ts';
 import { StickyMap } from './sticky-map.ts';
-import { affinityOf, queryIdInBody, querySuffix, type Affinity } from './trino-paths.ts';
+import { affinityOf, credentialFree, CREDENTIAL_HEADERS, queryIdInBody, querySuffix, type Affinity } from './trino-paths.ts';
 import { RouterError, errors } from './errors.ts';
 import { TokenSigner } from './signed-token.ts';
 import { HeldQueries, NotSentError, WAIT_PATH_PREFIX, WAIT_SLUG_PREFIX, type CapturedResponse } from './held-queries.ts';
@@ -583,10 +583,16 @@ export class TrinoRouter {
     return undefined;
   }
 
-  /** A bodiless request whose whole response the caller decides about (probes). */
+  /**
+   * A bodiless request whose whole response the caller decides about (probes), bounded by the
+   * probe timeout. Where Trino needs no credentials (the URL is the secret), none are sent to a
+   * coordinator that may not own the query.
+   */
   private async send(req: FastifyRequest, backend: RouteBackend): Promise<UpstreamResponse> {
     const t = this.opts.probeTimeoutMs;
-    const res = (await this.pool(this.opts.resolveService(backend.service)).request({ method: req.method as 'GET', path: req.url, headers: upstreamHeaders(req, backend.prefix), headersTimeout: t, bodyTimeout: t })) as UpstreamResponse;
+    const headers = upstreamHeaders(req, backend.prefix);
+    if (credentialFree(req.url)) for (const h of CREDENTIAL_HEADERS) delete headers[h];
+    const res = (await this.pool(this.opts.resolveService(backend.service)).request({ method: req.method as 'GET', path: req.url, headers, headersTimeout: t, bodyTimeout: t })) as UpstreamResponse;
     if (!validStatus(res.statusCode)) {
       discard(res);
       throw errors.badResponse(backend.id);

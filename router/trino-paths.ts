@@ -60,3 +60,15 @@ export function queryIdInBody(head: string): string | undefined {
   const m = /"id"\s*:\s*"([0-9]{8}_[0-9]{6}_[0-9]{5}_[a-z0-9]{5})"/.exec(head);
   return m?.[1];
 }
+
+/**
+ * Paths a coordinator serves without authentication, the URL itself being the credential (Trino
+ * marks them `@ResourceSecurity(PUBLIC)`): statement polls carry the query's secret slug, spooled
+ * segments their handle. A probe of them needs none of the client's credentials.
+ */
+export function credentialFree(path: string): boolean {
+  return path.startsWith('/v1/statement/queued/') || path.startsWith('/v1/statement/executing/') || path.startsWith('/v1/spooled/');
+}
+
+/** Request headers that carry a client's identity or secrets to a coordinator. */
+export const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'x-trino-extra-credential', 'x-trino-original-user'] as const;
