@@ -98,6 +98,9 @@ async function main(): Promise<void> {
     ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
     ...(peer ? { peer } : {}),
     logger: log,
+    // A Host naming these was filled in by a proxy, not sent by the client (request-checks.ts).
+    // XTRINODE_ROUTER_SERVICE_HOST is the Service's ClusterIP, set by the kubelet's service links.
+    selfHosts: [env.POD_IP, env.XTRINODE_ROUTER_SERVICE_HOST, env.ROUTER_HOST].filter((h): h is string => Boolean(h) && h !== '0.0.0.0' && h !== '::'),
     statementBudgetBytes: parseBytes('STATEMENT_BUDGET', env.STATEMENT_BUDGET ?? '160Mi'),
     maxStatementBytes: parseBytes('MAX_STATEMENT', env.MAX_STATEMENT ?? '16Mi'),
     clientHeadersTimeoutMs: parseDuration(env.CLIENT_HEADERS_TIMEOUT ?? '30s'),

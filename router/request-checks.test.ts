@@ -18,4 +18,10 @@ describe('request checks', () => {
     expect(hostProblem(['X-Trino-User', 'me'])).toMatch(/no Host/);
     expect(hostProblem(['Host', 'a.example.com', 'host', 'b.example.com'])).toMatch(/more than one/);
   });
+
+  test('a Host naming the router itself (filled in by a proxy for a Host-less request) is refused', () => {
+    const self = new Set(['10.96.0.12', '10.244.1.7', 'fd00::7']);
+    for (const h of ['10.96.0.12:8080', '10.96.0.12', '10.244.1.7:8080', '[fd00::7]:8080']) expect({ h, problem: hostProblem(['Host', h], self) }).toEqual({ h, problem: expect.stringMatching(/without a Host of its own/) });
+    for (const h of ['trino.example.com', 'trino.example.com:8080', '10.96.0.13:8080', 'xtrinode-router.trino-gateway.svc:8080']) expect({ h, problem: hostProblem(['Host', h], self) }).toEqual({ h, problem: undefined });
+  });
 });

@@ -57,6 +57,8 @@ export interface RouterOptions {
   /** How long a client may take to send its request headers, and its whole request (408 past them). */
   clientHeadersTimeoutMs?: number;
   clientRequestTimeoutMs?: number;
+  /** The router's own addresses (pod IP, Service IP): a Host naming one is refused, see request-checks.ts. */
+  selfHosts?: string[];
   /** Memory for statement bodies being read or held for a waking runtime; over it, 503. */
   statementBudgetBytes?: number;
   /** A held query whose client stopped polling is dropped after this long. */
@@ -102,6 +104,7 @@ export class TrinoRouter {
   /** Statement bodies buffered (read before forwarding, or held). */
   readonly statements: StatementBudget;
   private admin: { close(): Promise<void> } | undefined;
+  private readonly selfHosts: ReadonlySet<string>;
   private activityTimer: NodeJS.Timeout | undefined;
   private readonly mResumes: Counter<'result'>;
   private readonly log: Logger;
@@ -126,6 +129,7 @@ export class TrinoRouter {
       clientRequestTimeoutMs: options.clientRequestTimeoutMs ?? 120_000,
       statementBudgetBytes: options.statementBudgetBytes ?? 160 * 1024 * 1024,
       heldAbandonAfterMs: options.heldAbandonAfterMs ?? 300_000,
+      selfHosts: options.selfHosts ?? [],
       headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
       bodyTimeoutMs: options.bodyTimeoutMs ?? 300_000,
       connectionsPerCoordinator: options.connectionsPerCoordinator ?? 128,
@@ -141,6 +145,7 @@ export class TrinoRouter {
     this.log = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
     this.balancer = new Balancer(this.opts.balancing);
     this.signer = options.oauth2 ? new TokenSigner(options.oauth2.secret) : undefined;
+    this.selfHosts = new Set(this.opts.selfHosts.map((h) => h.toLowerCase()));
     this.coordinatorHealth = new CoordinatorHealth({ timeoutMs: this.opts.probeTimeoutMs });
     this.statements = new StatementBudget(this.opts.statementBudgetBytes);
 
@@ -299,7 +304,7 @@ export class TrinoRouter {
     const url = req.url;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const problem = requestProblem(req.raw.rawHeaders, path);
+    const problem = requestProblem(req.raw.rawHeaders, path, this.selfHosts);
     if (problem) throw errors.malformed(problem);
 
     const coordinatorPath = parseCoordinatorPath(url);
