@@ -8,6 +8,8 @@ export default {
   transform: { '^.+\\.ts$': '<rootDir>/test/strip-types-transform.cjs' },
   testMatch: ['<rootDir>/{controller,router,routetable,conformance,test}/**/*.test.ts'],
   testTimeout: 60000,
+  // Not the default (the system temp directory): a test run leaves nothing there.
+  cacheDirectory: '<rootDir>/node_modules/.cache/jest',
   // trino-client and presto-client keep keep-alive sockets open after their last query.
   forceExit: true,
 };

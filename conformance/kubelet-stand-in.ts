@@ -1,7 +1,9 @@
 /**
  * What a kubelet does for a coordinator Deployment, for machines without one: scaled up, the
- * coordinator process starts (after a start-up delay) and `readyReplicas` becomes 1; scaled to
- * zero, it stops. Deployments are matched by the label `analytics.xtrinode.io/xtrinode`.
+ * coordinator process starts (after a start-up delay) and `readyReplicas` becomes 1 once it
+ * serves; scaled to zero, the process stops and `readyReplicas` drops to 0 at once. Deployments
+ * are matched by the label `analytics.xtrinode.io/xtrinode`. Each coordinator starts and stops on
+ * its own: a real Trino taking 20 s to start delays no other runtime.
  */
 import * as k8s from '@kubernetes/client-node';
 
@@ -9,6 +11,7 @@ export interface StandInCoordinator {
   running: boolean;
   /** Leave this one alone (a test simulating a process that is down while its pod is "up"). */
   ignore?: boolean;
+  /** Resolves once the coordinator serves. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -18,24 +21,37 @@ export function startKubeletStandIn(
   namespaces: () => Iterable<string>,
   lookup: (namespace: string, name: string) => StandInCoordinator | undefined,
   startupMs = 1000,
+  log: (line: string) => void = () => undefined,
 ): { stop(): void } {
   let stopped = false;
+  /** Coordinators being started or stopped right now: not ready, and not touched again until done. */
+  const busy = new Set<string>();
   const tick = async () => {
     for (const namespace of namespaces()) {
       for (const d of (await apps.listNamespacedDeployment({ namespace })).items) {
         const name = d.metadata?.labels?.['analytics.xtrinode.io/xtrinode'];
         const c = name ? lookup(namespace, name) : undefined;
-        if (!c || c.ignore) continue;
+        if (!name || !c || c.ignore) continue;
+        const key = `${namespace}/${name}`;
         const want = (d.spec?.replicas ?? 0) > 0;
-        if (want && !c.running) {
-          c.running = true;
-          await new Promise((r) => setTimeout(r, startupMs)); // JVM start-up, abridged
-          await c.start();
-        } else if (!want && c.running) {
-          c.running = false;
-          await c.stop();
+        if (!busy.has(key) && want !== c.running) {
+          busy.add(key);
+          void (async () => {
+            try {
+              if (want) {
+                await new Promise((r) => setTimeout(r, startupMs)); // scheduling and image pull, abridged
+                await c.start();
+              } else await c.stop();
+              c.running = want;
+              log(`${key}: coordinator ${want ? 'started' : 'stopped'}`);
+            } catch (e) {
+              log(`${key}: coordinator ${want ? 'start' : 'stop'} failed, retrying: ${(e as Error).message}`);
+            } finally {
+              busy.delete(key);
+            }
+          })();
         }
-        const ready = c.running ? 1 : 0;
+        const ready = c.running && !busy.has(key) && want ? 1 : 0;
         if ((d.status?.readyReplicas ?? 0) !== ready) {
           await apps.patchNamespacedDeploymentStatus(
             { name: d.metadata!.name!, namespace, body: { status: { replicas: ready, readyReplicas: ready, availableReplicas: ready } } },

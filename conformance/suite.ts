@@ -10,7 +10,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,10 +30,12 @@ export interface BackendProvider {
    * `analytics.xtrinode.io/role=coordinator`. `suspended`: the Deployment starts at 0 replicas
    * with 1 remembered, as the controller leaves a suspended runtime.
    */
-  coordinator(namespace: string, name: string, opts?: { oauth2?: boolean; suspended?: boolean }): Promise<Coordinator>;
+  coordinator(namespace: string, name: string, opts?: { oauth2?: boolean; suspended?: boolean; realTrino?: boolean }): Promise<Coordinator>;
   /** Releases what the provider runs outside the cluster. */
   stop?(): void;
   oauth2: boolean;
+  /** Whether `coordinator(..., { realTrino: true })` runs a real Trino (stopped while suspended). */
+  realTrino?: boolean;
 }
 
 export interface RealClients {
@@ -216,9 +218,15 @@ async function javaClient(t: Tools, hostname: string, args: string[]): Promise<s
   if (!/^[0-9.]+$/.test(gw)) throw new Skip(`the Gateway URL ${t.ctx.gatewayUrl} is not an IP address; the Java client cases need one to map test hostnames to it`);
   const dir = mkdtempSync(join(tmpdir(), 'xtn-cli-'));
   writeFileSync(join(dir, 'hosts'), `${gw} ${hostname}\n127.0.0.1 localhost\n`);
-  return new Promise<string>((resolve, reject) => {
-    execFile(cli.java, [`-Djdk.net.hosts.file=${join(dir, 'hosts')}`, ...args], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(0, 800)}`)) : resolve(stdout)));
-  });
+  // The JVM's temporary files (native libraries it unpacks) go to this folder, removed afterwards.
+  const jvm = [`-Djdk.net.hosts.file=${join(dir, 'hosts')}`, `-Djava.io.tmpdir=${dir}`, '-XX:-UsePerfData'];
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      execFile(cli.java, [...jvm, ...args], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(0, 800)}`)) : resolve(stdout)));
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The Trino CLI against `http://<hostname>:<gateway port>`. */
@@ -510,6 +518,31 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'RealTrinoQueriesWaitForARealCoordinatorToStart',
+    description: 'A suspended runtime whose coordinator is a real Trino that is not running: a Trino CLI query waits while the router resumes it and Trino starts, then succeeds; suspended again (Trino stopped), a JDBC query does the same.',
+    async run(t) {
+      if (!t.ctx.backends.realTrino) throw new Skip('no real Trino coordinators in this environment');
+      const host = `sleepy-trino.${DOMAIN}`;
+      const apps = t.ctx.kubeConfig.makeApiClient(k8s.AppsV1Api);
+      const coordinatorDown = async () => {
+        const d = await apps.readNamespacedDeployment({ namespace: NS, name: 'c-sleepy-trino-coordinator' });
+        return { phase: (await t.status(NS, 'c-sleepy-trino')).phase, replicas: d.spec?.replicas, ready: d.status?.readyReplicas ?? 0 };
+      };
+      const down = { phase: 'Suspended', replicas: 0, ready: 0 };
+      await t.eventually('suspended, its Trino not running', coordinatorDown, (x) => JSON.stringify(x) === JSON.stringify(down), 60_000);
+      let t0 = Date.now();
+      const cli = await trinoCli(t, host, 'SELECT count(*) FROM nation', ['--catalog', 'tpch', '--schema', 'tiny']);
+      expect(cli.trim() === '"25"', `CLI printed ${JSON.stringify(cli)}`);
+      t.ctx.log?.(`  (the CLI query waited ${((Date.now() - t0) / 1000).toFixed(1)}s for a real Trino to start, resume included)`);
+      await t.xtrinode(NS, 'c-sleepy-trino', { suspend: true, routing: { hostname: host } });
+      await t.eventually('suspended again, its Trino stopped', coordinatorDown, (x) => JSON.stringify(x) === JSON.stringify(down), 90_000);
+      t0 = Date.now();
+      const jdbc = await trinoJdbc(t, host, 'SELECT count(*) FROM nation', 'tpch/tiny');
+      expect(jdbc.trim() === '25', `JDBC printed ${JSON.stringify(jdbc)}`);
+      t.ctx.log?.(`  (the JDBC query waited ${((Date.now() - t0) / 1000).toFixed(1)}s for a real Trino to start, resume included)`);
+    },
+  },
+  {
     name: 'RealTrinoPythonClientThroughTheGateway',
     description: 'The Python client (PyPI trino) runs queries on real Trino coordinators of a shared group by header selector.',
     async run(t) {
@@ -584,6 +617,10 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await t.xtrinode(NS, 'c-sleepy-jdbc', { suspend: true, routing: { hostname: `sleepy-jdbc.${DOMAIN}` } });
   await b.coordinator(NS, 'c-sleepy-py', { suspended: true });
   await t.xtrinode(NS, 'c-sleepy-py', { suspend: true, routing: { header: 'X-Trino-XTrinode=conformance/sleepy-py' } });
+  if (b.realTrino) {
+    await b.coordinator(NS, 'c-sleepy-trino', { suspended: true, realTrino: true });
+    await t.xtrinode(NS, 'c-sleepy-trino', { suspend: true, routing: { hostname: `sleepy-trino.${DOMAIN}` } });
+  }
   return async () => {
     b.stop?.();
     for (const ns of [NS, NS_B]) {

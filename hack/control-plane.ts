@@ -12,7 +12,7 @@
  * await cp.stop();
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,8 @@ import { REPO_ROOT, componentDir, gatewayApiCrdsFile } from '../test/components.
 
 export interface ControlPlane {
   dir: string;
+  /** Where etcd.log and apiserver.log are written (kept after stop() when it is not `dir`). */
+  logsDir: string;
   kubeconfig: string;
   url: string;
   /** Stops the API server only (etcd keeps the data), for restart tests. */
@@ -92,12 +94,18 @@ async function stopProcess(p: ChildProcess | undefined): Promise<void> {
   clearTimeout(t);
 }
 
-export async function startControlPlane(opts: { installCrds?: boolean; serviceCidr?: string } = {}): Promise<ControlPlane> {
+/**
+ * etcd and kube-apiserver in a temporary folder (removed by `stop()`). `logsDir`: where
+ * `etcd.log` and `apiserver.log` go, to outlive the run; default the temporary folder.
+ */
+export async function startControlPlane(opts: { installCrds?: boolean; serviceCidr?: string; logsDir?: string } = {}): Promise<ControlPlane> {
   const t0 = Date.now();
   const apiserverBin = join(componentDir('apiserver'), 'kube-apiserver');
   const etcdDir = componentDir('etcd');
   const etcdBin = join(etcdDir, 'etcd');
   const dir = mkdtempSync(join(tmpdir(), 'xtrinode-cp-'));
+  const logs = opts.logsDir ?? dir;
+  mkdirSync(logs, { recursive: true });
   makeCerts(dir);
   const [etcdPort, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
   const etcd = spawnLogged(etcdBin, [
@@ -105,7 +113,7 @@ export async function startControlPlane(opts: { installCrds?: boolean; serviceCi
     '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
     '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
     '--initial-cluster', `test=http://127.0.0.1:${etcdPeer}`, '--unsafe-no-fsync', '--log-level', 'warn',
-  ], join(dir, 'etcd.log'));
+  ], join(logs, 'etcd.log'));
   const url = `https://127.0.0.1:${apiPort}`;
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigYaml(url, dir));
@@ -124,10 +132,10 @@ export async function startControlPlane(opts: { installCrds?: boolean; serviceCi
       `--service-cluster-ip-range=${opts.serviceCidr ?? '10.96.0.0/16'}`, '--allow-privileged=true',
       '--disable-admission-plugins=ServiceAccount', `--cert-dir=${join(dir, 'certs')}`,
       '--endpoint-reconciler-type=none', '--v=1',
-    ], join(dir, 'apiserver.log'));
+    ], join(logs, 'apiserver.log'));
     const deadline = Date.now() + 90_000;
     for (;;) {
-      if (apiserver.exitCode !== null) throw new Error(`kube-apiserver exited (${apiserver.exitCode}); see ${join(dir, 'apiserver.log')}`);
+      if (apiserver.exitCode !== null) throw new Error(`kube-apiserver exited (${apiserver.exitCode}); see ${join(logs, 'apiserver.log')}`);
       try {
         const r = await request(`${url}/readyz`, { dispatcher: agent });
         const body = await r.body.text();
@@ -135,7 +143,7 @@ export async function startControlPlane(opts: { installCrds?: boolean; serviceCi
       } catch {
         /* not up yet */
       }
-      if (Date.now() > deadline) throw new Error(`kube-apiserver not ready after 90s; see ${join(dir, 'apiserver.log')}`);
+      if (Date.now() > deadline) throw new Error(`kube-apiserver not ready after 90s; see ${join(logs, 'apiserver.log')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   };
@@ -143,6 +151,7 @@ export async function startControlPlane(opts: { installCrds?: boolean; serviceCi
 
   const cp: ControlPlane = {
     dir,
+    logsDir: logs,
     kubeconfig,
     url,
     stopApiServer: () => stopProcess(apiserver),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { TRINO_JAVA_HOME } from './trino.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
 
-const stack = await startStack();
+const stack = await startStack({ logsDir: join(REPO_ROOT, '.logs/local-stack') });
 const p = stack.gatewayPort;
 // --enable-native-access and a dumb terminal keep JDK 25's restricted-method and jline warnings out.
 const cli = `${TRINO_JAVA_HOME}/bin/java --enable-native-access=ALL-UNNAMED -Dorg.jline.terminal.dumb=true -Djdk.net.hosts.file=${stack.hostsFile} -jar ${stack.trinoCliJar}`;
@@ -29,7 +29,8 @@ Connect with the Trino CLI (the hosts file maps the example hostnames to 127.0.0
 Every query's polls go to http://<host>/xtrinode/c/<namespace>/<name>/...: the coordinator's prefix
 route (kubectl get httproute -n trino-gateway -o yaml shows them).
 
-Logs: ${stack.cp.dir}/{apiserver,traefik,controller,router}.log    Ctrl-C stops everything.
+Logs: ${stack.logsDir}/ (apiserver, traefik, controller, router, trino-*; kept after Ctrl-C)
+Ctrl-C stops everything (Trino gets SIGTERM and time to exit).
 `);
 let stopping = false;
 const stop = () => {

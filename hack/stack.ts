@@ -8,11 +8,17 @@
  * There is no kubelet or kube-proxy: Services get ClusterIPs from a loopback range
  * (127.0.96.0/24), the processes behind them listen on those addresses (real Trino, which cannot
  * bind one address, sits in its namespace behind a small TCP forwarder standing in for
- * kube-proxy), and Traefik dials ClusterIPs (`traefik.io/service.nativelb`).
+ * kube-proxy), and Traefik dials ClusterIPs (`traefik.io/service.nativelb`). Every coordinator
+ * has its Deployment; a kubelet stand-in (conformance/kubelet-stand-in.ts) stops its process when
+ * the controller scales it to zero (suspend) and starts it again on resume, and while it is down
+ * its ClusterIP refuses connections, as a Service without ready endpoints does.
+ *
+ * Logs go to `logsDir` (default `.logs/stack` in the repository) and stay after `stop()`;
+ * everything else lives in temporary folders that `stop()` removes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Server } from 'node:net';
-import { createWriteStream, writeFileSync, readFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -20,6 +26,8 @@ import { request } from 'undici';
 import { freePort, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { startTrino, trinoAvailable, type TrinoCoordinator } from './trino.ts';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
+import { coordinatorDeployment } from '../conformance/workloads.ts';
+import { startKubeletStandIn } from '../conformance/kubelet-stand-in.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
 
 export const GATEWAY = { namespace: 'trino-gateway', name: 'trino-gateway' };
@@ -35,6 +43,8 @@ export interface StackOptions {
   /** Apply examples/seed.yaml (and the coordinators behind it). */
   examples?: boolean;
   log?: (line: string) => void;
+  /** Where the logs of every process go (emptied at start, kept after stop). Default `.logs/stack`. */
+  logsDir?: string;
 }
 
 export interface Coordinator {
@@ -42,8 +52,16 @@ export interface Coordinator {
   name: string;
   namespace: string;
   clusterIP: string;
+  port: number;
+  /** The process behind the Service: `starting` until it serves on its ClusterIP. */
+  state: 'stopped' | 'starting' | 'running' | 'stopping';
+  /** Resolves when the current start finishes (at once when not starting). */
+  started: Promise<void>;
   fake?: FakeCoordinator;
   trino?: TrinoCoordinator;
+  /** Real Trino: its network namespace index, and the kube-proxy stand-in while it is up. */
+  trinoIndex?: number;
+  forwarder?: Server;
 }
 
 export interface Stack {
@@ -59,8 +77,15 @@ export interface Stack {
   hostsFile: string;
   trinoCliJar: string;
   realTrino: { ok: boolean; reason?: string };
-  /** A coordinator (fake, or real Trino) behind Service `<name>-coordinator` in `namespace`. */
-  addCoordinator(namespace: string, name: string, opts?: { kind?: 'trino' | 'fake'; oauth2?: boolean; port?: number }): Promise<Coordinator>;
+  /**
+   * A coordinator (fake, or real Trino) behind Service `<name>-coordinator` in `namespace`, run by
+   * Deployment `<name>-coordinator` (labelled for the XTrinode `name`). `suspended`: the Deployment
+   * starts at zero replicas, as the controller leaves a suspended runtime, and no process runs.
+   * Resolves once the Service exists; a real Trino may still be starting (`started`).
+   */
+  addCoordinator(namespace: string, name: string, opts?: { kind?: 'trino' | 'fake'; oauth2?: boolean; port?: number; suspended?: boolean }): Promise<Coordinator>;
+  /** Where the logs are (kept after stop). */
+  logsDir: string;
   /** Kills the router process (SIGKILL, no drain) and starts a new one; resolves once it serves. */
   restartRouter(): Promise<void>;
   /** Restarts the controller process with extra environment (e.g. SHARED_GROUPS=router). */
@@ -128,7 +153,10 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const say = o.log ?? ((l: string) => process.stderr.write(`[stack] ${l}\n`));
   const t0 = Date.now();
   const gatewayPort = o.gatewayPort ?? 18080;
-  const cp = await startControlPlane({ serviceCidr: '127.0.96.0/24' });
+  const logsDir = o.logsDir ?? join(REPO_ROOT, '.logs/stack');
+  rmSync(logsDir, { recursive: true, force: true });
+  mkdirSync(logsDir, { recursive: true });
+  const cp = await startControlPlane({ serviceCidr: '127.0.96.0/24', logsDir });
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(cp.kubeconfig);
   const objects = k8s.KubernetesObjectApi.makeApiClient(kubeConfig);
@@ -142,11 +170,50 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   let trinoIndex = 0;
   const realTrino = o.realTrino === false ? { ok: false, reason: 'disabled' } : trinoAvailable();
 
+  let standIn: { stop(): void } | undefined;
   const stop = async () => {
+    standIn?.stop();
     await Promise.all(children.map((c) => Promise.race([stopProcess(c, 'SIGTERM'), new Promise((r) => setTimeout(r, 10_000).unref())])));
     for (const s of servers) s.close();
-    await Promise.all([...coordinators.values()].map((c) => (c.fake ? c.fake.stop() : c.trino?.stop())));
+    await Promise.all([...coordinators.values()].map(async (c) => {
+      await c.started.catch(() => undefined);
+      await stopCoordinator(c);
+    }));
     await cp.stop();
+  };
+
+  /** Starts the process behind a coordinator's Service; its ClusterIP serves once it is ready. */
+  const startCoordinator = (c: Coordinator, oauth2: boolean): Promise<void> => {
+    c.state = 'starting';
+    c.started = (async () => {
+      if (c.kind === 'trino') {
+        const t = await startTrino({ name: c.name, index: c.trinoIndex!, logsDir });
+        c.trino = t;
+        await t.ready();
+        c.forwarder = await forward(c.clusterIP, c.port, t.address, t.port);
+      } else {
+        c.fake = new FakeCoordinator({ name: c.name, ...(oauth2 ? { oauth2: true } : {}) });
+        await c.fake.start(c.port, c.clusterIP);
+      }
+      c.state = 'running';
+    })();
+    c.started.catch((e: unknown) => {
+      c.state = 'stopped';
+      say(`coordinator ${c.namespace}/${c.name} did not start: ${(e as Error).message}`);
+    });
+    return c.started;
+  };
+  /** Stops it: the ClusterIP refuses connections first (no ready endpoint), then the process ends. */
+  const stopCoordinator = async (c: Coordinator): Promise<void> => {
+    if (c.state === 'stopped') return;
+    c.state = 'stopping';
+    if (c.forwarder) await new Promise((r) => c.forwarder!.close(r));
+    c.forwarder = undefined;
+    await c.fake?.stop();
+    await c.trino?.stop();
+    c.fake = undefined;
+    c.trino = undefined;
+    c.state = 'stopped';
   };
 
   try {
@@ -167,7 +234,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const env = { KUBECONFIG: cp.kubeconfig, LOG_LEVEL: 'info' };
     const metricsPort = await freePort();
     const startController = (extra: Record<string, string> = {}) => {
-      const c = spawnLogged(node, [join(REPO_ROOT, 'controller/main.ts')], { ...env, GATEWAY: `${GATEWAY.namespace}/${GATEWAY.name}`, ROUTER_SERVICE: `${GATEWAY.namespace}/xtrinode-router:8080`, POD_NAMESPACE: 'xtrinode-system', POD_NAME: 'controller-0', METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ...extra }, join(cp.dir, 'controller.log'));
+      const c = spawnLogged(node, [join(REPO_ROOT, 'controller/main.ts')], { ...env, GATEWAY: `${GATEWAY.namespace}/${GATEWAY.name}`, ROUTER_SERVICE: `${GATEWAY.namespace}/xtrinode-router:8080`, POD_NAMESPACE: 'xtrinode-system', POD_NAME: 'controller-0', METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ...extra }, join(logsDir, 'controller.log'));
       children.push(c);
       return c;
     };
@@ -178,7 +245,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
     };
     const startRouter = () => {
-      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(cp.dir, 'router.log'));
+      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(logsDir, 'router.log'));
       children.push(r);
       return r;
     };
@@ -193,26 +260,44 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     children.push(spawnLogged(traefikBin, [
       '--providers.kubernetesgateway=true', `--providers.kubernetesgateway.statusaddress.ip=127.0.0.1`,
       `--entryPoints.web.address=127.0.0.1:${gatewayPort}`, '--log.level=INFO', '--global.checknewversion=false', '--global.sendanonymoususage=false',
-    ], { KUBECONFIG: cp.kubeconfig }, join(cp.dir, 'traefik.log')));
+    ], { KUBECONFIG: cp.kubeconfig }, join(logsDir, 'traefik.log')));
 
+    const oauth2 = new Set<string>();
     const addCoordinator: Stack['addCoordinator'] = async (namespace, name, opts = {}) => {
       const kind = opts.kind === 'trino' && realTrino.ok ? 'trino' : 'fake';
       const port = opts.port ?? 8080;
+      const key = `${namespace}/${name}`;
       await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
       await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${name}-coordinator`, namespace, annotations: { 'traefik.io/service.nativelb': 'true' } }, spec: { ports: [{ name: 'http', port }] } });
       const clusterIP = (await core.readNamespacedService({ name: `${name}-coordinator`, namespace })).spec!.clusterIP!;
-      const c: Coordinator = { kind, name, namespace, clusterIP };
-      if (kind === 'trino') {
-        const t = await startTrino({ name, index: ++trinoIndex });
-        servers.push(await forward(clusterIP, port, t.address, t.port));
-        c.trino = t;
-      } else {
-        c.fake = new FakeCoordinator({ name, ...(opts.oauth2 ? { oauth2: true } : {}) });
-        await c.fake.start(port, clusterIP);
+      const c: Coordinator = { kind, name, namespace, clusterIP, port, state: 'stopped', started: Promise.resolve(), ...(kind === 'trino' ? { trinoIndex: ++trinoIndex } : {}) };
+      if (opts.oauth2) oauth2.add(key);
+      coordinators.set(key, c);
+      // Its Deployment tells the kubelet stand-in what to run; the pod template is never used here.
+      await apply(coordinatorDeployment(namespace, name, { image: 'unused', suspended: opts.suspended === true }));
+      if (!opts.suspended) {
+        const started = startCoordinator(c, opts.oauth2 === true);
+        if (kind === 'fake') await started; // a real Trino takes 10-20 s: callers wait on `started`
       }
-      coordinators.set(`${namespace}/${name}`, c);
       return c;
     };
+    standIn = startKubeletStandIn(kubeConfig.makeApiClient(k8s.AppsV1Api), () => new Set([...coordinators.values()].map((c) => c.namespace)), (namespace, name) => {
+      const c = coordinators.get(`${namespace}/${name}`);
+      if (!c) return undefined;
+      return {
+        get running() {
+          return c.state === 'running' || c.state === 'starting';
+        },
+        set running(_v: boolean) {
+          /* the stack keeps its own state */
+        },
+        get ready() {
+          return c.state === 'running';
+        },
+        start: () => startCoordinator(c, oauth2.has(`${namespace}/${name}`)),
+        stop: () => stopCoordinator(c),
+      };
+    }, 1000, (line) => say(line));
 
     await waitHttp(`http://${routerIP}:9090/healthz`, 'router');
     await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
@@ -226,9 +311,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         await addCoordinator(x.metadata.namespace, x.metadata.name, { kind: shared && o.realTrino !== false ? 'trino' : 'fake' });
       }
       for (const x of xts) await apply(x as unknown as Record<string, unknown>);
-      const trinos = [...coordinators.values()].filter((c) => c.trino);
+      const trinos = [...coordinators.values()].filter((c) => c.kind === 'trino');
       if (trinos.length > 0) say(`waiting for ${trinos.length} Trino coordinators to start`);
-      await Promise.all(trinos.map((c) => c.trino!.ready()));
+      await Promise.all(trinos.map((c) => c.started));
       // Routes are in place once Traefik (and the router, for shared and default) answer every entry point.
       for (const host of ['production--runtime-a.trino.example.com', 'shared.trino.example.com', 'analytics.example.com', 'localhost']) {
         await waitHttp(`http://127.0.0.1:${gatewayPort}/v1/info`, `routes for ${host} through Traefik`, { host: `${host}:${gatewayPort}`, timeoutMs: 90_000 });
@@ -238,12 +323,12 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
 
     const hostsFile = join(cp.dir, 'hosts');
     writeFileSync(hostsFile, '127.0.0.1 localhost production--runtime-a.trino.example.com shared.trino.example.com analytics.example.com\n');
-    say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; logs in ${cp.dir}`);
+    say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; logs in ${logsDir}`);
     return {
       cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
       routerUrl: `http://${routerIP}:8080`, routerAdminUrl: `http://${routerIP}:9090`, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
-      addCoordinator, restartController, restartRouter, apply, stop,
+      addCoordinator, restartController, restartRouter, apply, stop, logsDir,
     };
   } catch (e) {
     await stop().catch(() => undefined);

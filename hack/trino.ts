@@ -44,7 +44,14 @@ export function trinoAvailable(): { ok: true } | { ok: false; reason: string } {
   return { ok: true };
 }
 
-export async function startTrino(o: { name: string; index: number; heap?: string; port?: number }): Promise<TrinoCoordinator> {
+/**
+ * Starts a coordinator in network namespace `xtn-trino-<index>`. Its configuration and the JVM's
+ * temporary files live in a folder of its own, removed by `stop()`; its logs go to `logsDir`
+ * (`trino-<name>.log`), or into that folder when none is given. `stop()` sends SIGTERM and gives
+ * the JVM time to exit cleanly (a killed JVM leaves native-library copies and attach sockets in
+ * the system temp directory).
+ */
+export async function startTrino(o: { name: string; index: number; heap?: string; port?: number; logsDir?: string }): Promise<TrinoCoordinator> {
   const server = join(componentDir('trino'), 'server');
   const port = o.port ?? 8080;
   const ns = `xtn-trino-${o.index}`;
@@ -67,6 +74,9 @@ export async function startTrino(o: { name: string; index: number; heap?: string
   const dir = mkdtempSync(join(tmpdir(), `xtn-trino-${o.name}-`));
   const etc = join(dir, 'etc');
   mkdirSync(join(etc, 'catalog'), { recursive: true });
+  mkdirSync(join(dir, 'tmp'));
+  const logsDir = o.logsDir ?? dir;
+  mkdirSync(logsDir, { recursive: true });
   writeFileSync(join(etc, 'config.properties'), [
     'coordinator=true',
     'node-scheduler.include-coordinator=true',
@@ -84,14 +94,16 @@ export async function startTrino(o: { name: string; index: number; heap?: string
   ].join('\n'));
   writeFileSync(join(etc, 'catalog/tpch.properties'), 'connector.name=tpch\n');
   writeFileSync(join(etc, 'log.properties'), 'io.trino=WARN\nio.airlift=WARN\n');
-  const log = join(dir, 'server.log');
-  const out = createWriteStream(log);
+  const log = join(logsDir, `trino-${o.name}.log`);
+  const out = createWriteStream(log, { flags: 'a' });
   const java = join(TRINO_JAVA_HOME, 'bin/java');
   const child: ChildProcess = spawn('ip', [
     'netns', 'exec', ns, java,
     '-server', `-Xmx${o.heap ?? '1G'}`, '-XX:+UseG1GC', '-XX:+ExitOnOutOfMemoryError', '-XX:TieredStopAtLevel=1',
     '-Djdk.attach.allowAttachSelf=true', '-Dfile.encoding=UTF-8',
-    `-Dconfig=${join(etc, 'config.properties')}`, `-Dlog.levels-file=${join(etc, 'log.properties')}`, `-Dlog.output-file=${join(dir, 'trino.log')}`,
+    `-Dconfig=${join(etc, 'config.properties')}`, `-Dlog.levels-file=${join(etc, 'log.properties')}`, `-Dlog.output-file=${log}`,
+    // Native libraries (lz4, snappy, zstd) are unpacked into java.io.tmpdir: keep them in this folder.
+    `-Djava.io.tmpdir=${join(dir, 'tmp')}`, '-XX:-UsePerfData',
     '--enable-native-access=ALL-UNNAMED', '-XX:+EnableDynamicAgentLoading',
     '-cp', `${join(server, 'lib')}/*`, 'io.trino.server.TrinoServer',
   ], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
@@ -122,10 +134,14 @@ export async function startTrino(o: { name: string; index: number; heap?: string
       }
     },
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
+        // `ip netns exec` execs java: the child is the JVM. SIGTERM runs Trino's shutdown hooks.
         child.kill('SIGTERM');
-        try { execFileSync('ip', ['netns', 'pids', ns]).toString().split(/\s+/).filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }); } catch { /* none */ }
-        await Promise.race([stopped, new Promise((r) => setTimeout(r, 10_000))]);
+        const exited = await Promise.race([stopped.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+        if (!exited) {
+          try { execFileSync('ip', ['netns', 'pids', ns]).toString().split(/\s+/).filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }); } catch { /* none */ }
+          await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000))]);
+        }
       }
       try { ip(['link', 'del', hostIf]); } catch { /* gone */ }
       try { ip(['netns', 'del', ns]); } catch { /* gone */ }

@@ -3,7 +3,7 @@
  * Trino clients from npm (trino-client, presto-client). The route table is produced by the real
  * translation from XTrinodes, as in production.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
@@ -533,6 +533,7 @@ describe('route table', () => {
     } finally {
       stop();
       await r.drain();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
