@@ -22,7 +22,7 @@ const realTrino = trinoAvailable();
 if (!realTrino.ok) process.stderr.write(`\n!!! REAL TRINO UNAVAILABLE: ${realTrino.reason}. The RealTrino* cases are SKIPPED.\n\n`);
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ logsDir: join(REPO_ROOT, '.logs/conformance') });
   // trino-client follows nextUri literally, so it reaches the real Trino group by header selector.
   await stack.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'runtime-shared-1', namespace: 'production' }, spec: { size: 'm', routing: { routingGroup: 'shared', hostnameDomain: 'trino.example.com', header: 'X-Trino-XTrinode=shared' } } });
   const traefikVersion = execFileSync(join(componentDir('traefik'), 'traefik'), ['version']).toString().match(/Version:\s+(\S+)/)?.[1] ?? 'unknown';

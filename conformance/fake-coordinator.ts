@@ -32,6 +32,8 @@ interface Query {
   state: 'QUEUED' | 'RUNNING' | 'FINISHED';
   polls: number;
   sql: string;
+  /** Fails at scheduling, as Trino does in the seconds after it stops `starting`. */
+  noNodes: boolean;
 }
 
 export class FakeCoordinator {
@@ -41,6 +43,11 @@ export class FakeCoordinator {
   /** Every request seen: method and path. */
   readonly seen: Array<{ method: string; path: string; headers: IncomingMessage['headers'] }> = [];
   starting: boolean;
+  /**
+   * How many of the next statements fail on their first poll with `NO_NODES_AVAILABLE`, as Trino
+   * 476 does for 4-9 s after `/v1/info` stops saying `starting` (before it announced its catalogs).
+   */
+  noNodesFor = 0;
   /** Requests whose client went away before the response finished. */
   aborted = 0;
   /** Spooled segment ids this coordinator serves (`/v1/spooled/download|ack/{id}`). */
@@ -177,7 +184,8 @@ export class FakeCoordinator {
         const now = new Date();
         const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 15).replace(/^(\d{8})(\d{6})$/, '$1_$2');
         const id = `${stamp.slice(0, 8)}_${stamp.slice(8, 14).padEnd(6, '0')}_${String(this.seq++).padStart(5, '0')}_${this.suffix}`;
-        const q: Query = { id, slug: `y${randomBytes(4).toString('hex')}`, token: 1, state: 'QUEUED', polls: 0, sql };
+        const q: Query = { id, slug: `y${randomBytes(4).toString('hex')}`, token: 1, state: 'QUEUED', polls: 0, sql, noNodes: this.noNodesFor > 0 };
+        if (q.noNodes) this.noNodesFor--;
         this.queries.set(id, q);
         json(200, this.results(req, q));
       });
@@ -193,6 +201,11 @@ export class FakeCoordinator {
         return void res.end();
       }
       q.polls++;
+      if (q.noNodes) {
+        this.queries.delete(id);
+        const message = 'No nodes available to run query';
+        return json(200, { id, infoUri: `${this.base(req)}/ui/query.html?${id}`, stats: { state: 'FAILED', queued: false, scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 }, error: { message, errorCode: 65542, errorName: 'NO_NODES_AVAILABLE', errorType: 'INSUFFICIENT_RESOURCES', failureInfo: { type: 'io.trino.spi.TrinoException', message, suppressed: [], stack: [] } }, warnings: [] });
+      }
       if (q.state === 'QUEUED' && q.polls > (this.opts.queuedPolls ?? 1)) q.state = 'RUNNING';
       else if (q.state === 'RUNNING') q.state = 'FINISHED';
       if (q.state === 'FINISHED') return this.finalPage(req, res, q);

@@ -143,3 +143,52 @@ describe('held queries in the router', () => {
     }
   });
 });
+
+/**
+ * A held statement meets a coordinator that just started and fails it at scheduling
+ * (NO_NODES_AVAILABLE), as real Trino 476 does for seconds after /v1/info stops saying
+ * `starting` (seen in the conformance case RealTrinoQueriesWaitForARealCoordinatorToStart).
+ */
+describe('held statements submitted to a coordinator that just started', () => {
+  test('a NO_NODES_AVAILABLE failure at scheduling is submitted again; the client only ever sees its query run', async () => {
+    const coordinator = new FakeCoordinator({ name: 'fresh', queuedPolls: 2 });
+    await coordinator.start();
+    coordinator.noNodesFor = 2;
+    let resumed = false;
+    const table = { version: 1 as const, groups: [{ name: 'g', hostnames: ['g.example.com'], headerValues: [], default: false, path: 'router' as const, backends: [{ id: 'ns/fresh', service: { namespace: 'ns', name: 'fresh-coordinator', port: 8080 }, weight: 1, state: 'Suspended' as const, prefix: '/xtrinode/c/ns/fresh' }] }] };
+    const r = new TrinoRouter({
+      logger: pino({ level: 'silent' }), healthIntervalMs: 0, activityIntervalMs: 0,
+      resumer: { resume: async () => void (resumed = true), noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer,
+      resolveService: () => `http://127.0.0.1:${coordinator.port}`,
+    });
+    r.setTable(table);
+    const c = new Client(await r.listen({ port: 0, host: '127.0.0.1' }));
+    try {
+      const first = await c.request({ method: 'POST', path: '/v1/statement', headers: { host: 'g.example.com', 'x-trino-user': 'me', authorization: 'Basic c2VjcmV0' }, body: 'SELECT 1' });
+      let page = (await first.body.json()) as { nextUri?: string; stats: { state: string }; error?: { errorName: string }; data?: unknown[] };
+      expect(page.stats.state).toBe('QUEUED');
+      expect(resumed).toBe(true);
+      r.setTable({ ...table, groups: [{ ...table.groups[0]!, backends: [{ ...table.groups[0]!.backends[0]!, state: 'Ready' }] }] }); // the runtime woke
+      const states: string[] = [];
+      while (page.nextUri) {
+        const u = new URL(page.nextUri);
+        const res = await c.request({ method: 'GET', path: u.pathname, headers: { host: u.host } });
+        expect(res.statusCode).toBe(200);
+        page = (await res.body.json()) as typeof page;
+        states.push(page.stats.state);
+      }
+      expect({ last: states.at(-1), error: page.error?.errorName, data: page.data }).toEqual({ last: 'FINISHED', error: undefined, data: [[0, 'fresh']] });
+      expect(states).not.toContain('FAILED');
+      const posts = coordinator.seen.filter((s) => s.method === 'POST' && s.path === '/v1/statement');
+      expect(posts.length).toBe(3); // two failed at scheduling, the third ran
+      // The router's own polls of the failed submissions carried no client credentials.
+      const routerPolls = coordinator.seen.filter((s) => s.method === 'GET' && s.path.startsWith('/v1/statement/queued/'));
+      expect(routerPolls.length).toBeGreaterThanOrEqual(2);
+      expect(routerPolls.filter((s) => s.headers.authorization !== undefined).length).toBe(0);
+    } finally {
+      await c.close();
+      await r.drain();
+      await coordinator.stop();
+    }
+  });
+});

@@ -41,8 +41,8 @@ export interface HeldQueryHost {
   group(name: string): RouteGroup | undefined;
   /** A backend of the group that takes new queries now (Ready in the table and answering /v1/info). */
   readyBackend(group: RouteGroup): Promise<RouteBackend | undefined>;
-  /** Sends the statement; throws `NotSentError` when the connection failed before sending. */
-  submit(backend: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse>;
+  /** Sends the statement; throws `NotSentError` when the connection failed before sending. Retries end by `deadline`. */
+  submit(backend: RouteBackend, headers: Record<string, string | string[]>, body: Buffer, deadline: number): Promise<CapturedResponse>;
   resume(group: RouteGroup): void;
 }
 
@@ -254,7 +254,7 @@ export class HeldQueries {
       const backend = await this.host.readyBackend(group);
       if (backend) {
         try {
-          const result = await this.host.submit(backend, h.headers, h.body);
+          const result = await this.host.submit(backend, h.headers, h.body, h.deadline);
           if (h.cancelled) return; // dropped meanwhile; the coordinator's query is abandoned by Trino
           h.result = result;
           this.notify(h);

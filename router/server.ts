@@ -33,6 +33,7 @@ import { CoordinatorHealth } from './coordinator-health.ts';
 import { coordinatorLoad } from './coordinator-load.ts';
 import { StatementBudget } from './statement-budget.ts';
 import { serveAdmin } from './admin-endpoints.ts';
+import { submitScheduled } from './held-submission.ts';
 
 export interface OAuth2CookieOptions {
   /** Shared HMAC secret; all router replicas need the same one. Never logged. */
@@ -161,7 +162,7 @@ export class TrinoRouter {
         {
           group: (name) => this.index?.table.groups.find((g) => g.name === name),
           readyBackend: (g) => this.readyBackend(g),
-          submit: (b, headers, body) => this.submitHeld(b, headers, body),
+          submit: (b, headers, body, deadline) => this.submitHeld(b, headers, body, deadline),
           resume: (g) => void options.resumer!.resume(g),
         },
         { timeoutMs: this.opts.resumeTimeoutMs, budget: this.statements, abandonAfterMs: this.opts.heldAbandonAfterMs, ...(options.peer && peerSigner ? { selfAddress: options.peer.selfAddress, signer: peerSigner } : {}) },
@@ -449,27 +450,43 @@ export class TrinoRouter {
     return undefined;
   }
 
-  private async submitHeld(b: RouteBackend, headers: Record<string, string | string[]>, body: Buffer): Promise<CapturedResponse> {
-    let res;
-    try {
-      res = await this.pool(this.opts.resolveService(b.service)).request({ method: 'POST', path: '/v1/statement', headers: withPrefix(headers, b.prefix), body });
-    } catch (e) {
-      if (isNotSent(e)) throw new NotSentError(String(e));
-      throw e;
-    }
-    if (!validStatus(res.statusCode)) {
-      discard(res as unknown as UpstreamResponse);
-      throw errors.badResponse(b.id);
-    }
-    const chunks: Buffer[] = [];
-    for await (const c of res.body) chunks.push(c as Buffer);
-    const out = Buffer.concat(chunks);
-    const id = queryIdInBody(out.subarray(0, 256).toString('latin1'));
+  /**
+   * Submits a held statement to a coordinator of its waking runtime, following its first polls
+   * until Trino scheduled it (held-submission.ts); the answer is the page the client gets next.
+   */
+  private async submitHeld(b: RouteBackend, headers: Record<string, string | string[]>, body: Buffer, deadline: number): Promise<CapturedResponse> {
+    const pool = this.pool(this.opts.resolveService(b.service));
+    const capture = async (res: Dispatcher.ResponseData): Promise<CapturedResponse> => {
+      if (!validStatus(res.statusCode)) {
+        discard(res as unknown as UpstreamResponse);
+        throw errors.badResponse(b.id);
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of res.body) chunks.push(c as Buffer);
+      const h = endToEnd(res.headers);
+      delete h['content-length']; // re-set for the buffered body when answered
+      return { status: res.statusCode, headers: h, body: Buffer.concat(chunks) };
+    };
+    // Polls are bodiless and need no credentials (Trino serves them by their secret URL).
+    const pollHeaders = withPrefix(headers, b.prefix);
+    for (const h of [...CREDENTIAL_HEADERS, 'content-length', 'content-type', 'transfer-encoding']) delete pollHeaders[h];
+    const { answer } = await submitScheduled({
+      submit: async () => {
+        let res: Dispatcher.ResponseData;
+        try {
+          res = await pool.request({ method: 'POST', path: '/v1/statement', headers: withPrefix(headers, b.prefix), body });
+        } catch (e) {
+          if (isNotSent(e)) throw new NotSentError(String(e));
+          throw e;
+        }
+        return capture(res);
+      },
+      poll: async (path) => capture(await pool.request({ method: 'GET', path, headers: pollHeaders, headersTimeout: this.opts.probeTimeoutMs * 2 })),
+    }, { prefix: b.prefix, followMs: 10_000, deadline });
+    const id = queryIdInBody(answer.body.subarray(0, 256).toString('latin1'));
     if (id) this.sticky.set(querySuffix(id), b.id);
     this.opts.resumer?.noteActivity(b.id);
-    const h = endToEnd(res.headers);
-    delete h['content-length']; // re-set for the buffered body when answered
-    return { status: res.statusCode, headers: h, body: out };
+    return answer;
   }
 
   private choose(group: RouteGroup): RouteBackend {
