@@ -204,7 +204,7 @@ export class FakeCoordinator {
       if (q.noNodes) {
         this.queries.delete(id);
         const message = 'No nodes available to run query';
-        return json(200, { id, infoUri: `${this.base(req)}/ui/query.html?${id}`, stats: { state: 'FAILED', queued: false, scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 }, error: { message, errorCode: 65542, errorName: 'NO_NODES_AVAILABLE', errorType: 'INSUFFICIENT_RESOURCES', failureInfo: { type: 'io.trino.spi.TrinoException', message, suppressed: [], stack: [] } }, warnings: [] });
+        return json(200, { id, infoUri: `${this.base(req)}/ui/query.html?${id}`, stats: { state: 'FAILED', queued: false, scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 }, error: { message, errorCode: 65541, errorName: 'NO_NODES_AVAILABLE', errorType: 'INTERNAL_ERROR', failureInfo: { type: 'io.trino.spi.TrinoException', message, suppressed: [], stack: [] } }, warnings: [] });
       }
       if (q.state === 'QUEUED' && q.polls > (this.opts.queuedPolls ?? 1)) q.state = 'RUNNING';
       else if (q.state === 'RUNNING') q.state = 'FINISHED';

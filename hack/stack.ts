@@ -17,7 +17,7 @@
  * everything else lives in temporary folders that `stop()` removes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type Server } from 'node:net';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createWriteStream, writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -129,9 +129,16 @@ async function waitHttp(url: string, what: string, o: { host?: string; timeoutMs
   }
 }
 
-/** kube-proxy stand-in: clusterIP:port -> target. */
+/**
+ * kube-proxy stand-in: clusterIP:port -> target. Closing it also resets the connections it
+ * carries (keep-alive ones from Traefik and the router would otherwise hold it open), as the
+ * endpoint of a stopped pod does.
+ */
 function forward(listenHost: string, listenPort: number, targetHost: string, targetPort: number): Promise<Server> {
+  const open = new Set<Socket>();
   const server = createServer({ noDelay: true }, (sock) => {
+    open.add(sock);
+    sock.once('close', () => open.delete(sock));
     // noDelay as kube-proxy's kernel path has no Nagle stall: without it every small last
     // segment of a result page waits for the peer's delayed ACK (about 40 ms a page).
     const up = connect({ port: targetPort, host: targetHost, noDelay: true });
@@ -143,6 +150,12 @@ function forward(listenHost: string, listenPort: number, targetHost: string, tar
     sock.on('error', end);
     up.on('error', end);
   });
+  const close = server.close.bind(server);
+  server.close = (cb?: (err?: Error) => void) => {
+    close(cb);
+    for (const sock of open) sock.destroy();
+    return server;
+  };
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(listenPort, listenHost, () => resolve(server));

@@ -90,12 +90,16 @@ export async function startTrino(o: { name: string; index: number; heap?: string
     'query.max-memory=512MB',
     'query.max-memory-per-node=512MB',
     'http-server.log.enabled=false',
+    // SIGTERM starts Trino's graceful shutdown, which waits this long twice (default 2m): the
+    // local stack's suspend stops a coordinator in seconds, as a pod with a short grace period.
+    'shutdown.grace-period=1s',
     '',
   ].join('\n'));
   writeFileSync(join(etc, 'catalog/tpch.properties'), 'connector.name=tpch\n');
   writeFileSync(join(etc, 'log.properties'), 'io.trino=WARN\nio.airlift=WARN\n');
+  // Trino's own log (it rotates the file on start) and the JVM's stdout/stderr, side by side.
   const log = join(logsDir, `trino-${o.name}.log`);
-  const out = createWriteStream(log, { flags: 'a' });
+  const out = createWriteStream(join(logsDir, `trino-${o.name}.out`), { flags: 'a' });
   const java = join(TRINO_JAVA_HOME, 'bin/java');
   const child: ChildProcess = spawn('ip', [
     'netns', 'exec', ns, java,

@@ -52,13 +52,15 @@ export function coordinatorPath(nextUri: string, prefix: string | undefined): st
   return path.startsWith('/v1/statement/') ? `${path}${u.search}` : undefined;
 }
 
-export async function submitScheduled(calls: StatementCalls, o: { prefix: string | undefined; followMs: number; deadline: number; pauseMs?: number }): Promise<{ answer: CapturedResponse; submissions: number }> {
+export async function submitScheduled(calls: StatementCalls, o: { prefix: string | undefined; followMs: number; deadline: number; pauseMs?: number }): Promise<{ answer: CapturedResponse; submissions: number; states: string[] }> {
   let submissions = 0;
+  const states: string[] = [];
   for (;;) {
     submissions++;
     let answer = await calls.submit();
     const until = Date.now() + o.followMs;
     let p = page(answer);
+    states.push(p?.stats?.state ?? `HTTP ${answer.status}`);
     while (p && p.nextUri && p.data === undefined && NOT_SCHEDULED.has(p.stats?.state ?? '') && Date.now() < until) {
       const path = coordinatorPath(p.nextUri, o.prefix);
       if (!path) break;
@@ -68,9 +70,10 @@ export async function submitScheduled(calls: StatementCalls, o: { prefix: string
         break; // the client polls the last page itself and meets whatever happened
       }
       p = page(answer);
+      states.push(p?.stats?.state ?? `HTTP ${answer.status}`);
     }
     const noNodes = p?.stats?.state === 'FAILED' && p.error?.errorName === 'NO_NODES_AVAILABLE';
-    if (!noNodes || Date.now() + (o.pauseMs ?? 500) > o.deadline) return { answer, submissions };
+    if (!noNodes || Date.now() + (o.pauseMs ?? 500) > o.deadline) return { answer, submissions, states };
     await new Promise((r) => setTimeout(r, o.pauseMs ?? 500));
   }
 }

@@ -467,14 +467,17 @@ export class TrinoRouter {
       delete h['content-length']; // re-set for the buffered body when answered
       return { status: res.statusCode, headers: h, body: Buffer.concat(chunks) };
     };
+    // The router reads these pages (held-submission.ts): plain JSON, whatever the client accepts.
+    const submitHeaders = withPrefix(headers, b.prefix);
+    submitHeaders['accept-encoding'] = 'identity';
     // Polls are bodiless and need no credentials (Trino serves them by their secret URL).
-    const pollHeaders = withPrefix(headers, b.prefix);
+    const pollHeaders = { ...submitHeaders };
     for (const h of [...CREDENTIAL_HEADERS, 'content-length', 'content-type', 'transfer-encoding']) delete pollHeaders[h];
-    const { answer } = await submitScheduled({
+    const { answer, submissions, states } = await submitScheduled({
       submit: async () => {
         let res: Dispatcher.ResponseData;
         try {
-          res = await pool.request({ method: 'POST', path: '/v1/statement', headers: withPrefix(headers, b.prefix), body });
+          res = await pool.request({ method: 'POST', path: '/v1/statement', headers: submitHeaders, body });
         } catch (e) {
           if (isNotSent(e)) throw new NotSentError(String(e));
           throw e;
@@ -483,6 +486,7 @@ export class TrinoRouter {
       },
       poll: async (path) => capture(await pool.request({ method: 'GET', path, headers: pollHeaders, headersTimeout: this.opts.probeTimeoutMs * 2 })),
     }, { prefix: b.prefix, followMs: 10_000, deadline });
+    this.log.info({ backend: b.id, submissions, states }, 'held statement submitted');
     const id = queryIdInBody(answer.body.subarray(0, 256).toString('latin1'));
     if (id) this.sticky.set(querySuffix(id), b.id);
     this.opts.resumer?.noteActivity(b.id);
