@@ -3,6 +3,9 @@
  * status a Trino client acts on correctly, and a one-line message a Trino client shows its user.
  * Messages name XTrinodes and selectors, never addresses, stack traces or secrets.
  */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+
 export const RouterErrorCode = {
   UnknownSelector: 'XTN_UNKNOWN_SELECTOR',
   NoRoute: 'XTN_NO_ROUTE',
@@ -70,4 +73,31 @@ export const errors = {
 function clip(s: string): string {
   const t = s.length > 128 ? `${s.slice(0, 128)}...` : s;
   return JSON.stringify(t);
+}
+
+/**
+ * Answers a request with an error in the router's one form: the status, `X-XTrinode-Error`, a
+ * one-line text/plain message, `Retry-After` where it helps, and the connection closed when the
+ * request body was not read to its end. Nothing else of the error (stack, addresses) is sent.
+ */
+export function replyWithError(req: FastifyRequest, reply: FastifyReply, e: unknown, log: Logger, clearCookie?: string): void {
+  const err = e instanceof RouterError ? e : undefined;
+  if (!err) log.error({ err: e, method: req.method, url: req.url.slice(0, 200) }, 'router internal error');
+  else if (err.status >= 500) log.warn({ code: err.code, method: req.method, path: req.url.split('?')[0]!.slice(0, 200) }, err.message);
+  if (reply.sent || reply.raw.headersSent) {
+    reply.raw.destroy();
+    return;
+  }
+  const status = err?.status ?? 500;
+  if (status === 499) {
+    reply.raw.destroy();
+    return;
+  }
+  const message = err?.message ?? 'xtrinode-gateway: internal router error; the request was not forwarded. Retry; report it if it persists.';
+  reply.code(status).header('content-type', 'text/plain; charset=utf-8').header('x-xtrinode-error', err?.code ?? 'XTN_INTERNAL');
+  // A body the router stopped reading (too large, over budget) is not drained: close instead.
+  if (!req.raw.complete) reply.header('connection', 'close');
+  if (err?.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+  if (err?.code === RouterErrorCode.BadCookie && clearCookie) reply.header('set-cookie', clearCookie);
+  reply.send(`${message}\n`);
 }

@@ -1,0 +1,120 @@
+/**
+ * Follow-ups: requests about a query that already exists on one coordinator.
+ *
+ * - By prefix (`/xtrinode/c/<namespace>/<name>/...`, what Trino writes into nextUri when the
+ *   route table gives coordinators prefixes): the URL names the coordinator; sent there with the
+ *   prefix stripped and X-Forwarded-Prefix set, as the Gateway's prefix route does.
+ * - By query id (the fallback, and URLs clients build themselves: `/v1/query/{id}`,
+ *   `/ui/api/query/{id}`, root-path polls, spooled segments): the owner learned from answers
+ *   that proved it, else probed inside the group the request resolves to, and only there.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
+import type { RouteIndex } from './route-index.ts';
+import type { Resumer } from './resume.ts';
+import type { RoutingContext } from './router-options.ts';
+import type { Affinity } from './trino-paths.ts';
+import { RouterError, errors } from './errors.ts';
+import { discard, type UpstreamResponse } from './forwarder.ts';
+
+export class FollowUps {
+  private readonly ctx: RoutingContext;
+
+  constructor(ctx: RoutingContext) {
+    this.ctx = ctx;
+  }
+
+  /** A request that names its coordinator by prefix. */
+  async byPrefix(req: FastifyRequest, reply: FastifyReply, index: RouteIndex, p: { id: string; prefix: string; rest: string }, resumer: Resumer | undefined): Promise<string> {
+    const entry = index.backends.get(p.id);
+    if (!entry) throw errors.unknownCoordinator(p.prefix);
+    const b = entry.backend;
+    if (b.state === 'Unresolved') throw errors.unresolved(b.id);
+    if (b.state === 'Suspended') {
+      if (resumer) void resumer.resume(entry.group);
+      throw errors.suspended(b.id);
+    }
+    await this.ctx.forwarder.forward(req, reply, b, { path: p.rest, prefix: p.prefix, retryNotSentMs: this.ctx.opts.followUpRetryMs });
+    return 'prefix';
+  }
+
+  /** Owner known -> straight there; unknown -> probe where the protocol allows. */
+  async byQueryId(req: FastifyRequest, reply: FastifyReply, index: RouteIndex, a: Affinity & { kind: 'query' | 'spooled' }, host: string | undefined, selector: string | undefined): Promise<string> {
+    const { sticky, metrics, forwarder, opts } = this.ctx;
+    // Only inside the group the request resolves to: a client's credentials never go to a
+    // coordinator its request was not routed to, whatever the router learned.
+    const r = index.resolve(host, selector);
+    if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
+    const group: RouteGroup | undefined = r.kind === 'group' ? r.group : undefined;
+    if (a.kind === 'query') {
+      const owner = sticky.get(a.suffix);
+      const entry = owner === undefined ? undefined : index.backends.get(owner);
+      if (entry && group && entry.group.name === group.name) {
+        metrics.sticky.inc({ result: 'hit' });
+        await forwarder.forward(req, reply, entry.backend, { retryNotSentMs: opts.followUpRetryMs });
+        return 'sticky-hit';
+      }
+    }
+    metrics.sticky.inc({ result: 'miss' });
+    const candidates = (group?.backends ?? []).filter((b) => b.state === 'Ready');
+    if (candidates.length === 0) throw a.kind === 'query' ? errors.queryNotFound(a.queryId) : errors.malformed('no coordinator to serve this segment');
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') throw errors.malformed(`${method} is not a follow-up method`);
+    if (a.kind === 'query' && !a.probeSafe) {
+      // Its answer does not tell the owner (DELETE /v1/query is 204 everywhere): send it to every
+      // coordinator, learn nothing, answer with the first status that is not a 404.
+      const status = await this.broadcast(req, candidates);
+      reply.code(status ?? 404).send();
+      return 'sticky-broadcast';
+    }
+    const found = await this.probe(req, candidates);
+    if (found) {
+      if (a.kind === 'query') sticky.set(a.suffix, found.backend.id);
+      forwarder.writeResponse(req, reply, found.res);
+      return 'sticky-probed';
+    }
+    if (a.kind === 'query') throw errors.queryNotFound(a.queryId);
+    throw new RouterError('XTN_QUERY_NOT_FOUND', 404, 'xtrinode-gateway: no coordinator knows this spooled segment.');
+  }
+
+  /** Sends the (bodiless) request to every candidate, `probeConcurrency` at a time; returns the first non-404 status. */
+  private async broadcast(req: FastifyRequest, candidates: RouteBackend[]): Promise<number | undefined> {
+    let status: number | undefined;
+    for (const batch of batches(candidates, this.ctx.opts.probeConcurrency)) {
+      this.ctx.metrics.sticky.inc({ result: 'probe' }, batch.length);
+      const results = await Promise.all(batch.map((b) => this.ctx.forwarder.send(req, b).catch(() => undefined)));
+      for (const res of results) {
+        if (!res) continue;
+        if (status === undefined && res.statusCode !== 404) status = res.statusCode;
+        discard(res);
+      }
+    }
+    return status;
+  }
+
+  /**
+   * Sends the (bodiless) request to candidates, `probeConcurrency` at a time; the first answer in
+   * order that proves ownership (2xx) wins. Trino answers 404 or 410 for queries it does not know;
+   * 401/403 and 5xx prove nothing either.
+   */
+  private async probe(req: FastifyRequest, candidates: RouteBackend[]): Promise<{ backend: RouteBackend; res: UpstreamResponse } | undefined> {
+    for (const batch of batches(candidates, this.ctx.opts.probeConcurrency)) {
+      this.ctx.metrics.sticky.inc({ result: 'probe' }, batch.length);
+      const results = await Promise.all(batch.map((b) => this.ctx.forwarder.send(req, b).then((res) => ({ b, res }), () => undefined)));
+      let winner: { backend: RouteBackend; res: UpstreamResponse } | undefined;
+      for (const r of results) {
+        if (!r) continue;
+        if (!winner && r.res.statusCode >= 200 && r.res.statusCode < 300) winner = { backend: r.b, res: r.res };
+        else discard(r.res);
+      }
+      if (winner) return winner;
+    }
+    return undefined;
+  }
+}
+
+function batches<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
