@@ -10,6 +10,4 @@ export default {
   testTimeout: 60000,
   // Not the default (the system temp directory): a test run leaves nothing there.
   cacheDirectory: '<rootDir>/node_modules/.cache/jest',
-  // trino-client and presto-client keep keep-alive sockets open after their last query.
-  forceExit: true,
 };

@@ -10,8 +10,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, createWriteStream, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { request } from 'undici';
 import { componentDir } from '../test/components.ts';
 
@@ -71,7 +70,10 @@ export async function startTrino(o: { name: string; index: number; heap?: string
   ip(['-n', ns, 'addr', 'add', `${address}/30`, 'dev', nsIf]);
   ip(['-n', ns, 'link', 'set', nsIf, 'up']);
 
-  const dir = mkdtempSync(join(tmpdir(), `xtn-trino-${o.name}-`));
+  // Its folder is outside the system temp directory, which the JVM gets a private one in (below).
+  const runs = join(dirname(componentDir('trino')), 'run');
+  mkdirSync(runs, { recursive: true });
+  const dir = mkdtempSync(join(runs, `trino-${o.name}-`));
   const etc = join(dir, 'etc');
   mkdirSync(join(etc, 'catalog'), { recursive: true });
   mkdirSync(join(dir, 'tmp'));
@@ -101,12 +103,15 @@ export async function startTrino(o: { name: string; index: number; heap?: string
   const log = join(logsDir, `trino-${o.name}.log`);
   const out = createWriteStream(join(logsDir, `trino-${o.name}.out`), { flags: 'a' });
   const java = join(TRINO_JAVA_HOME, 'bin/java');
+  // `ip netns exec` runs it in a mount namespace of its own: there its folder's tmp/ is mounted
+  // on /tmp, so what a JVM puts in /tmp whatever java.io.tmpdir says (attach sockets,
+  // hsperfdata_<user>) goes away with the folder. `exec` keeps the JVM the child we signal.
   const child: ChildProcess = spawn('ip', [
-    'netns', 'exec', ns, java,
+    'netns', 'exec', ns, 'sh', '-c', 'mount --bind "$0" /tmp && exec "$@"', join(dir, 'tmp'), java,
     '-server', `-Xmx${o.heap ?? '1G'}`, '-XX:+UseG1GC', '-XX:+ExitOnOutOfMemoryError', '-XX:TieredStopAtLevel=1',
     '-Djdk.attach.allowAttachSelf=true', '-Dfile.encoding=UTF-8',
     `-Dconfig=${join(etc, 'config.properties')}`, `-Dlog.levels-file=${join(etc, 'log.properties')}`, `-Dlog.output-file=${log}`,
-    // Native libraries (lz4, snappy, zstd) are unpacked into java.io.tmpdir: keep them in this folder.
+    // Native libraries (lz4, snappy, zstd) are unpacked into java.io.tmpdir, this folder's tmp/ (also its /tmp).
     `-Djava.io.tmpdir=${join(dir, 'tmp')}`, '-XX:-UsePerfData',
     '--enable-native-access=ALL-UNNAMED', '-XX:+EnableDynamicAgentLoading',
     '-cp', `${join(server, 'lib')}/*`, 'io.trino.server.TrinoServer',

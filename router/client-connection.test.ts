@@ -71,7 +71,8 @@ function slowClient(port: number, parts: string[], gapMs: number): Promise<{ tex
     let out = '';
     let i = 0;
     const next = () => {
-      if (i < parts.length && !sock.destroyed) sock.write(parts[i++]!);
+      if (sock.destroyed) return; // the router hung up: nothing more to send
+      if (i < parts.length) sock.write(parts[i++]!);
       if (i < parts.length) setTimeout(next, gapMs);
     };
     sock.on('connect', next);

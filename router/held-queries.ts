@@ -275,34 +275,18 @@ export class HeldQueries {
     }
   }
 
+  private queued(h: Held) {
+    return { id: h.id, infoUri: `${h.base}/ui/`, nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug(h)}/${++h.token}`, stats: this.stats('QUEUED', h), warnings: [] };
+  }
+
+  /** A Trino QueryResults that failed: the client shows the message and stops polling. */
+  private failed(h: Held, message: string) {
+    const error = { message, errorCode: 65536, errorName: 'XTRINODE_RUNTIME_NOT_READY', errorType: 'EXTERNAL', failureInfo: { type: 'io.xtrinode.RuntimeNotReady', message, suppressed: [], stack: [] } };
+    return { id: h.id, infoUri: `${h.base}/ui/`, stats: this.stats('FAILED', h), error, warnings: [] };
+  }
+
   private stats(state: string, h: Held) {
     const elapsed = Date.now() - (h.deadline - this.o.timeoutMs);
     return { state, queued: state === 'QUEUED', scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: elapsed, elapsedTimeMillis: elapsed, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 };
-  }
-
-  private queued(h: Held) {
-    return {
-      id: h.id,
-      infoUri: `${h.base}/ui/`,
-      nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug(h)}/${++h.token}`,
-      stats: this.stats('QUEUED', h),
-      warnings: [],
-    };
-  }
-
-  private failed(h: Held, message: string) {
-    return {
-      id: h.id,
-      infoUri: `${h.base}/ui/`,
-      stats: this.stats('FAILED', h),
-      error: {
-        message,
-        errorCode: 65536,
-        errorName: 'XTRINODE_RUNTIME_NOT_READY',
-        errorType: 'EXTERNAL',
-        failureInfo: { type: 'io.xtrinode.RuntimeNotReady', message, suppressed: [], stack: [] },
-      },
-      warnings: [],
-    };
   }
 }

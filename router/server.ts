@@ -173,7 +173,12 @@ export class TrinoRouter {
     const deadline = Date.now() + this.opts.drainTimeoutMs;
     const closing = this.app.close();
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await Promise.race([closing, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closing, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+    // Past the drain deadline, what is still open is cut: the process must be able to exit.
+    this.app.server.closeAllConnections();
+    await closing;
     await this.ctx.forwarder.destroy();
     this.held?.close();
     await this.admin?.close();
