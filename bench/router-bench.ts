@@ -8,6 +8,7 @@
  * (a) small polls: GET /v1/query/{id} (sticky-hit path), sequential latency and concurrent req/s
  * (b) large result pages: ~8 MB JSON, MB/s at 4 concurrent streams
  * (c) router RSS with 1,000 concurrent queries held open by the coordinator (measured first)
+ * (e) against a native proxy, same run: nginx origin, haproxy and the router (bench/proxy-comparison.ts)
  * (d) router RSS with ten 15 MiB statements sent to a suspended runtime (held, or refused past
  *     the statement budget) and 1,000 concurrent polls of them, against the Deployment's memory
  *     limit; the router runs with the budget and Node options of manifests/router/deployment.yaml
@@ -27,6 +28,7 @@ import { join } from 'node:path';
 import { serializeRouteTable } from '../routetable/schema.ts';
 import { freePort } from '../hack/control-plane.ts';
 import { parseBytes } from '../router/main.ts';
+import { compareWithNativeProxy } from './proxy-comparison.ts';
 
 /** What the router Deployment sets: its env and memory limit. */
 function deployment(): { env: Record<string, string>; limit: string } {
@@ -183,6 +185,7 @@ async function main(): Promise<void> {
     const mb = (x: { bytes: number; secs: number }) => x.bytes / 1e6 / x.secs;
     results['large pages (8.6 MB), 4 streams, MB/s direct / via router'] = `${mb(ld).toFixed(0)} / ${mb(lr).toFixed(0)}  -> ratio ${(mb(lr) / mb(ld)).toFixed(2)}`;
 
+    for (const [k, v] of await compareWithNativeProxy(routerNodeOptions)) results[k] = v;
   } finally {
     await direct.close();
     await viaRouter.close();

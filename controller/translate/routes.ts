@@ -34,6 +34,8 @@
 import { SELECTOR_HEADER } from '../api/xtrinode.ts';
 import type { RouteBackend, RouteGroup } from '../../routetable/schema.ts';
 import type { GatewaySettings } from './settings.ts';
+import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import type { IReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant';
 
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'xtrinode-gateway';
@@ -73,22 +75,26 @@ export interface GroupRoutesInput {
   members: string[];
 }
 
-type Rule = { matches: Array<Record<string, unknown>>; filters?: Array<Record<string, unknown>>; backendRefs: Array<Record<string, unknown>> };
+/** Gateway API types from @kubernetes-models/gateway-api: the compiler checks every field we generate. */
+type Rule = NonNullable<IHTTPRoute['spec']['rules']>[number] & { matches: HTTPRouteMatch[]; backendRefs: HTTPBackendRef[] };
+type HTTPRouteMatch = NonNullable<NonNullable<IHTTPRoute['spec']['rules']>[number]['matches']>[number];
+type HTTPBackendRef = NonNullable<NonNullable<IHTTPRoute['spec']['rules']>[number]['backendRefs']>[number];
+type HTTPRouteFilter = NonNullable<NonNullable<IHTTPRoute['spec']['rules']>[number]['filters']>[number];
 
-const PATH_ALL = { type: 'PathPrefix', value: '/' };
+const PATH_ALL = { type: 'PathPrefix' as const, value: '/' };
 /** Paths the router serves itself (wait URIs of held queries) or forwards by prefix. */
-const PATH_ROUTER = { type: 'PathPrefix', value: '/xtrinode' };
+const PATH_ROUTER = { type: 'PathPrefix' as const, value: '/xtrinode' };
 /** Paths a client builds itself, or that need OAuth2 cookie stickiness: weighted groups send them to the router. */
 const ROUTER_PLACED_PATHS = ['/v1/query', '/ui', '/oauth2'];
 
-function setPrefixFilter(prefix: string) {
+function setPrefixFilter(prefix: string): HTTPRouteFilter {
   return { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: FORWARDED_PREFIX_HEADER, value: prefix }] } };
 }
 /** Where follow-ups do not use prefixes, a client's own X-Forwarded-Prefix must not reach Trino either. */
-const REMOVE_PREFIX = { type: 'RequestHeaderModifier', requestHeaderModifier: { remove: [FORWARDED_PREFIX_HEADER] } };
-const STRIP_PREFIX = { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } } };
+const REMOVE_PREFIX: HTTPRouteFilter = { type: 'RequestHeaderModifier', requestHeaderModifier: { remove: [FORWARDED_PREFIX_HEADER] } };
+const STRIP_PREFIX: HTTPRouteFilter = { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } } };
 
-function serviceRef(service: RouteBackend['service'], weight: number) {
+function serviceRef(service: RouteBackend['service'], weight: number): HTTPBackendRef {
   return { group: '', kind: 'Service', name: service.name, namespace: service.namespace, port: service.port, weight };
 }
 
@@ -105,7 +111,7 @@ function chunk<T>(xs: T[], n: number): T[][] {
 /** The rule that sends one coordinator's prefix to it (or to the router while it cannot serve). */
 function prefixRule(s: GatewaySettings, b: RouteBackend): Rule {
   const prefix = coordinatorPrefix(b.id);
-  const match = { path: { type: 'PathPrefix', value: prefix } };
+  const match: HTTPRouteMatch = { path: { type: 'PathPrefix', value: prefix } };
   if (b.state !== 'Ready') return { matches: [match], backendRefs: [routerRef(s)] };
   return { matches: [match], filters: [STRIP_PREFIX, setPrefixFilter(prefix)], backendRefs: [serviceRef(b.service, 1)] };
 }
@@ -142,7 +148,7 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
     labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_GROUP]: g.group },
     annotations: { [ANNOTATION_MEMBERS]: g.members.join(','), [ANNOTATION_PURPOSE]: `${what} for routing group ${g.group}, ${purposeOf(g.path, g.backends)}` },
   });
-  const route = (name: string, what: string, rules: Rule[], hostnames?: string[]): K8sObject => ({
+  const route = (name: string, what: string, rules: Rule[], hostnames?: string[]): K8sObject & IHTTPRoute => ({
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
     metadata: meta(name, what),
@@ -168,13 +174,13 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
   });
   chunk(g.headerValues, MAX_MATCHES_PER_RULE).forEach((vs, i) => {
     const name = i === 0 ? `xtrinode-${g.group}.header` : `xtrinode-${g.group}.header.${i + 1}`;
-    const matches = vs.map((v) => ({ path: PATH_ALL, headers: [{ type: 'Exact', name: SELECTOR_HEADER, value: v }] }));
+    const matches = vs.map((v): HTTPRouteMatch => ({ path: PATH_ALL, headers: [{ type: 'Exact', name: SELECTOR_HEADER, value: v }] }));
     out.push(route(name, `${SELECTOR_HEADER} header routing (the router places new statements; a hostname always outranks a header)`, [{ matches, backendRefs: [routerRef(s)] }]));
   });
   return out;
 }
 
-export function fallbackRoute(s: GatewaySettings): K8sObject {
+export function fallbackRoute(s: GatewaySettings): K8sObject & IHTTPRoute {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
@@ -190,7 +196,7 @@ export function fallbackRoute(s: GatewaySettings): K8sObject {
   };
 }
 
-export function referenceGrants(s: GatewaySettings, namespace: string, services: string[]): K8sObject[] {
+export function referenceGrants(s: GatewaySettings, namespace: string, services: string[]): Array<K8sObject & IReferenceGrant> {
   // spec.to holds at most 16 entries; one grant per 16 Services, each naming its Services.
   return chunk(services, 16).map((names, i) => ({
     apiVersion: 'gateway.networking.k8s.io/v1beta1',
@@ -208,8 +214,6 @@ export function referenceGrants(s: GatewaySettings, namespace: string, services:
   }));
 }
 
-function parentRefs(s: GatewaySettings) {
-  const ref: Record<string, string> = { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: s.gateway.namespace, name: s.gateway.name };
-  if (s.gateway.sectionName) ref.sectionName = s.gateway.sectionName;
-  return [ref];
+function parentRefs(s: GatewaySettings): NonNullable<IHTTPRoute['spec']['parentRefs']> {
+  return [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: s.gateway.namespace, name: s.gateway.name, ...(s.gateway.sectionName ? { sectionName: s.gateway.sectionName } : {}) }];
 }

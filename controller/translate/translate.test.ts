@@ -3,6 +3,8 @@
  * the per-XTrinode status and the problems render reports). Optional <case>.settings.json
  * overrides gateway settings. Regenerate with `npm run golden:update` and review the diff.
  */
+import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import { ReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,16 @@ const cases = readdirSync(testdata).filter((f) => f.endsWith('.in.yaml')).map((f
 function settingsFor(name: string): GatewaySettings {
   const f = join(testdata, `${name}.settings.json`);
   return existsSync(f) ? { ...DEFAULT_SETTINGS, ...(JSON.parse(readFileSync(f, 'utf8')) as Partial<GatewaySettings>) } : DEFAULT_SETTINGS;
+}
+
+/** The message of a model validation error, or '' when the object is valid. */
+function modelErrors(validate: () => void): string {
+  try {
+    validate();
+    return '';
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 function renderCase(name: string, reverse = false) {
@@ -50,11 +62,14 @@ describe('golden render cases', () => {
       const golden = join(testdata, `${name}.out.yaml`);
       if (update) writeFileSync(golden, text);
       expect(text).toBe(readFileSync(golden, 'utf8'));
-      // Every Gateway API object validates against the real CRD schema.
-      for (const o of out.output.objects) {
-        if (o.apiVersion.startsWith('gateway.networking.k8s.io/')) {
-          expect({ object: `${o.kind} ${o.metadata.name}`, errors: gatewayApiSchemaErrors(o) }).toEqual({ object: `${o.kind} ${o.metadata.name}`, errors: [] });
-        }
+      // Every Gateway API object validates against the real CRD schema, and against the models
+      // of @kubernetes-models/gateway-api that type the generator.
+      const gatewayObjects = out.output.objects.filter((o) => o.apiVersion.startsWith('gateway.networking.k8s.io/'));
+      expect(gatewayObjects.length).toBeGreaterThan(0);
+      for (const o of gatewayObjects) {
+        expect({ object: `${o.kind} ${o.metadata.name}`, errors: gatewayApiSchemaErrors(o) }).toEqual({ object: `${o.kind} ${o.metadata.name}`, errors: [] });
+        const Model = o.kind === 'HTTPRoute' ? HTTPRoute : ReferenceGrant;
+        expect({ object: `${o.kind} ${o.metadata.name}`, model: modelErrors(() => new Model(o as never).validate()) }).toEqual({ object: `${o.kind} ${o.metadata.name}`, model: '' });
       }
       // The route table in the ConfigMap parses with the router's schema.
       const cm = out.output.objects.find((o) => o.kind === 'ConfigMap') as K8sObject & { data: Record<string, string> };

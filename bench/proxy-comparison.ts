@@ -1,0 +1,120 @@
+/**
+ * The router against a native proxy, in one run: nginx as a Trino-shaped origin (a small
+ * `/v1/query/{id}` JSON and an 8.6 MB result page), reached directly, through haproxy, and
+ * through the router (as deployed: its Node options, one process); wrk drives the load, rounds
+ * interleaved (ABBA), medians of per-round ratios. Used by bench/router-bench.ts.
+ */
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../hack/control-plane.ts';
+
+const QUERY = '20260101_000000_00001_bench';
+const HOST = 'bench.example.com';
+const ROUNDS = 4;
+const SECONDS = 3;
+
+function need(bin: string): string {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`]).toString().trim();
+  } catch {
+    throw new Error(`${bin} is not installed: apt-get install nginx-light haproxy wrk (Debian packages)`);
+  }
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+interface Wrk { reqPerSec: number; mbPerSec: number; p99ms: number }
+
+function wrk(url: string, connections: number): Wrk {
+  const out = execFileSync(need('wrk'), ['-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency', '-H', `Host: ${HOST}`, url], { encoding: 'utf8' });
+  const m = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(out);
+  const unit = { B: 1e-6, KB: 1024 / 1e6, MB: 1.048576, GB: 1073.741824 }[m?.[2] ?? 'B'] ?? NaN;
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk ${url}: ${non2xx[1]} answers were not 2xx`);
+  return { reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), mbPerSec: Number(m?.[1]) * unit, p99ms: Number(p99?.[1]) * ({ us: 0.001, ms: 1, s: 1000 }[p99?.[2] ?? 'ms'] ?? NaN) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Runs the comparison; `routerNodeOptions` as the Deployment sets them. Returns printable rows. */
+export async function compareWithNativeProxy(routerNodeOptions: string[]): Promise<Array<[string, string]>> {
+  need('nginx');
+  need('haproxy');
+  need('wrk');
+  const dir = mkdtempSync(join(tmpdir(), 'xtn-proxy-bench-'));
+  const children: ChildProcess[] = [];
+  try {
+    const [origin, haproxyPort] = [await freePort(), await freePort()];
+    writeFileSync(join(dir, 'large.json'), JSON.stringify({ id: QUERY, data: Array.from({ length: 16384 }, (_, i) => [i, 'x'.repeat(500)]) }));
+    writeFileSync(join(dir, 'nginx.conf'), `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  server { listen 127.0.0.1:${origin};
+    location = /v1/info { default_type application/json; return 200 '{"starting":false}'; }
+    location /v1/query/ { default_type application/json; return 200 '{"queryId":"${QUERY}","state":"RUNNING"}'; }
+    location = /v1/query/${QUERY}/large { default_type application/json; alias ${dir}/large.json; } } }
+`);
+    writeFileSync(join(dir, 'haproxy.cfg'), `global
+  maxconn 20000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:${haproxyPort}
+  default_backend be
+backend be
+  http-reuse always
+  server origin 127.0.0.1:${origin}
+`);
+    children.push(spawn(need('nginx'), ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
+    const haproxy = spawn(need('haproxy'), ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
+    children.push(haproxy);
+    const router = fork(fileURLToPath(new URL('./router-bench.ts', import.meta.url)), ['router', String(origin)], { stdio: 'inherit', execArgv: routerNodeOptions });
+    children.push(router);
+    const routerPort = await new Promise<number>((resolve) => router.once('message', (m) => resolve((m as { port: number }).port)));
+    const targets: Record<string, string> = {
+      'nginx alone': `http://127.0.0.1:${origin}`,
+      haproxy: `http://127.0.0.1:${haproxyPort}`,
+      router: `http://127.0.0.1:${routerPort}`,
+    };
+    await new Promise((r) => setTimeout(r, 500));
+    for (const base of Object.values(targets)) wrk(`${base}/v1/query/${QUERY}`, 4); // warm-up, and the router learns the owner
+    const peak: Record<string, number> = { haproxy: 0, router: 0 };
+    const sampler = setInterval(() => {
+      peak.haproxy = Math.max(peak.haproxy!, rssMb(haproxy.pid!));
+      peak.router = Math.max(peak.router!, rssMb(router.pid!));
+    }, 100);
+    const small: Record<string, number[]> = {};
+    const large: Record<string, number[]> = {};
+    const p99: Record<string, number[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? Object.entries(targets) : Object.entries(targets).reverse();
+      for (const [what, base] of order) {
+        (small[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}`, 32).reqPerSec);
+        (large[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}/large`, 4).mbPerSec);
+        (p99[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}`, 1).p99ms);
+      }
+    }
+    clearInterval(sampler);
+    const ratio = (xs: Record<string, number[]>) => median(xs.router!.map((x, i) => x / xs.haproxy![i]!));
+    return [
+      ['small polls, 32 conn., req/s: nginx alone / haproxy / router', `${median(small['nginx alone']!).toFixed(0)} / ${median(small.haproxy!).toFixed(0)} / ${median(small.router!).toFixed(0)}  -> router/haproxy ${ratio(small).toFixed(2)} (goal 0.6)`],
+      ['large pages (8.6 MB), 4 conn., MB/s: nginx alone / haproxy / router', `${median(large['nginx alone']!).toFixed(0)} / ${median(large.haproxy!).toFixed(0)} / ${median(large.router!).toFixed(0)}  -> router/haproxy ${ratio(large).toFixed(2)} (goal 0.9)`],
+      ['small polls, 1 conn., p99 ms: nginx alone / haproxy / router', `${median(p99['nginx alone']!).toFixed(3)} / ${median(p99.haproxy!).toFixed(3)} / ${median(p99.router!).toFixed(3)}  -> router adds ${(median(p99.router!) - median(p99['nginx alone']!)).toFixed(3)} ms (goal 0.5)`],
+      ['peak RSS during these runs, MB: haproxy / router', `${peak.haproxy!.toFixed(0)} / ${peak.router!.toFixed(0)}`],
+    ];
+  } finally {
+    for (const c of children) c.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
