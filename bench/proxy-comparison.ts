@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
 import { freePort } from '../hack/control-plane.ts';
 
 const QUERY = '20260101_000000_00001_bench';
@@ -63,7 +64,7 @@ http { access_log off; keepalive_requests 1000000;
     location = /v1/query/${QUERY}/large { default_type application/json; alias ${dir}/large.json; } } }
 `);
     writeFileSync(join(dir, 'haproxy.cfg'), `global
-  maxconn 20000
+  maxconn 4000
 defaults
   mode http
   timeout connect 5s
@@ -87,13 +88,20 @@ backend be
       haproxy: `http://127.0.0.1:${haproxyPort}`,
       router: `http://127.0.0.1:${routerPort}`,
     };
-    await new Promise((r) => setTimeout(r, 500));
-    for (const base of Object.values(targets)) wrk(`${base}/v1/query/${QUERY}`, 4); // warm-up, and the router learns the owner
+    for (const [what, base] of Object.entries(targets)) {
+      const deadline = Date.now() + 10_000;
+      while (!(await request(`${base}/v1/query/${QUERY}`, { headers: { host: HOST } }).then((r) => r.body.dump().then(() => r.statusCode === 200), () => false))) {
+        if (Date.now() > deadline) throw new Error(`${what} does not answer at ${base}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      wrk(`${base}/v1/query/${QUERY}`, 4); // warm-up, and the router learns the owner
+    }
+    // wrk runs synchronously (the event loop waits): RSS is read right after each run.
     const peak: Record<string, number> = { haproxy: 0, router: 0 };
-    const sampler = setInterval(() => {
+    const sample = () => {
       peak.haproxy = Math.max(peak.haproxy!, rssMb(haproxy.pid!));
       peak.router = Math.max(peak.router!, rssMb(router.pid!));
-    }, 100);
+    };
     const small: Record<string, number[]> = {};
     const large: Record<string, number[]> = {};
     const p99: Record<string, number[]> = {};
@@ -101,17 +109,19 @@ backend be
       const order = round % 2 === 0 ? Object.entries(targets) : Object.entries(targets).reverse();
       for (const [what, base] of order) {
         (small[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}`, 32).reqPerSec);
+        sample();
         (large[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}/large`, 4).mbPerSec);
+        sample();
         (p99[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}`, 1).p99ms);
+        sample();
       }
     }
-    clearInterval(sampler);
     const ratio = (xs: Record<string, number[]>) => median(xs.router!.map((x, i) => x / xs.haproxy![i]!));
     return [
       ['small polls, 32 conn., req/s: nginx alone / haproxy / router', `${median(small['nginx alone']!).toFixed(0)} / ${median(small.haproxy!).toFixed(0)} / ${median(small.router!).toFixed(0)}  -> router/haproxy ${ratio(small).toFixed(2)} (goal 0.6)`],
       ['large pages (8.6 MB), 4 conn., MB/s: nginx alone / haproxy / router', `${median(large['nginx alone']!).toFixed(0)} / ${median(large.haproxy!).toFixed(0)} / ${median(large.router!).toFixed(0)}  -> router/haproxy ${ratio(large).toFixed(2)} (goal 0.9)`],
       ['small polls, 1 conn., p99 ms: nginx alone / haproxy / router', `${median(p99['nginx alone']!).toFixed(3)} / ${median(p99.haproxy!).toFixed(3)} / ${median(p99.router!).toFixed(3)}  -> router adds ${(median(p99.router!) - median(p99['nginx alone']!)).toFixed(3)} ms (goal 0.5)`],
-      ['peak RSS during these runs, MB: haproxy / router', `${peak.haproxy!.toFixed(0)} / ${peak.router!.toFixed(0)}`],
+      ['RSS after each run, peak, MB: haproxy / router', `${peak.haproxy!.toFixed(0)} / ${peak.router!.toFixed(0)}`],
     ];
   } finally {
     for (const c of children) c.kill();
