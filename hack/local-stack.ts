@@ -26,7 +26,7 @@ Connect with the Trino CLI (the hosts file maps the example hostnames to 127.0.0
   header selector (python client): ${python} production/runtime-a 'SELECT 1'
   unknown selector (fails):        curl -H 'X-Trino-XTrinode: nope' -H 'X-Trino-User: me' -d 'SELECT 1' http://127.0.0.1:${p}/v1/statement
 
-Suspend a runtime (its coordinator process stops), then query it: the query waits while it starts again:
+Suspend a runtime (its coordinator process stops), then query it: the query waits while it starts again (with kubectl):
   kubectl -n production patch xtrinode runtime-a --type merge -p '{"spec":{"suspend":true}}'
   ${cli} --server http://production--runtime-a.trino.example.com:${p} --user me --execute 'SELECT 1'
 
