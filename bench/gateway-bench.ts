@@ -18,13 +18,14 @@
  * rounds more than the paths differ. The router is in neither of the two compared paths.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import * as k8s from '@kubernetes/client-node';
 import { startStack } from '../hack/stack.ts';
 import { componentDir } from '../test/components.ts';
+import { median, need, rssMb, wrk as wrkRun } from './wrk.ts';
 
 const NS = 'bench';
 const SHARED_HOST = 'shared.bench.example.com';
@@ -33,32 +34,7 @@ const QUERY = '20260101_000000_00001_bench';
 const ROUNDS = 6;
 const SECONDS = 3;
 
-function need(bin: string): string {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${bin}`]).toString().trim();
-  } catch {
-    throw new Error(`${bin} is not installed: apt-get install nginx-light wrk (Debian packages)`);
-  }
-}
-
-interface WrkResult { reqPerSec: number; mbPerSec: number }
-
-function wrk(url: string, host: string, connections: number): WrkResult {
-  const out = execFileSync(need('wrk'), ['-t1', `-c${connections}`, `-d${SECONDS}s`, '-H', `Host: ${host}`, url], { encoding: 'utf8' });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const m = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(out);
-  const unit = { B: 1e-6, KB: 1024 / 1e6, MB: 1.048576, GB: 1073.741824 }[m?.[2] ?? 'B'] ?? NaN;
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  if (non2xx) throw new Error(`wrk ${host} ${url}: ${non2xx[1]} answers were not 2xx`);
-  return { reqPerSec: rps, mbPerSec: Number(m?.[1]) * unit };
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const wrk = (url: string, host: string, connections: number) => wrkRun(url, host, connections, SECONDS);
 
 async function main(): Promise<void> {
   need('nginx');

@@ -4,45 +4,20 @@
  * through the router (as deployed: its Node options, one process); wrk drives the load, rounds
  * interleaved (ABBA), medians of per-round ratios. Used by bench/router-bench.ts.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { freePort } from '../hack/control-plane.ts';
+import { median, need, rssMb, wrk as wrkRun } from './wrk.ts';
 
 const QUERY = '20260101_000000_00001_bench';
 const HOST = 'bench.example.com';
 const ROUNDS = 4;
 const SECONDS = 3;
-
-function need(bin: string): string {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${bin}`]).toString().trim();
-  } catch {
-    throw new Error(`${bin} is not installed: apt-get install nginx-light haproxy wrk (Debian packages)`);
-  }
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-interface Wrk { reqPerSec: number; mbPerSec: number; p99ms: number }
-
-function wrk(url: string, connections: number): Wrk {
-  const out = execFileSync(need('wrk'), ['-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency', '-H', `Host: ${HOST}`, url], { encoding: 'utf8' });
-  const m = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(out);
-  const unit = { B: 1e-6, KB: 1024 / 1e6, MB: 1.048576, GB: 1073.741824 }[m?.[2] ?? 'B'] ?? NaN;
-  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  if (non2xx) throw new Error(`wrk ${url}: ${non2xx[1]} answers were not 2xx`);
-  return { reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), mbPerSec: Number(m?.[1]) * unit, p99ms: Number(p99?.[1]) * ({ us: 0.001, ms: 1, s: 1000 }[p99?.[2] ?? 'ms'] ?? NaN) };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const wrk = (url: string, connections: number) => wrkRun(url, HOST, connections, SECONDS);
 
 /** Runs the comparison; `routerNodeOptions` as the Deployment sets them. Returns printable rows. */
 export async function compareWithNativeProxy(routerNodeOptions: string[]): Promise<Array<[string, string]>> {

@@ -1,0 +1,40 @@
+/**
+ * Load and measurement for the benchmarks: wrk runs (one thread, `seconds` long), the tools they
+ * need (Debian packages), a process's RSS, medians.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** The path of a tool the benchmark needs, or an error saying which package to install. */
+export function need(bin: string): string {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`]).toString().trim();
+  } catch {
+    throw new Error(`${bin} is not installed: apt-get install nginx-light haproxy wrk (Debian packages)`);
+  }
+}
+
+export interface WrkResult {
+  reqPerSec: number;
+  mbPerSec: number;
+  /** The 99th percentile of latency, in ms. */
+  p99ms: number;
+}
+
+/** One wrk run; fails when any answer was not 2xx. Synchronous: the event loop waits. */
+export function wrk(url: string, host: string, connections: number, seconds: number): WrkResult {
+  const out = execFileSync(need('wrk'), ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, url], { encoding: 'utf8' });
+  const m = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(out);
+  const unit = { B: 1e-6, KB: 1024 / 1e6, MB: 1.048576, GB: 1073.741824 }[m?.[2] ?? 'B'] ?? NaN;
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk ${host} ${url}: ${non2xx[1]} answers were not 2xx`);
+  return { reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), mbPerSec: Number(m?.[1]) * unit, p99ms: Number(p99?.[1]) * ({ us: 0.001, ms: 1, s: 1000 }[p99?.[2] ?? 'ms'] ?? NaN) };
+}
+
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
