@@ -9,7 +9,8 @@
  * await t.stop();
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, createWriteStream, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, createWriteStream, rmSync, rmdirSync, readdirSync, existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
 import { componentDir } from '../test/components.ts';
@@ -50,6 +51,25 @@ export function trinoAvailable(): { ok: true } | { ok: false; reason: string } {
  * the JVM time to exit cleanly (a killed JVM leaves native-library copies and attach sockets in
  * the system temp directory).
  */
+/**
+ * What a JVM puts in /tmp whatever java.io.tmpdir says: its attach socket `.java_pid<pid>`
+ * (removed on a clean exit, left by a killed one) and `hsperfdata_<user>/` (Trino's self-attach
+ * creates it, even with -XX:-UsePerfData). Both are removed once the JVM is gone, the folder only
+ * if it did not exist before the first Trino of this process started and is empty.
+ */
+const HSPERFDATA = join('/tmp', `hsperfdata_${userInfo().username}`);
+let hsperfdataExisted: boolean | undefined;
+function leaveNoJvmFiles(pid: number | undefined): void {
+  if (pid !== undefined) rmSync(join('/tmp', `.java_pid${pid}`), { force: true });
+  if (hsperfdataExisted === false) {
+    try {
+      if (readdirSync(HSPERFDATA).length === 0) rmdirSync(HSPERFDATA);
+    } catch {
+      /* gone, or in use */
+    }
+  }
+}
+
 export async function startTrino(o: { name: string; index: number; heap?: string; port?: number; logsDir?: string }): Promise<TrinoCoordinator> {
   const server = join(componentDir('trino'), 'server');
   const port = o.port ?? 8080;
@@ -70,7 +90,8 @@ export async function startTrino(o: { name: string; index: number; heap?: string
   ip(['-n', ns, 'addr', 'add', `${address}/30`, 'dev', nsIf]);
   ip(['-n', ns, 'link', 'set', nsIf, 'up']);
 
-  // Its folder is outside the system temp directory, which the JVM gets a private one in (below).
+  // Its folder lives in the component cache: a killed run leaves nothing in the system temp directory.
+  hsperfdataExisted ??= existsSync(HSPERFDATA);
   const runs = join(dirname(componentDir('trino')), 'run');
   mkdirSync(runs, { recursive: true });
   const dir = mkdtempSync(join(runs, `trino-${o.name}-`));
@@ -103,15 +124,12 @@ export async function startTrino(o: { name: string; index: number; heap?: string
   const log = join(logsDir, `trino-${o.name}.log`);
   const out = createWriteStream(join(logsDir, `trino-${o.name}.out`), { flags: 'a' });
   const java = join(TRINO_JAVA_HOME, 'bin/java');
-  // `ip netns exec` runs it in a mount namespace of its own: there its folder's tmp/ is mounted
-  // on /tmp, so what a JVM puts in /tmp whatever java.io.tmpdir says (attach sockets,
-  // hsperfdata_<user>) goes away with the folder. `exec` keeps the JVM the child we signal.
   const child: ChildProcess = spawn('ip', [
-    'netns', 'exec', ns, 'sh', '-c', 'mount --bind "$0" /tmp && exec "$@"', join(dir, 'tmp'), java,
+    'netns', 'exec', ns, java,
     '-server', `-Xmx${o.heap ?? '1G'}`, '-XX:+UseG1GC', '-XX:+ExitOnOutOfMemoryError', '-XX:TieredStopAtLevel=1',
     '-Djdk.attach.allowAttachSelf=true', '-Dfile.encoding=UTF-8',
     `-Dconfig=${join(etc, 'config.properties')}`, `-Dlog.levels-file=${join(etc, 'log.properties')}`, `-Dlog.output-file=${log}`,
-    // Native libraries (lz4, snappy, zstd) are unpacked into java.io.tmpdir, this folder's tmp/ (also its /tmp).
+    // Native libraries (lz4, snappy, zstd) are unpacked into java.io.tmpdir: this folder's tmp/.
     `-Djava.io.tmpdir=${join(dir, 'tmp')}`, '-XX:-UsePerfData',
     '--enable-native-access=ALL-UNNAMED', '-XX:+EnableDynamicAgentLoading',
     '-cp', `${join(server, 'lib')}/*`, 'io.trino.server.TrinoServer',
@@ -152,6 +170,7 @@ export async function startTrino(o: { name: string; index: number; heap?: string
           await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000))]);
         }
       }
+      leaveNoJvmFiles(child.pid);
       try { ip(['link', 'del', hostIf]); } catch { /* gone */ }
       try { ip(['netns', 'del', ns]); } catch { /* gone */ }
       if (!process.env.XTRINODE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
