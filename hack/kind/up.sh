@@ -11,6 +11,10 @@ kubectl apply --server-side -f "https://github.com/kubernetes-sigs/gateway-api/r
 helm upgrade --install eg oci://docker.io/envoyproxy/gateway-helm -n envoy-gateway-system --create-namespace --wait
 docker build -t ghcr.io/xtrinode/xtrinode-gateway:0.1.0 -f Containerfile .
 kind load docker-image ghcr.io/xtrinode/xtrinode-gateway:0.1.0 --name "$CLUSTER"
+kubectl get namespace trino-gateway >/dev/null 2>&1 || kubectl create namespace trino-gateway
+# The router replicas' shared secret (required by the router Deployment), created once.
+kubectl -n trino-gateway get secret xtrinode-router >/dev/null 2>&1 ||
+  kubectl -n trino-gateway create secret generic xtrinode-router --from-literal=router-secret="$(openssl rand -base64 32)"
 kubectl apply -k manifests/
 kubectl apply -f - <<YAML
 apiVersion: gateway.networking.k8s.io/v1
