@@ -164,10 +164,10 @@ export async function startTrino(o: { name: string; index: number; heap?: string
       if (child.exitCode === null && child.signalCode === null) {
         // `ip netns exec` execs java: the child is the JVM. SIGTERM runs Trino's shutdown hooks.
         child.kill('SIGTERM');
-        const exited = await Promise.race([stopped.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+        const exited = await Promise.race([stopped.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000).unref())]);
         if (!exited) {
           try { execFileSync('ip', ['netns', 'pids', ns]).toString().split(/\s+/).filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }); } catch { /* none */ }
-          await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000))]);
+          await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000).unref())]);
         }
       }
       leaveNoJvmFiles(child.pid);
