@@ -29,6 +29,7 @@ import { serializeRouteTable } from '../routetable/schema.ts';
 import { freePort } from '../hack/control-plane.ts';
 import { parseBytes } from '../router/main.ts';
 import { compareWithNativeProxy } from './proxy-comparison.ts';
+import { rssMb } from './wrk.ts';
 
 /** What the router Deployment sets: its env and memory limit. */
 function deployment(): { env: Record<string, string>; limit: string } {
@@ -43,11 +44,6 @@ const role = process.argv[2];
 function start(args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; msg: { port: number; suffix?: string } }> {
   const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit', execArgv });
   return new Promise((resolve) => child.once('message', (msg) => resolve({ child, msg: msg as { port: number } })));
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 /** CPU seconds (user + system) a process has used so far. */

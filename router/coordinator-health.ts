@@ -16,8 +16,6 @@ interface Check {
 export class CoordinatorHealth {
   private readonly checks = new Map<string, Check>();
   private readonly timeoutMs: number;
-  /** `/v1/info` requests sent, for tests and metrics. */
-  sent = 0;
 
   constructor(o: { timeoutMs: number }) {
     this.timeoutMs = o.timeoutMs;
@@ -48,7 +46,6 @@ export class CoordinatorHealth {
   }
 
   private async info(origin: string): Promise<boolean> {
-    this.sent++;
     try {
       const res = await request(`${origin}/v1/info`, { headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, signal: AbortSignal.timeout(this.timeoutMs) });
       if (res.statusCode !== 200) {

@@ -30,6 +30,8 @@ import type { StatementBudget } from './statement-budget.ts';
 export const ROUTER_PATH_PREFIX = '/xtrinode/';
 export const WAIT_PATH_PREFIX = '/xtrinode/wait/';
 export const WAIT_SLUG_PREFIX = 'xtnw.';
+/** How often a held query asks whether its runtime is ready (the answer is shared, see CoordinatorHealth). */
+const READY_CHECK_MS = 250;
 
 export interface CapturedResponse {
   status: number;
@@ -79,8 +81,6 @@ export interface HeldQueriesOptions {
   budget?: StatementBudget;
   /** A held query not polled for this long is dropped. Default 5 minutes. */
   abandonAfterMs?: number;
-  /** How often a held query asks whether its runtime is ready (the answer is shared, see CoordinatorHealth). */
-  checkEveryMs?: number;
 }
 
 export class HeldQueries {
@@ -271,7 +271,7 @@ export class HeldQueries {
         this.host.resume(group); // deduplicated; takes over a Lease whose holder died
         lastResume = Date.now();
       }
-      await new Promise((r) => setTimeout(r, this.o.checkEveryMs ?? 250));
+      await new Promise((r) => setTimeout(r, READY_CHECK_MS));
     }
   }
 

@@ -12,7 +12,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { RouteTable } from '../routetable/schema.ts';
+import type { RouteBackend, RouteTable } from '../routetable/schema.ts';
 import { RouteIndex } from './route-index.ts';
 import { StickyMap } from './sticky-map.ts';
 import { RouterError, replyWithError } from './errors.ts';
@@ -56,7 +56,7 @@ export class TrinoRouter {
     this.statements = new StatementBudget(opts.statementBudgetBytes);
     const metrics = new RouterMetrics({ inFlight: () => this.inFlight, statementBytes: () => this.statements.usedBytes, statementBudget: () => this.statements.limitBytes, heldQueries: () => this.held?.size ?? 0 });
     this.metrics = metrics.registry;
-    const origin = (b: { service: Parameters<RouterSettings['resolveService']>[0] }) => opts.resolveService(b.service);
+    const origin = (b: RouteBackend) => opts.resolveService(b.service);
     const sticky = new StickyMap();
     const oauth2 = opts.oauth2 ? new OAuth2Handshake(opts.oauth2) : undefined;
     const health = new HealthChecks({ intervalMs: opts.healthIntervalMs, probeTimeoutMs: opts.probeTimeoutMs, balancing: opts.balancing, origin, index: () => this.index, gauge: metrics.healthy, log });
