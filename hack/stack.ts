@@ -195,18 +195,29 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     await cp.stop();
   };
 
-  /** Starts the process behind a coordinator's Service; its ClusterIP serves once it is ready. */
+  /**
+   * Starts the process behind a coordinator's Service; its ClusterIP serves once it is ready.
+   * Starting one that is starting or running returns the start under way: the stack (adding a
+   * coordinator) and the kubelet stand-in (seeing its Deployment) may both ask, in either order.
+   * A start that fails leaves nothing listening.
+   */
   const startCoordinator = (c: Coordinator, oauth2: boolean): Promise<void> => {
+    if (c.state === 'starting' || c.state === 'running') return c.started;
     c.state = 'starting';
     c.started = (async () => {
-      if (c.kind === 'trino') {
-        const t = await startTrino({ name: c.name, index: c.trinoIndex!, logsDir });
-        c.trino = t;
-        await t.ready();
-        c.forwarder = await forward(c.clusterIP, c.port, t.address, t.port);
-      } else {
-        c.fake = new FakeCoordinator({ name: c.name, ...(oauth2 ? { oauth2: true } : {}) });
-        await c.fake.start(c.port, c.clusterIP);
+      try {
+        if (c.kind === 'trino') {
+          const t = await startTrino({ name: c.name, index: c.trinoIndex!, logsDir });
+          c.trino = t;
+          await t.ready();
+          c.forwarder = await forward(c.clusterIP, c.port, t.address, t.port);
+        } else {
+          c.fake = new FakeCoordinator({ name: c.name, ...(oauth2 ? { oauth2: true } : {}) });
+          await c.fake.start(c.port, c.clusterIP);
+        }
+      } catch (e) {
+        await releaseCoordinator(c).catch(() => undefined);
+        throw e;
       }
       c.state = 'running';
     })();
@@ -216,16 +227,21 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     });
     return c.started;
   };
-  /** Stops it: the ClusterIP refuses connections first (no ready endpoint), then the process ends. */
-  const stopCoordinator = async (c: Coordinator): Promise<void> => {
-    if (c.state === 'stopped') return;
-    c.state = 'stopping';
+  /** Closes what a coordinator holds: its ClusterIP first (no ready endpoint), then its process. */
+  const releaseCoordinator = async (c: Coordinator): Promise<void> => {
     if (c.forwarder) await new Promise((r) => c.forwarder!.close(r));
     c.forwarder = undefined;
     await c.fake?.stop();
     await c.trino?.stop();
     c.fake = undefined;
     c.trino = undefined;
+  };
+  /** Stops it, after any start under way has ended. */
+  const stopCoordinator = async (c: Coordinator): Promise<void> => {
+    if (c.state === 'starting') await c.started.catch(() => undefined);
+    if (c.state === 'stopped') return;
+    c.state = 'stopping';
+    await releaseCoordinator(c);
     c.state = 'stopped';
   };
 

@@ -4,7 +4,7 @@
  * nothing is skipped silently. A run leaves nothing in the system temp directory: what it finds
  * there afterwards that was not there before fails it, by name.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,9 +27,41 @@ function run(what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv =
 
 run('type check (tsc --noEmit)', process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json']);
 run(`real components: Gateway API CRDs, etcd, kube-apiserver, Traefik, Trino (cached in ${process.env.XTRINODE_CACHE ?? '~/.cache/xtrinode-gateway'})`, join(REPO_ROOT, 'hack/get-components.sh'), ['all']);
-run('jest: unit, golden, router, controller and resume against a real kube-apiserver, conformance through Traefik with real Trino', process.execPath, [
+await runJest('jest: unit, golden, router, controller and resume against a real kube-apiserver, conformance through Traefik with real Trino', [
   '--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(REPO_ROOT, 'node_modules/jest/bin/jest.js'), '--runInBand', ...process.argv.slice(2),
 ]);
+
+/**
+ * Jest, with a watchdog: a test that leaves a server or a timer behind keeps jest alive after its
+ * summary, and a CI job would then wait for its own time limit saying nothing. Once jest has
+ * printed its summary it gets 60 s to exit; after that the run fails and names the cause.
+ */
+async function runJest(what: string, args: string[]): Promise<void> {
+  const t0 = Date.now();
+  process.stderr.write(`\n== ${what}\n`);
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['inherit', 'inherit', 'pipe'] });
+  let hung: NodeJS.Timeout | undefined;
+  let tail = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    process.stderr.write(chunk);
+    tail = (tail + chunk.toString('utf8')).slice(-4096);
+    if (!hung && tail.includes('Ran all test suites')) {
+      hung = setTimeout(() => {
+        process.stderr.write('\n== FAILED: jest printed its summary but did not exit within 60 s: a test left a server, socket, timer or child process running. Find it with: npm run test:unit -- --detectOpenHandles <suite>\n');
+        child.kill('SIGKILL');
+      }, 60_000);
+    }
+  });
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+  if (hung) clearTimeout(hung);
+  const secs = ((Date.now() - t0) / 1000).toFixed(1);
+  if (code !== 0) {
+    process.stderr.write(`\n== FAILED: ${what} (exit ${code ?? signal}, ${secs}s)\n`);
+    leftInTmp();
+    process.exit(code ?? 1);
+  }
+  process.stderr.write(`== ok: ${what} (${secs}s)\n`);
+}
 
 /** Entries the run added to the temp directory (and left there); false when there are none. */
 function leftInTmp(): boolean {
