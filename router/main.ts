@@ -27,7 +27,12 @@
  *   MAX_STATEMENT (16Mi)                 largest statement body taken (413 above)
  *   CLIENT_HEADERS_TIMEOUT (30s), CLIENT_REQUEST_TIMEOUT (2m)  a client slower than this gets a 408
  *   PROBE_TIMEOUT (5s)                   one probe or health check of one coordinator
+ *   WORKERS (1)                          router processes sharing the data port (workers.ts); set it to the
+ *                                        cores the pod may use. The statement budget is split between them.
+ *   PEER_PORT (8090)                     with WORKERS > 1: worker i also listens on PEER_PORT + i, the address
+ *                                        sealed in the wait URIs of the queries it holds
  */
+import cluster from 'node:cluster';
 import pino from 'pino';
 import { parseDurationMs as parseDuration } from '../lib/duration.ts';
 import { TrinoRouter } from './server.ts';
@@ -35,6 +40,7 @@ import { watchTableConfigMap, watchTableFile } from './table-source.ts';
 import { Resumer } from './resume.ts';
 import { watchServiceAddresses, type ServiceAddresses } from './service-addresses.ts';
 import { hostname } from 'node:os';
+import { isPrimaryOf, runPrimary, serveWorker, workerIndex } from './workers.ts';
 
 /** The replicas' shared secret, checked: required with resume, which needs it for held queries. */
 export function peerIdentity(env: NodeJS.ProcessEnv, resume: boolean, port: number): { selfAddress: string; secret: string } | undefined {
@@ -67,9 +73,23 @@ export function parseBackendUrls(s: string | undefined): Map<string, string> {
   return m;
 }
 
+/** WORKERS: a whole number from 1 to 64. */
+export function parseWorkers(s: string | undefined): number {
+  const n = Number(s ?? 1);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`WORKERS must be a whole number from 1 to 64 (the cores the router may use), not "${s}"`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const env = process.env;
-  const log = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'router' } });
+  const workers = parseWorkers(env.WORKERS);
+  const index = workerIndex();
+  const log = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'router', ...(workers > 1 ? { worker: cluster.isWorker ? index : 'primary' } : {}) } });
+  const drainTimeoutMs = parseDuration(env.DRAIN_TIMEOUT ?? '30s');
+  if (isPrimaryOf(workers)) {
+    parseBytes('STATEMENT_BUDGET', env.STATEMENT_BUDGET ?? '160Mi'); // bad settings fail here, once, not in every worker
+    return runPrimary({ workers, adminPort: Number(env.ADMIN_PORT ?? 9090), adminHost: env.ADMIN_HOST ?? env.ROUTER_HOST ?? '0.0.0.0', drainTimeoutMs, log });
+  }
   const overrides = parseBackendUrls(env.BACKEND_URLS);
   const domain = env.CLUSTER_DOMAIN ?? 'cluster.local';
   const balancing = env.BALANCING ?? 'round-robin';
@@ -77,7 +97,9 @@ async function main(): Promise<void> {
   const secret = env.OAUTH2_COOKIE_SECRET;
   const port = Number(env.ROUTER_PORT ?? 8080);
   const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
-  const peer = peerIdentity(env, useResume, port); // before anything starts: a replica set without it is broken
+  // With workers, each also listens on a port of its own: the address its held queries are sealed with.
+  const peerPort = workers > 1 ? Number(env.PEER_PORT ?? 8090) + index : port;
+  const peer = peerIdentity(env, useResume, peerPort); // before anything starts: a replica set without it is broken
   // One API client configuration for the process, loaded only if something needs the API server.
   let kc: import('@kubernetes/client-node').KubeConfig | undefined;
   const kubeConfig = async () => {
@@ -90,7 +112,7 @@ async function main(): Promise<void> {
   };
   let resumer: Resumer | undefined;
   if (useResume) {
-    resumer = new Resumer({ kubeConfig: await kubeConfig(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: env.POD_NAME ?? hostname(), logger: log });
+    resumer = new Resumer({ kubeConfig: await kubeConfig(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: `${env.POD_NAME ?? hostname()}${workers > 1 ? `-${index}` : ''}`, logger: log });
   }
   let addresses: ServiceAddresses | undefined;
   if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(await kubeConfig());
@@ -101,7 +123,7 @@ async function main(): Promise<void> {
     // A Host naming these was filled in by a proxy, not sent by the client (request-checks.ts).
     // XTRINODE_ROUTER_SERVICE_HOST is the Service's ClusterIP, set by the kubelet's service links.
     selfHosts: [env.POD_IP, env.XTRINODE_ROUTER_SERVICE_HOST, env.ROUTER_HOST].filter((h): h is string => Boolean(h) && h !== '0.0.0.0' && h !== '::'),
-    statementBudgetBytes: parseBytes('STATEMENT_BUDGET', env.STATEMENT_BUDGET ?? '160Mi'),
+    statementBudgetBytes: Math.floor(parseBytes('STATEMENT_BUDGET', env.STATEMENT_BUDGET ?? '160Mi') / workers),
     maxStatementBytes: parseBytes('MAX_STATEMENT', env.MAX_STATEMENT ?? '16Mi'),
     clientHeadersTimeoutMs: parseDuration(env.CLIENT_HEADERS_TIMEOUT ?? '30s'),
     clientRequestTimeoutMs: parseDuration(env.CLIENT_REQUEST_TIMEOUT ?? '2m'),
@@ -113,7 +135,7 @@ async function main(): Promise<void> {
       const ip = addresses?.clusterIP(s.namespace, s.name);
       return ip ? `http://${ip}:${s.port}` : `http://${s.name}.${s.namespace}.svc.${domain}:${s.port}`;
     },
-    drainTimeoutMs: parseDuration(env.DRAIN_TIMEOUT ?? '30s'),
+    drainTimeoutMs,
     ...(secret
       ? {
           oauth2: {
@@ -132,8 +154,13 @@ async function main(): Promise<void> {
         const [ns, name] = (env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
         return kubeConfig().then((k) => watchTableConfigMap(router, ns!, name!, k));
       })();
-  const addr = await router.listen({ port, host: env.ROUTER_HOST ?? '0.0.0.0' });
-  const admin = await router.listenAdmin({ port: Number(env.ADMIN_PORT ?? 9090), host: env.ADMIN_HOST ?? env.ROUTER_HOST ?? '0.0.0.0' });
+  const host = env.ROUTER_HOST ?? '0.0.0.0';
+  const addr = await router.listen({ port, host });
+  let admin: string;
+  if (workers > 1) {
+    serveWorker(router); // the primary serves the admin port for every worker
+    admin = `primary, peer port ${await router.listenPeer({ port: peerPort, host })}`;
+  } else admin = await router.listenAdmin({ port: Number(env.ADMIN_PORT ?? 9090), host: env.ADMIN_HOST ?? host });
   log.info({ addr, admin, balancing, oauth2Cookies: Boolean(secret) }, 'router listening');
   let stopping = false;
   const shutdown = (sig: string) => {

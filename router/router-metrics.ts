@@ -8,7 +8,7 @@ export class RouterMetrics {
   readonly sticky = new Counter({ name: 'xtrinode_router_sticky_total', help: 'Query-id routing: hit (owner known), miss (probed), probe (requests sent while probing)', labelNames: ['result'], registers: [this.registry] });
   readonly tableLoads = new Counter({ name: 'xtrinode_router_route_table_loads_total', help: 'Route table loads: applied or refused', labelNames: ['result'], registers: [this.registry] });
   readonly resumes = new Counter({ name: 'xtrinode_router_resumes_total', help: 'Resume operations: issued (this replica resumed a runtime), lease-held-elsewhere, error', labelNames: ['result'], registers: [this.registry] });
-  readonly healthy = new Gauge({ name: 'xtrinode_router_backend_healthy', help: '1 when a coordinator takes new queries', labelNames: ['backend'], registers: [this.registry] });
+  readonly healthy = new Gauge({ name: 'xtrinode_router_backend_healthy', help: '1 when a coordinator takes new queries (with workers: when every worker sees it so)', labelNames: ['backend'], aggregator: 'min', registers: [this.registry] });
 
   /** Gauges read when scraped. */
   constructor(read: { inFlight: () => number; statementBytes: () => number; statementBudget: () => number; heldQueries: () => number }) {

@@ -31,6 +31,8 @@ import { NewStatements } from './new-statements.ts';
 import { HeldRouting } from './held-routing.ts';
 import { routeRequest, type RequestKinds } from './request-routing.ts';
 import { querySuffix } from './trino-paths.ts';
+import type { RequestListener, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 export type { RouterOptions } from './router-options.ts';
 
@@ -46,6 +48,10 @@ export class TrinoRouter {
   private readonly held: HeldQueries | undefined;
   private index: RouteIndex | undefined;
   private admin: { close(): Promise<void> } | undefined;
+  /** Fastify's request handler, also served on the peer port of a worker (workers.ts). */
+  private handler: RequestListener | undefined;
+  private peerServer: Server | undefined;
+  private readonly clientServer: (handler: RequestListener) => Server;
   private activityTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private inFlight = 0;
@@ -96,12 +102,16 @@ export class TrinoRouter {
       const status = err.statusCode ?? 500;
       this.sendError(req, reply, status >= 400 && status < 500 ? new RouterError('XTN_MALFORMED_REQUEST', status, `xtrinode-gateway: malformed request: ${(err.message ?? 'refused').slice(0, 200)}`) : err);
     };
+    this.clientServer = clientServer({ headersTimeoutMs: opts.clientHeadersTimeoutMs, requestTimeoutMs: opts.clientRequestTimeoutMs });
     this.app = Fastify({
       logger: process.env.XTN_DEBUG_FASTIFY === '1',
       return503OnClosing: false,
       routerOptions: { maxParamLength: 1000 },
       forceCloseConnections: false,
-      serverFactory: clientServer({ headersTimeoutMs: opts.clientHeadersTimeoutMs, requestTimeoutMs: opts.clientRequestTimeoutMs }),
+      serverFactory: (handler) => {
+        this.handler = handler;
+        return this.clientServer(handler);
+      },
       frameworkErrors: frameworkError,
     });
     this.app.removeAllContentTypeParsers();
@@ -153,6 +163,21 @@ export class TrinoRouter {
     return admin.url;
   }
 
+  /**
+   * A worker's own port (workers.ts): the same routes as the data port, never shared with other
+   * workers, so a held query's poll handed here reaches the worker that holds it.
+   */
+  async listenPeer(opts: { port: number; host?: string }): Promise<string> {
+    const server = this.clientServer(this.handler!);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: opts.port, host: opts.host ?? '0.0.0.0', exclusive: true }, () => resolve());
+    });
+    this.peerServer = server;
+    const a = server.address() as AddressInfo;
+    return `${a.address}:${a.port}`;
+  }
+
   async listen(opts: { port: number; host?: string }): Promise<string> {
     const addr = await this.app.listen({ port: opts.port, host: opts.host ?? '0.0.0.0' });
     this.ctx.health.start();
@@ -178,6 +203,8 @@ export class TrinoRouter {
     clearTimeout(timer);
     // Past the drain deadline, what is still open is cut: the process must be able to exit.
     this.app.server.closeAllConnections();
+    this.peerServer?.closeAllConnections();
+    this.peerServer?.close();
     await closing;
     await this.ctx.forwarder.destroy();
     this.held?.close();
