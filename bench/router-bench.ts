@@ -181,7 +181,7 @@ async function main(): Promise<void> {
     const mb = (x: { bytes: number; secs: number }) => x.bytes / 1e6 / x.secs;
     results['large pages (8.6 MB), 4 streams, MB/s direct / via router'] = `${mb(ld).toFixed(0)} / ${mb(lr).toFixed(0)}  -> ratio ${(mb(lr) / mb(ld)).toFixed(2)}`;
 
-    for (const [k, v] of await compareWithNativeProxy(routerNodeOptions)) results[k] = v;
+    for (const [k, v] of await compareWithNativeProxy(deployed.env)) results[k] = v;
   } finally {
     await direct.close();
     await viaRouter.close();

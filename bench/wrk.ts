@@ -3,7 +3,7 @@
  * need (Debian packages), a process's RSS, medians.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** The path of a tool the benchmark needs, or an error saying which package to install. */
 export function need(bin: string): string {
@@ -35,6 +35,12 @@ export function wrk(url: string, host: string, connections: number, seconds: num
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** RSS of a process and its children (a router primary and its workers), in MB. */
+export function rssTreeMb(pid: number): number {
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  return rssMb(pid) + children.reduce((sum, c) => sum + rssTreeMb(c), 0);
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

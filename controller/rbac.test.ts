@@ -18,6 +18,10 @@ import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { Resumer } from '../router/resume.ts';
 import { watchTableConfigMap } from '../router/table-source.ts';
 import type { RouteTable } from '../routetable/schema.ts';
+import { ApiServer, credentialsFromKubeconfig } from '../router/api-server.ts';
+
+/** The router's own API client, with the credentials of a client-node KubeConfig. */
+const apiServerOf = (kc: { exportConfig(): string }) => new ApiServer(credentialsFromKubeconfig(kc.exportConfig(), 'kubeconfig'));
 
 const log = pino({ level: process.env.XTN_TEST_LOG ?? 'silent' });
 let cp: ControlPlane;
@@ -102,7 +106,7 @@ describe('least-privilege RBAC from manifests/', () => {
     // the router's own ConfigMap watch (list + watch restricted to one resourceName)
     let watched: RouteTable | undefined;
     const refused: string[] = [];
-    const stop = await watchTableConfigMap({ setTable: (t) => (watched = t), refuseTable: (r) => refused.push(r) }, 'trino-gateway', 'trino-gateway-routes', kc);
+    const stop = await watchTableConfigMap({ setTable: (t) => (watched = t), refuseTable: (r) => refused.push(r) }, 'trino-gateway', 'trino-gateway-routes', apiServerOf(kc));
     stop();
     expect(refused).toEqual([]);
     expect(watched?.groups.map((g) => g.name)).toContain('team-a--rt');
@@ -111,7 +115,7 @@ describe('least-privilege RBAC from manifests/', () => {
     const table = JSON.parse(cm.data!['routes.json']!) as { groups: Array<{ name: string; backends: Array<{ state: string }> }> };
     const group = table.groups.find((g) => g.name === 'team-a--rt')!;
     expect(group.backends[0]!.state).toBe('Suspended');
-    const resumer = new Resumer({ kubeConfig: kc, namespace: 'trino-gateway', identity: 'router-sa', logger: log });
+    const resumer = new Resumer({ api: apiServerOf(kc), namespace: 'trino-gateway', identity: 'router-sa', logger: log });
     await resumer.resume(group as never);
     const custom = admin.makeApiClient(k8s.CustomObjectsApi);
     const x = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { spec: { suspend?: boolean } };

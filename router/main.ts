@@ -35,10 +35,9 @@
 import cluster from 'node:cluster';
 import pino from 'pino';
 import { parseDurationMs as parseDuration } from '../lib/duration.ts';
-import { TrinoRouter } from './server.ts';
-import { watchTableConfigMap, watchTableFile } from './table-source.ts';
-import { Resumer } from './resume.ts';
-import { watchServiceAddresses, type ServiceAddresses } from './service-addresses.ts';
+import type { Resumer } from './resume.ts';
+import type { ApiServer } from './api-server.ts';
+import type { ServiceAddresses } from './service-addresses.ts';
 import { hostname } from 'node:os';
 import { isPrimaryOf, runPrimary, serveWorker, workerIndex } from './workers.ts';
 
@@ -95,27 +94,25 @@ async function main(): Promise<void> {
   const balancing = env.BALANCING ?? 'round-robin';
   if (balancing !== 'round-robin' && balancing !== 'adaptive') throw new Error(`BALANCING must be round-robin or adaptive, not "${balancing}"`);
   const secret = env.OAUTH2_COOKIE_SECRET;
+  // The router itself is loaded here, after the primary returned: the primary only forks and
+  // answers the admin port, and stays small.
+  const [{ TrinoRouter }, { watchTableConfigMap, watchTableFile }, { Resumer }, { apiServerFromEnv }, { watchServiceAddresses }] = await Promise.all([
+    import('./server.ts'), import('./table-source.ts'), import('./resume.ts'), import('./api-server.ts'), import('./service-addresses.ts'),
+  ]);
   const port = Number(env.ROUTER_PORT ?? 8080);
   const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
   // With workers, each also listens on a port of its own: the address its held queries are sealed with.
   const peerPort = workers > 1 ? Number(env.PEER_PORT ?? 8090) + index : port;
   const peer = peerIdentity(env, useResume, peerPort); // before anything starts: a replica set without it is broken
-  // One API client configuration for the process, loaded only if something needs the API server.
-  let kc: import('@kubernetes/client-node').KubeConfig | undefined;
-  const kubeConfig = async () => {
-    if (!kc) {
-      const k8s = await import('@kubernetes/client-node');
-      kc = new k8s.KubeConfig();
-      kc.loadFromDefault();
-    }
-    return kc;
-  };
+  // One API server client for the process, made only if something needs it (api-server.ts).
+  let apiServer: ApiServer | undefined;
+  const api = () => (apiServer ??= apiServerFromEnv(env));
   let resumer: Resumer | undefined;
   if (useResume) {
-    resumer = new Resumer({ kubeConfig: await kubeConfig(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: `${env.POD_NAME ?? hostname()}${workers > 1 ? `-${index}` : ''}`, logger: log });
+    resumer = new Resumer({ api: api(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: `${env.POD_NAME ?? hostname()}${workers > 1 ? `-${index}` : ''}`, logger: log });
   }
   let addresses: ServiceAddresses | undefined;
-  if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(await kubeConfig());
+  if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(api());
   const router = new TrinoRouter({
     ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
     ...(peer ? { peer } : {}),
@@ -152,7 +149,7 @@ async function main(): Promise<void> {
     ? await watchTableFile(router, env.ROUTES_FILE)
     : await (() => {
         const [ns, name] = (env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
-        return kubeConfig().then((k) => watchTableConfigMap(router, ns!, name!, k));
+        return watchTableConfigMap(router, ns!, name!, api());
       })();
   const host = env.ROUTER_HOST ?? '0.0.0.0';
   const addr = await router.listen({ port, host });

@@ -20,6 +20,10 @@ import { startKubeletStandIn, type StandInCoordinator } from '../conformance/kub
 import { TrinoRouter } from './server.ts';
 import { Resumer } from './resume.ts';
 import { watchTableConfigMap } from './table-source.ts';
+import { ApiServer, credentialsFromKubeconfig } from './api-server.ts';
+
+/** The router's own API client, with the credentials of a client-node KubeConfig. */
+const apiServerOf = (kc: { exportConfig(): string }) => new ApiServer(credentialsFromKubeconfig(kc.exportConfig(), 'kubeconfig'));
 
 const log = pino({ level: process.env.XTN_TEST_LOG ?? 'silent' });
 const SECRET = 'resume-test-secret-0123456789';
@@ -67,11 +71,11 @@ async function startRouter(identity: string, extra: Partial<ConstructorParameter
     healthIntervalMs: 0,
     activityIntervalMs: 0,
     resolveService: (s) => `http://127.0.0.1:${fakes.get(s.name.replace(/-coordinator$/, ''))?.port ?? 1}`,
-    resumer: new Resumer({ kubeConfig: kc, namespace: 'trino-gateway', identity, logger: log, leaseDurationSec: 3 }),
+    resumer: new Resumer({ api: apiServerOf(kc), namespace: 'trino-gateway', identity, logger: log, leaseDurationSec: 3 }),
     peer: { selfAddress: `127.0.0.1:${port}`, secret: SECRET },
     ...extra,
   });
-  const stop = await watchTableConfigMap(router, 'trino-gateway', 'trino-gateway-routes', kc);
+  const stop = await watchTableConfigMap(router, 'trino-gateway', 'trino-gateway-routes', apiServerOf(kc));
   const url = await router.listen({ port, host: '127.0.0.1' });
   const r = { router, url, stop };
   routers.push(r);

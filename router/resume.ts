@@ -8,7 +8,7 @@
  * resume operation is issued. A replica that dies mid-resume leaves a Lease that expires after
  * `leaseDurationSec`; the next request then takes over.
  */
-import * as k8s from '@kubernetes/client-node';
+import type { ApiServer } from './api-server.ts';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { RouteGroup } from '../routetable/schema.ts';
@@ -17,10 +17,19 @@ import { MicroTime } from '../lib/micro-time.ts';
 const GROUP = 'analytics.xtrinode.io';
 const VERSION = 'v1';
 const PLURAL = 'xtrinodes';
+const MERGE_PATCH = 'application/merge-patch+json';
+const xtrinodePath = (namespace: string, name: string) => `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}`;
+const leasePath = (namespace: string, name?: string) => `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases${name ? `/${encodeURIComponent(name)}` : ''}`;
+
+interface Lease {
+  metadata?: { resourceVersion?: string };
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: unknown; renewTime?: string | Date; leaseTransitions?: number };
+}
+
 export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
 
 export interface ResumerOptions {
-  kubeConfig: k8s.KubeConfig;
+  api: ApiServer;
   namespace: string;
   identity: string;
   leaseDurationSec?: number;
@@ -28,8 +37,7 @@ export interface ResumerOptions {
 }
 
 export class Resumer {
-  private readonly leases: k8s.CoordinationV1Api;
-  private readonly custom: k8s.CustomObjectsApi;
+  private readonly api: ApiServer;
   private readonly o: Required<ResumerOptions>;
   private readonly inProgress = new Map<string, Promise<void>>();
   /** Set by the router so resumes are counted with its other metrics. */
@@ -37,8 +45,7 @@ export class Resumer {
 
   constructor(o: ResumerOptions) {
     this.o = { leaseDurationSec: 30, ...o };
-    this.leases = o.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
-    this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    this.api = o.api;
   }
 
   /** Starts (or joins) a resume of the group's suspended runtimes. Never throws. */
@@ -64,12 +71,9 @@ export class Resumer {
     try {
       for (const b of group.backends.filter((x) => x.state === 'Suspended')) {
         const [namespace, xtName] = b.id.split('/') as [string, string];
-        const xt = (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name: xtName })) as { spec?: { suspend?: boolean } };
+        const xt = await this.api.call<{ spec?: { suspend?: boolean } }>('GET', xtrinodePath(namespace, xtName));
         if (xt.spec?.suspend !== true) continue; // already resumed (by someone else, or coordinator just not ready)
-        await this.custom.patchNamespacedCustomObject(
-          { group: GROUP, version: VERSION, namespace, plural: PLURAL, name: xtName, body: { spec: { suspend: false } } },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-        );
+        await this.api.call('PATCH', xtrinodePath(namespace, xtName), { spec: { suspend: false } }, MERGE_PATCH);
         this.counter?.inc({ result: 'issued' });
         this.o.logger.info({ group: group.name, xtrinode: b.id, by: this.o.identity }, 'resume issued');
       }
@@ -83,14 +87,14 @@ export class Resumer {
     const { namespace, identity, leaseDurationSec } = this.o;
     const now = new MicroTime();
     try {
-      await this.leases.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: leaseDurationSec, acquireTime: now, renewTime: now } } });
+      await this.api.call('POST', leasePath(namespace), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: leaseDurationSec, acquireTime: now, renewTime: now } });
       return true;
     } catch (e) {
       if ((e as { code?: number }).code !== 409) throw e;
     }
-    let lease: k8s.V1Lease;
+    let lease: Lease;
     try {
-      lease = await this.leases.readNamespacedLease({ name, namespace });
+      lease = await this.api.call<Lease>('GET', leasePath(namespace, name));
     } catch (e) {
       if ((e as { code?: number }).code === 404) return false; // its holder finished and released it just now
       throw e;
@@ -101,7 +105,7 @@ export class Resumer {
     if (live) return false;
     lease.spec = { ...spec, holderIdentity: identity, leaseDurationSeconds: leaseDurationSec, acquireTime: now, renewTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
     try {
-      await this.leases.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.api.call('PUT', leasePath(namespace, name), lease);
       return true;
     } catch (e) {
       if ((e as { code?: number }).code === 409) return false; // another replica took it first
@@ -111,9 +115,9 @@ export class Resumer {
 
   private async release(name: string): Promise<void> {
     try {
-      const lease = await this.leases.readNamespacedLease({ name, namespace: this.o.namespace });
+      const lease = await this.api.call<Lease>('GET', leasePath(this.o.namespace, name));
       if (lease.spec?.holderIdentity !== this.o.identity) return;
-      await this.leases.deleteNamespacedLease({ name, namespace: this.o.namespace, body: { preconditions: { resourceVersion: lease.metadata?.resourceVersion } } });
+      await this.api.call('DELETE', leasePath(this.o.namespace, name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: lease.metadata?.resourceVersion } });
     } catch {
       /* it expires */
     }
@@ -132,10 +136,7 @@ export class Resumer {
     await Promise.all(ids.map(async (id) => {
       const [namespace, name] = id.split('/') as [string, string];
       try {
-        await this.custom.patchNamespacedCustomObject(
-          { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { metadata: { annotations: { [ANNOTATION_LAST_ACTIVITY]: now } } } },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-        );
+        await this.api.call('PATCH', xtrinodePath(namespace, name), { metadata: { annotations: { [ANNOTATION_LAST_ACTIVITY]: now } } }, MERGE_PATCH);
       } catch (e) {
         this.o.logger.debug({ xtrinode: id, err: errText(e) }, 'activity not recorded');
       }
@@ -144,6 +145,5 @@ export class Resumer {
 }
 
 function errText(e: unknown): string {
-  if (e && typeof e === 'object' && 'code' in e) return `${String((e as { code: unknown }).code)} ${String((e as { body?: unknown }).body ?? '').slice(0, 300)}`;
   return e instanceof Error ? e.message : String(e);
 }

@@ -3,7 +3,7 @@
  * instead of cluster DNS, it watches Services and dials their ClusterIP. In a cluster, DNS
  * (`<name>.<namespace>.svc.<domain>`) is used and this is not needed.
  */
-import * as k8s from '@kubernetes/client-node';
+import type { ApiServer, KubeObject } from './api-server.ts';
 
 export interface ServiceAddresses {
   /** ClusterIP of ns/name, when known. */
@@ -11,22 +11,23 @@ export interface ServiceAddresses {
   stop(): void;
 }
 
-export async function watchServiceAddresses(kubeConfig: k8s.KubeConfig): Promise<ServiceAddresses> {
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const informer = k8s.makeInformer<k8s.V1Service>(kubeConfig, '/api/v1/services', () => core.listServiceForAllNamespaces());
-  let stopped = false;
-  informer.on('error', () => {
-    if (!stopped) setTimeout(() => void informer.start().catch(() => undefined), 1000);
-  });
-  await informer.start();
-  return {
-    clusterIP: (namespace, name) => {
-      const ip = informer.get(name, namespace)?.spec?.clusterIP;
-      return ip && ip !== 'None' ? ip : undefined;
-    },
-    stop: () => {
-      stopped = true;
-      void informer.stop();
-    },
+export async function watchServiceAddresses(api: ApiServer): Promise<ServiceAddresses> {
+  const ips = new Map<string, string>();
+  type Service = KubeObject & { spec?: { clusterIP?: string } };
+  const key = (s: Service) => `${s.metadata?.namespace}/${s.metadata?.name}`;
+  const set = (s: Service) => {
+    const ip = s.spec?.clusterIP;
+    if (ip && ip !== 'None') ips.set(key(s), ip);
+    else ips.delete(key(s));
   };
+  const stop = await api.watch<Service>('/api/v1/services', {
+    replaced: (items) => {
+      ips.clear();
+      items.forEach(set);
+    },
+    added: set,
+    modified: set,
+    deleted: (s) => ips.delete(key(s)),
+  });
+  return { clusterIP: (namespace, name) => ips.get(`${namespace}/${name}`), stop };
 }

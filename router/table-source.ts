@@ -4,6 +4,7 @@
  * one leaves the last good table in force.
  */
 import { readFile, stat } from 'node:fs/promises';
+import type { ApiServer, KubeObject } from './api-server.ts';
 import { parseRouteTable, ROUTE_TABLE_KEY, type RouteTable } from '../routetable/schema.ts';
 
 export interface TableSink {
@@ -45,27 +46,24 @@ export async function watchTableFile(sink: TableSink, file: string, intervalMs =
   return () => clearInterval(t);
 }
 
-/** Watches the route table ConfigMap with an informer (re-lists and re-watches after errors). */
-export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string, kc: import('@kubernetes/client-node').KubeConfig): Promise<() => void> {
-  const k8s = await import('@kubernetes/client-node');
-  const api = kc.makeApiClient(k8s.CoreV1Api);
+/** Watches the route table ConfigMap (lists and watches again after errors). */
+export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string, api: ApiServer): Promise<() => void> {
   const last: { text?: string } = {};
-  const informer = k8s.makeInformer(
-    kc,
-    `/api/v1/namespaces/${namespace}/configmaps?fieldSelector=metadata.name%3D${name}`,
-    () => api.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${name}` }),
+  const where = `ConfigMap ${namespace}/${name}`;
+  type ConfigMap = KubeObject & { data?: Record<string, string> };
+  const onObj = (cm: ConfigMap) => applyTableText(sink, cm.data?.[ROUTE_TABLE_KEY], where, last);
+  return api.watch<ConfigMap>(
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`,
+    {
+      replaced: (items) => {
+        if (items[0]) onObj(items[0]);
+        else sink.refuseTable(`${where} does not exist (yet): the controller writes it`);
+      },
+      added: onObj,
+      modified: onObj,
+      deleted: () => sink.refuseTable(`${where} was deleted; keeping the last good table`),
+    },
+    () => undefined,
+    2000,
   );
-  const onObj = (cm: { data?: Record<string, string> }) => applyTableText(sink, cm.data?.[ROUTE_TABLE_KEY], `ConfigMap ${namespace}/${name}`, last);
-  informer.on('add', onObj);
-  informer.on('update', onObj);
-  informer.on('delete', () => sink.refuseTable(`ConfigMap ${namespace}/${name} was deleted; keeping the last good table`));
-  let stopped = false;
-  informer.on('error', () => {
-    if (!stopped) setTimeout(() => void informer.start().catch(() => undefined), 2000);
-  });
-  await informer.start();
-  return () => {
-    stopped = true;
-    void informer.stop();
-  };
 }
