@@ -23,20 +23,14 @@ import { TrinoRouter } from '../router/server.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import pino from 'pino';
-import { parse as parseYaml } from 'yaml';
+import { routerSettings, type ContainerSettings } from '../hack/manifests.ts';
 import { join } from 'node:path';
 import { serializeRouteTable } from '../routetable/schema.ts';
 import { freePort } from '../hack/control-plane.ts';
-import { parseBytes } from '../router/main.ts';
 import { compareWithNativeProxy } from './proxy-comparison.ts';
-import { rssMb } from './wrk.ts';
+import { rssMb, rssTreeMb } from './wrk.ts';
 
 /** What the router Deployment sets: its env and memory limit. */
-function deployment(): { env: Record<string, string>; limit: string } {
-  const d = parseYaml(readFileSync(fileURLToPath(new URL('../manifests/router/deployment.yaml', import.meta.url)), 'utf8').split('\n---')[0]!) as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }>; resources: { limits: { memory: string } } }> } } } };
-  const c = d.spec.template.spec.containers[0]!;
-  return { env: Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!])), limit: c.resources.limits.memory };
-}
 
 const HOST = 'bench.example.com';
 const role = process.argv[2];
@@ -86,7 +80,7 @@ async function throughput(pool: Pool, path: string, concurrency: number, ms: num
  * the budget. Its resumes go to an API server address where nothing listens: the runtime never
  * wakes and the queries stay held.
  */
-async function heldStatements(nodeOptions: string[], deployed: { env: Record<string, string>; limit: string }): Promise<string> {
+async function heldStatements(nodeOptions: string[], deployed: ContainerSettings): Promise<string> {
   const budget = deployed.env.STATEMENT_BUDGET ?? '160Mi';
   const dir = mkdtempSync(join(tmpdir(), 'xtn-bench-'));
   const table = translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { suspend: true, routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table;
@@ -106,9 +100,9 @@ async function heldStatements(nodeOptions: string[], deployed: { env: Record<str
   }
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1100 });
   try {
-    const idle = rssMb(held.child.pid!);
+    const idle = rssTreeMb(held.child.pid!);
     let peak = idle;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(held.child.pid!))), 50);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssTreeMb(held.child.pid!))), 50);
     const sql = `SELECT '${'x'.repeat(15 * 2 ** 20 - 10)}'`;
     const uris: string[] = [];
     let refused = 0;
@@ -127,7 +121,7 @@ async function heldStatements(nodeOptions: string[], deployed: { env: Record<str
       await r.body.dump();
     }));
     clearInterval(sampler);
-    return `held ${uris.length}, refused ${refused} (503, budget ${budget}); ${polled} polls answered; RSS idle / peak ${idle.toFixed(0)} / ${peak.toFixed(0)} MB, limit ${deployed.limit} (${(parseBytes('limit', deployed.limit) / 2 ** 20).toFixed(0)} MB)`;
+    return `held ${uris.length}, refused ${refused} (503, budget ${budget}); ${polled} polls answered; RSS idle / peak ${idle.toFixed(0)} / ${peak.toFixed(0)} MB, limit ${deployed.memoryLimit} (${(deployed.memoryLimitBytes / 2 ** 20).toFixed(0)} MB)`;
   } finally {
     await pool.close();
     held.child.kill();
@@ -138,7 +132,7 @@ async function heldStatements(nodeOptions: string[], deployed: { env: Record<str
 async function main(): Promise<void> {
   const coord = await start(['coordinator']);
   // The router runs with the Node options of its Deployment (manifests/router/deployment.yaml).
-  const deployed = deployment();
+  const deployed = routerSettings();
   const routerNodeOptions = (process.env.ROUTER_NODE_OPTIONS ?? deployed.env.NODE_OPTIONS ?? '').split(' ').filter(Boolean);
   const router = await start(['router', String(coord.msg.port)], routerNodeOptions);
   const direct = new Pool(`http://127.0.0.1:${coord.msg.port}`, { connections: 64 });

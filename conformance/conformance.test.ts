@@ -14,6 +14,7 @@ import { TRINO_JAVA_HOME, trinoAvailable } from '../hack/trino.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
 import { runConformance, CASE_NAMES, type ConformanceReport } from './suite.ts';
 import { localBackends } from './local-backends.ts';
+import { routerSettings } from '../hack/manifests.ts';
 
 let stack: Stack;
 let report: ConformanceReport;
@@ -95,6 +96,15 @@ describe('the fake coordinator answers like Trino 476', () => {
       faked.push(await ask(`http://${fake.clusterIP}:8080`, q));
     }
     expect(faked).toEqual(real);
+  });
+});
+
+describe('the router as its Deployment runs it', () => {
+  test('served the whole suite within its memory limit (a cgroup set from manifests/router/deployment.yaml)', () => {
+    const limit = routerSettings().memoryLimitBytes;
+    const peak = stack.routerMemory.peakBytes();
+    process.stderr.write(`[conformance] router memory peak ${(peak / 2 ** 20).toFixed(0)} MiB of ${(limit / 2 ** 20).toFixed(0)} MiB\n`);
+    expect({ limit: stack.routerMemory.limitBytes, oomKills: stack.routerMemory.oomKills(), underLimit: peak > 0 && peak <= limit }).toEqual({ limit, oomKills: 0, underLimit: true });
   });
 });
 

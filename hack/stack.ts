@@ -29,6 +29,8 @@ import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { coordinatorDeployment } from '../conformance/workloads.ts';
 import { startKubeletStandIn } from '../conformance/kubelet-stand-in.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
+import { routerSettings } from './manifests.ts';
+import { memoryLimit, type MemoryLimit } from './memory-limit.ts';
 
 export const GATEWAY = { namespace: 'trino-gateway', name: 'trino-gateway' };
 export const GATEWAY_CLASS = 'traefik';
@@ -73,6 +75,8 @@ export interface Stack {
   routerUrl: string;
   /** The router's admin port: /healthz, /readyz, /metrics. */
   routerAdminUrl: string;
+  /** The router's memory cgroup, limited as its Deployment's `resources.limits.memory`. */
+  routerMemory: MemoryLimit;
   controllerMetricsUrl: string;
   hostsFile: string;
   trinoCliJar: string;
@@ -184,9 +188,15 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const realTrino = o.realTrino === false ? { ok: false, reason: 'disabled' } : trinoAvailable();
 
   let standIn: { stop(): void } | undefined;
+  let routerMemory: MemoryLimit | undefined;
   const stop = async () => {
     standIn?.stop();
     await Promise.all(children.map((c) => Promise.race([stopProcess(c, 'SIGTERM'), new Promise((r) => setTimeout(r, 10_000).unref())])));
+    if (routerMemory) {
+      const kills = routerMemory.oomKills();
+      say(`router memory: peak ${(routerMemory.peakBytes() / 2 ** 20).toFixed(0)} MiB of its ${(routerMemory.limitBytes / 2 ** 20).toFixed(0)} MiB limit${kills ? `; ${kills} OOM KILLS` : ''}`);
+      routerMemory.remove();
+    }
     for (const s of servers) s.close();
     await Promise.all([...coordinators.values()].map(async (c) => {
       await c.started.catch(() => undefined);
@@ -273,8 +283,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       controller = startController(extra);
       await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
     };
+    // The router runs with its Deployment's settings (WORKERS, NODE_OPTIONS, STATEMENT_BUDGET, ...)
+    // and under its memory limit: going over it is an OOM kill here, which the tests check.
+    const deployed = routerSettings();
+    routerMemory = memoryLimit(`xtrinode-router-${process.pid}-${Date.now()}`, deployed.memoryLimitBytes);
     const startRouter = () => {
-      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(logsDir, 'router.log'));
+      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ...deployed.env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(logsDir, 'router.log'));
+      routerMemory!.add(r.pid!);
       children.push(r);
       return r;
     };
@@ -355,7 +370,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; logs in ${logsDir}`);
     return {
       cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
-      routerUrl: `http://${routerIP}:8080`, routerAdminUrl: `http://${routerIP}:9090`, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      routerUrl: `http://${routerIP}:8080`, routerAdminUrl: `http://${routerIP}:9090`, routerMemory: routerMemory!, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
       addCoordinator, restartController, restartRouter, apply, stop, logsDir,
     };

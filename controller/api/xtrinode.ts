@@ -64,6 +64,7 @@ const Routing = z
     hostname: z.string().optional(),
     default: z.boolean().optional(),
     weight: z.number().int().min(0).max(1000000).optional(),
+    acceptMembersFrom: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must name namespaces (DNS labels)').max(63)).max(64).optional(),
   })
   .strict();
 
@@ -146,4 +147,5 @@ export const Reason = {
   PortNotFound: 'PortNotFound',
   ServiceNotChecked: 'ServiceNotChecked',
   Suspended: 'Suspended',
+  GroupOwnedElsewhere: 'GroupOwnedElsewhere',
 } as const;

@@ -26,6 +26,8 @@ export interface Runtime {
   suspend: boolean;
   /** The coordinator uses OAuth2: its group's new statements need the router's handshake stickiness. */
   oauth2: boolean;
+  /** Namespaces this runtime lets join its routing group (counts when its namespace owns the group). */
+  acceptMembersFrom: string[];
   service: { namespace: string; name: string; port: number };
 }
 
@@ -126,6 +128,7 @@ export function readRuntime(xt: XTrinode): RuntimeResult {
       weight: routing.weight ?? 1,
       suspend: spec.suspend === true,
       oauth2: spec.coordinator?.oauth2 === true,
+      acceptMembersFrom: routing.acceptMembersFrom ?? [],
       service: {
         namespace,
         name: spec.coordinator?.service?.name ?? `${rtName}-coordinator`,

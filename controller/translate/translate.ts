@@ -10,6 +10,7 @@
  * out.objects   // HTTPRoutes, ReferenceGrants, ConfigMap, sorted
  * out.statuses  // per XTrinode key: status with conditions
  */
+import { checkGroupOwnership } from './group-ownership.ts';
 import { ConditionType, Reason, SELECTOR_HEADER, type Condition, type XTrinode, type XTrinodeStatus } from '../api/xtrinode.ts';
 import {
   ROUTE_TABLE_CONFIGMAP,
@@ -104,6 +105,18 @@ export function translate(input: TranslateInput): TranslateOutput {
     statuses.set(r.runtime.key, { key: r.runtime.key, problems: [], status: {} });
   }
   runtimes.sort(compareAge);
+
+  // Group ownership first (group-ownership.ts): a member another namespace's group did not accept
+  // is not routed at all, so none of its selectors or traffic reach that group.
+  const ownership = checkGroupOwnership(runtimes);
+  for (const { runtime: rt, message } of ownership.refused) {
+    statuses.set(rt.key, {
+      key: rt.key,
+      problems: [],
+      status: { observedGeneration: rt.generation, routingGroup: rt.group, conditions: [cond(ConditionType.Accepted, 'False', Reason.GroupOwnedElsewhere, message, rt.generation)] },
+    });
+  }
+  runtimes.splice(0, runtimes.length, ...ownership.accepted);
 
   // Claims, oldest first: a hostname, header value or the default belongs to the group of the
   // oldest runtime that asks for it; younger runtimes of other groups lose that selector only.
