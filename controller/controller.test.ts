@@ -151,6 +151,30 @@ describe('controller against a real API server', () => {
     await until('header route removed', async () => !(await getRoute('xtrinode-team-b--late.header')));
   });
 
+  test("a tenant naming another namespace's group is refused (GroupOwnedElsewhere) and receives none of its traffic; the owner's acceptMembersFrom lets it in", async () => {
+    await apply(service('team-b', 'intruder-coordinator'));
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'intruder', namespace: 'team-b' }, spec: { routing: { routingGroup: 'production--runtime-a', weight: 1000 } } });
+    const refused = await until('team-b/intruder refused', async () => {
+      const x = await getXt('team-b', 'intruder');
+      return cond(x, 'Accepted')?.reason === 'GroupOwnedElsewhere' ? x : undefined;
+    });
+    expect(cond(refused, 'Accepted')).toMatchObject({ status: 'False', message: expect.stringContaining('belongs to namespace production') });
+    const backends = (r: Route | undefined) => (r?.spec.rules ?? []).flatMap((rule) => rule.backendRefs.map((b) => `${b.namespace}/${b.name}`));
+    expect(backends(await getRoute('xtrinode-production--runtime-a'))).not.toContain('team-b/intruder-coordinator');
+
+    await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'intruder' });
+
+    // A named group: production owns it (its oldest member; a tie in creation second goes to the
+    // smaller namespace/name) and lets team-b in.
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'pool-owner', namespace: 'production' }, spec: { routing: { routingGroup: 'shared-pool', hostname: 'pool.example.com', acceptMembersFrom: ['team-b'] } } });
+    await until('pool route', () => getRoute('xtrinode-shared-pool'));
+    await apply(service('team-b', 'guest-coordinator'));
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'guest', namespace: 'team-b' }, spec: { routing: { routingGroup: 'shared-pool' } } });
+    await until('team-b/guest accepted into shared-pool', async () => cond(await getXt('team-b', 'guest'), 'Accepted')?.status === 'True');
+    await until('its Service in the group route', async () => backends(await getRoute('xtrinode-shared-pool')).includes('team-b/guest-coordinator'));
+    for (const [ns, name] of [['team-b', 'guest'], ['production', 'pool-owner']] as const) await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: ns, plural: 'xtrinodes', name });
+  });
+
   test('a missing coordinator Service is reported and routes go through the router', async () => {
     await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'orphan', namespace: 'production' }, spec: { routing: { hostname: 'orphan.example.com' } } });
     const x = await until('ResolvedRefs=False', async () => {
