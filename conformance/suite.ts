@@ -372,6 +372,64 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'TransitionsWithoutErrors',
+    description: 'A client polling every 50 ms through the Gateway while its runtime is suspended and woken, a second member joins its group, weights change, the member leaves and the XTrinode is deleted sees no 5xx other than the router\'s own Trino-shaped answers (no half-applied grant or route).',
+    async run(t) {
+      const host = `move.${DOMAIN}`;
+      const routing = { routingGroup: 'conformance-move', hostname: host };
+      await t.xtrinode(NS, 'c-move-1', { routing: { ...routing, weight: 1 } });
+      await t.eventually('moving runtime served', () => t.send({ host, body: 'SELECT 1' }), (x) => served(x) === 'c-move-1');
+      const bad: string[] = [];
+      let step = 'start';
+      let sent = 0;
+      let stop = false;
+      const poller = (async () => {
+        while (!stop) {
+          const r = await t.send({ host, body: 'SELECT 1' }).catch((e: Error) => ({ status: 0, headers: {}, text: e.message, json: () => ({}) }) as Reply);
+          sent++;
+          let answers = [r];
+          if (r.status === 200) {
+            const next = (r.json() as { nextUri?: string }).nextUri;
+            if (next) answers.push(await t.send({ host: new URL(next).hostname, path: new URL(next).pathname }).catch((e: Error) => ({ status: 0, headers: {}, text: e.message, json: () => ({}) }) as Reply));
+          }
+          for (const a of answers) if (a.status === 0 || (a.status >= 500 && !header(a, 'x-xtrinode-error'))) bad.push(`${step}: ${a.status} ${a.text.slice(0, 80)}`);
+          answers = [];
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      })();
+      const phase = async () => (await t.status(NS, 'c-move-1')).phase;
+      const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
+      try {
+        step = 'suspend';
+        await t.xtrinode(NS, 'c-move-1', { suspend: true, routing: { ...routing, weight: 1 } });
+        // The poller's queries wake it again (the router resumes it): seen leaving Running, then back.
+        await t.eventually('runtime leaves Running', phase, (p) => p !== undefined && p !== 'Running', 30_000);
+        await settle(2000);
+        step = 'resume';
+        await t.xtrinode(NS, 'c-move-1', { routing: { ...routing, weight: 1 } });
+        await t.eventually('runtime Running again', phase, (p) => p === 'Running', 60_000);
+        await settle(2000);
+        step = 'member joins';
+        await t.xtrinode(NS, 'c-move-2', { routing: { ...routing, weight: 1 } });
+        await settle(3000);
+        step = 'weights change';
+        await t.xtrinode(NS, 'c-move-2', { routing: { ...routing, weight: 5 } });
+        await settle(3000);
+        step = 'member leaves';
+        await t.custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: NS, plural: 'xtrinodes', name: 'c-move-2' });
+        await settle(3000);
+        step = 'deleted';
+        await t.custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: NS, plural: 'xtrinodes', name: 'c-move-1' });
+        await settle(3000);
+      } finally {
+        stop = true;
+        await poller;
+      }
+      t.ctx.log?.(`  (${sent} polls during suspend, resume, join, weights, leave, delete; ${bad.length} bad)`);
+      expect(bad.length === 0, `${bad.length} of ${sent} requests got a 5xx that is not the router's own answer (or no answer): ${bad.slice(0, 6).join(' | ')}`);
+    },
+  },
+  {
     name: 'ResumeSuspendedRuntime',
     description: 'A query to a suspended runtime wakes it (spec.suspend -> false, workloads scaled up) and succeeds; the client never sees an error.',
     async run(t) {
@@ -609,6 +667,8 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
     await t.xtrinode(NS, 'c-sso-2', { coordinator: { oauth2: true }, routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });
   }
   // Suspend/resume: a suspended runtime whose coordinator Deployment is at 0 replicas.
+  await b.coordinator(NS, 'c-move-1');
+  await b.coordinator(NS, 'c-move-2');
   await b.coordinator(NS, 'c-sleepy', { suspended: true });
   await t.xtrinode(NS, 'c-sleepy', { suspend: true, routing: { hostname: `sleepy.${DOMAIN}` } });
   await b.coordinator(NS, 'c-sleepy-cli', { suspended: true });

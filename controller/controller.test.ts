@@ -24,7 +24,7 @@ const silent = pino({ level: process.env.XTN_TEST_LOG ?? 'silent' });
 const settings = DEFAULT_SETTINGS;
 
 function newController(identity: string): Controller {
-  const c = new Controller({ kubeConfig: kc, settings, identity, leaseNamespace: 'xtrinode-system', logger: silent });
+  const c = new Controller({ kubeConfig: kc, settings, identity, leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000 });
   controllers.push(c);
   return c;
 }

@@ -8,6 +8,8 @@
  * const c = new Controller({ kubeConfig, settings, identity: hostname(), leaseNamespace: 'xtrinode-system' });
  * await c.start();
  */
+import { RouteSettling } from './route-settling.ts';
+import type { K8sObject } from './translate/routes.ts';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import pino from 'pino';
@@ -40,6 +42,10 @@ export interface ControllerOptions {
   leaseName?: string;
   logger?: Logger;
   registry?: Registry;
+  /** After the Gateway accepted new routes, wait this long before taking away what old ones needed (1s). */
+  routeGraceMs?: number;
+  /** Longest wait for a Gateway that does not report route status (10s). */
+  routeSettleMaxMs?: number;
 }
 
 type Obj = k8s.KubernetesObject & Record<string, unknown>;
@@ -65,6 +71,8 @@ export class Controller {
   private deployments!: k8s.ObjectCache<Obj>;
   private statefulSets!: k8s.ObjectCache<Obj>;
   private idleTimer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private readonly settling: RouteSettling;
   private featuresTimer: NodeJS.Timeout | undefined;
   private readonly features: GatewayFeatures | undefined;
   private sharedGroupPath: GatewaySettings['sharedGroupPath'];
@@ -82,6 +90,7 @@ export class Controller {
     this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
     this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
     this.sharedGroupPath = o.settings.sharedGroupPath;
+    this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? 1000, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
     if (o.sharedGroups === 'auto') this.features = new GatewayFeatures(this.custom, o.settings.gateway);
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       coalesceMs: 100,
@@ -147,15 +156,20 @@ export class Controller {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     if (this.featuresTimer) clearInterval(this.featuresTimer);
     this.queue.stop();
     await this.elector.stop();
     await Promise.all(this.informers.map((i) => i.informer.stop().catch(() => undefined)));
   }
 
-  /** Resolves once the queue has nothing to do (tests and benchmarks). */
-  idle(): Promise<void> {
-    return this.queue.idle();
+  /** Resolves once the queue has nothing to do, deferred work included (tests and benchmarks). */
+  async idle(): Promise<void> {
+    await this.queue.idle();
+    while (this.settleTimer && !this.stopped) {
+      await new Promise((r) => setTimeout(r, 50));
+      await this.queue.idle();
+    }
   }
 
   private async watch(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<Obj>>, labelSelector?: string): Promise<k8s.ObjectCache<Obj>> {
@@ -176,47 +190,78 @@ export class Controller {
     return informer;
   }
 
+  /**
+   * One pass over everything, ordered so that no request meets a half-applied state:
+   * grants widened (old and new Services) -> routes and the route table -> stale routes deleted ->
+   * once the Gateway took the routes (route-settling.ts): grants narrowed and coordinators of
+   * suspended runtimes scaled down -> scale-ups, idle suspension -> statuses. Routes come before
+   * lifecycle work; a write that fails is reported and retried with backoff, the others go on.
+   */
   private async reconcile(_key: string): Promise<void> {
     if (!this.elector.isLeader) return;
     const xtrinodes = this.xts.list() as unknown as XTrinode[];
-    const lifecycle = await this.reconcileLifecycle(xtrinodes);
+    const lifecycle = this.decideLifecycles(xtrinodes);
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
     await this.checkFeatures(true);
     const settings = { ...this.o.settings, sharedGroupPath: this.sharedGroupPath };
     const out = translate({ xtrinodes, services: this.services.list() as never, settings, notReady });
-
-    // 1. Apply what differs: grants before the routes that need them, the route table last.
-    const desiredKeys = new Set(out.objects.map(objKey));
-    const changed = out.objects.filter((obj) => {
+    const failed: string[] = [];
+    const attempt = async (what: string, f: () => Promise<void>) => {
+      try {
+        await f();
+      } catch (e) {
+        failed.push(`${what}: ${errorText(e)}`);
+      }
+    };
+    const apply = (obj: K8sObject) => attempt(`apply ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, async () => {
+      const res = (await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply)) as { metadata?: { generation?: number } };
+      if (obj.kind === 'HTTPRoute') this.settling.wrote(obj.metadata.name, res.metadata?.generation);
+      this.writes.inc({ kind: obj.kind, verb: 'apply' });
+    });
+    const differs = (obj: K8sObject) => {
       const live = this.cacheFor(obj.kind)?.get(obj.metadata.name, obj.metadata.namespace);
       const { apiVersion: _a, kind: _k, ...fields } = obj; // typed list items carry no apiVersion/kind
       return !live || !contains(live, fields);
-    });
-    for (const kind of ['ReferenceGrant', 'HTTPRoute', 'ConfigMap']) {
-      await inParallel(changed.filter((o) => o.kind === kind), WRITE_CONCURRENCY, async (obj) => {
-        await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
-        this.writes.inc({ kind: obj.kind, verb: 'apply' });
-      });
-    }
-    // 2. Delete generated objects nobody wants any more (also across namespaces).
-    const managed: Array<[k8s.ObjectCache<Obj>, string, string]> = [
-      [this.routes, 'gateway.networking.k8s.io/v1', 'HTTPRoute'],
-      [this.grants, 'gateway.networking.k8s.io/v1beta1', 'ReferenceGrant'],
-      [this.configMaps, 'v1', 'ConfigMap'],
-    ];
-    const stale = managed.flatMap(([cache, apiVersion, kind]) => cache.list()
+    };
+
+    // 1. Grants widened: each keeps the Services it named until the Gateway took the new routes.
+    const grants = out.objects.filter((o) => o.kind === 'ReferenceGrant');
+    await inParallel(grants.map((g) => this.widened(g)).filter(differs), WRITE_CONCURRENCY, apply);
+    // 2. Routes, then the route table the router reads.
+    await inParallel(out.objects.filter((o) => o.kind === 'HTTPRoute' && differs(o)), WRITE_CONCURRENCY, apply);
+    await inParallel(out.objects.filter((o) => o.kind === 'ConfigMap' && differs(o)), WRITE_CONCURRENCY, apply);
+    // 3. Routes nobody wants any more.
+    const desiredKeys = new Set(out.objects.map(objKey));
+    const stale = (cache: k8s.ObjectCache<Obj>, apiVersion: string, kind: string) => cache.list()
       .filter((item) => item.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY)
       .map((item) => ({ apiVersion, kind, metadata: { name: item.metadata!.name!, namespace: item.metadata!.namespace! } }))
-      .filter((o) => !desiredKeys.has(objKey(o))));
-    await inParallel(stale, WRITE_CONCURRENCY, async (o) => {
+      .filter((o) => !desiredKeys.has(objKey(o)));
+    const remove = (o: { apiVersion: string; kind: string; metadata: { name: string; namespace: string } }) => attempt(`delete ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, async () => {
       try {
         await this.objects.delete(o);
       } catch (e) {
         if ((e as { code?: number }).code !== 404) throw e;
       }
+      if (o.kind === 'HTTPRoute') this.settling.deleted(o.metadata.name);
       this.writes.inc({ kind: o.kind, verb: 'delete' });
     });
-    // 3. Status of every XTrinode whose status differs.
+    await inParallel([...stale(this.routes, 'gateway.networking.k8s.io/v1', 'HTTPRoute'), ...stale(this.configMaps, 'v1', 'ConfigMap')], WRITE_CONCURRENCY, remove);
+    // 4. What only the old routes needed, once the Gateway serves the new ones.
+    const { waitingFor, retryInMs } = this.settling.pending((name) => this.routes.get(name, this.o.settings.gatewayNamespace) as never);
+    const settled = waitingFor.length === 0;
+    if (settled) {
+      await inParallel(grants.filter(differs), WRITE_CONCURRENCY, apply);
+      await inParallel(stale(this.grants, 'gateway.networking.k8s.io/v1beta1', 'ReferenceGrant'), WRITE_CONCURRENCY, remove);
+    } else {
+      this.log.debug({ waitingFor }, 'waiting for the Gateway to take the new routes before narrowing grants or scaling down');
+      this.settleTimer ??= setTimeout(() => {
+        this.settleTimer = undefined;
+        this.queue.add(RECONCILE_KEY);
+      }, retryInMs).unref();
+    }
+    // 5. Lifecycle: scale-ups now; scale-downs once no route leads to the coordinator any more.
+    await this.applyLifecycle(xtrinodes, lifecycle, settled, attempt);
+    // 6. Status of every XTrinode whose status differs.
     const statusWrites: Array<{ live: XTrinode; merged: XTrinodeStatus }> = [];
     for (const [key, report] of out.statuses) {
       const [namespace, name] = key.split('/') as [string, string];
@@ -225,7 +270,7 @@ export class Controller {
       const merged = mergeStatus(live.status, this.withGatewayConditions(report.status, live, lifecycle.get(key)));
       if (!sameStatus(live.status, merged)) statusWrites.push({ live, merged });
     }
-    await inParallel(statusWrites, WRITE_CONCURRENCY, async ({ live, merged }) => {
+    await inParallel(statusWrites, WRITE_CONCURRENCY, ({ live, merged }) => attempt(`status of XTrinode ${live.metadata.namespace}/${live.metadata.name}`, async () => {
       try {
         await this.custom.patchNamespacedCustomObjectStatus(
           { group: GROUP, version: VERSION, namespace: live.metadata.namespace!, plural: PLURAL, name: live.metadata.name, body: { status: merged } },
@@ -237,8 +282,19 @@ export class Controller {
         return;
       }
       await this.eventOnChange(live, merged);
-    });
+    }));
+    if (failed.length > 0) throw new Error(`${failed.length} of this pass's writes failed, the others were made: ${failed.slice(0, 5).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
     this.reconciles.inc({ result: 'ok' });
+  }
+
+  /** A grant naming its desired Services and those its live version names (step 1 above). */
+  private widened(grant: K8sObject): K8sObject {
+    const live = this.grants.get(grant.metadata.name, grant.metadata.namespace) as { spec?: { to?: Array<{ group: string; kind: string; name?: string }> } } | undefined;
+    const want = (grant as unknown as { spec: { from: unknown[]; to: Array<{ group: string; kind: string; name?: string }> } }).spec;
+    const names = new Set(want.to.map((t) => t.name));
+    const extra = (live?.spec?.to ?? []).filter((t) => t.kind === 'Service' && t.name && !names.has(t.name));
+    if (extra.length === 0 || want.to.length + extra.length > 16) return grant; // spec.to holds at most 16
+    return { ...grant, spec: { ...want, to: [...want.to, ...extra.map((t) => ({ group: '', kind: 'Service', name: t.name }))] } } as unknown as K8sObject;
   }
 
   private cacheFor(kind: string): k8s.ObjectCache<Obj> | undefined {
@@ -288,8 +344,8 @@ export class Controller {
     return { ...status, conditions };
   }
 
-  /** Scales workloads for spec.suspend, decides phase and readiness, suspends idle runtimes. */
-  private async reconcileLifecycle(xtrinodes: XTrinode[]): Promise<Map<string, LifecycleDecision>> {
+  /** Phase, readiness and the scale actions of every runtime (pure: nothing is written here). */
+  private decideLifecycles(xtrinodes: XTrinode[]): Map<string, LifecycleDecision> {
     const byOwner = new Map<string, Workload[]>();
     for (const [cache, kind] of [[this.deployments, 'Deployment'], [this.statefulSets, 'StatefulSet']] as const) {
       for (const w of cache.list()) {
@@ -305,20 +361,34 @@ export class Controller {
       }
     }
     const decisions = new Map<string, LifecycleDecision>();
+    for (const xt of xtrinodes) {
+      const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
+      decisions.set(key, decideLifecycle((xt.spec as { suspend?: boolean } | undefined)?.suspend === true, byOwner.get(key) ?? []));
+    }
+    return decisions;
+  }
+
+  /**
+   * Scales workloads for spec.suspend (scale-downs only once `routesSettled`: the routes already
+   * lead to the router) and suspends idle runtimes. One runtime's failure does not stop the others.
+   */
+  private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attempt: (what: string, f: () => Promise<void>) => Promise<void>): Promise<void> {
     let nextIdleCheck = Infinity;
     const now = Date.now();
     for (const xt of xtrinodes) {
       const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
       const spec = (xt.spec ?? {}) as { suspend?: boolean; idleTimeout?: string };
-      const d = decideLifecycle(spec.suspend === true, byOwner.get(key) ?? []);
-      decisions.set(key, d);
+      const d = decisions.get(key)!;
       for (const a of d.actions) {
-        await this.objects.patch(
-          { apiVersion: 'apps/v1', kind: a.workload.kind, metadata: { name: a.workload.name, namespace: a.workload.namespace, annotations: { [ANNOTATION_REPLICAS]: a.remember } }, spec: { replicas: a.replicas } } as unknown as k8s.KubernetesObject,
-          undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch,
-        );
-        this.writes.inc({ kind: a.workload.kind, verb: 'scale' });
-        this.log.info({ xtrinode: key, workload: `${a.workload.kind}/${a.workload.name}`, replicas: a.replicas }, spec.suspend ? 'suspending' : 'resuming');
+        if (a.replicas === 0 && !routesSettled) continue; // the next pass, once the Gateway took the routes
+        await attempt(`scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
+          await this.objects.patch(
+            { apiVersion: 'apps/v1', kind: a.workload.kind, metadata: { name: a.workload.name, namespace: a.workload.namespace, annotations: { [ANNOTATION_REPLICAS]: a.remember } }, spec: { replicas: a.replicas } } as unknown as k8s.KubernetesObject,
+            undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch,
+          );
+          this.writes.inc({ kind: a.workload.kind, verb: 'scale' });
+          this.log.info({ xtrinode: key, workload: `${a.workload.kind}/${a.workload.name}`, replicas: a.replicas }, spec.suspend ? 'suspending' : 'resuming');
+        });
       }
       if (d.phase === 'Running' && d.coordinatorReady === true && spec.idleTimeout) {
         let timeout: number | undefined;
@@ -330,9 +400,11 @@ export class Controller {
         const readySince = xt.status?.conditions?.find((c) => c.type === ConditionType.Ready && c.status === 'True')?.lastTransitionTime;
         const remaining = idleRemainingMs(timeout, [Date.parse(xt.metadata.annotations?.[ANNOTATION_LAST_ACTIVITY] ?? ''), Date.parse(readySince ?? ''), Date.parse(xt.metadata.creationTimestamp ?? '')], now);
         if (remaining !== undefined && remaining <= 0) {
-          await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
-          this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });
-          await this.event(xt, 'Normal', 'IdleSuspended', `no query for ${spec.idleTimeout}; suspended. The next query through the gateway resumes it.`);
+          await attempt(`idle suspension of XTrinode ${key}`, async () => {
+            await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+            this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });
+            await this.event(xt, 'Normal', 'IdleSuspended', `no query for ${spec.idleTimeout}; suspended. The next query through the gateway resumes it.`);
+          });
         } else if (remaining !== undefined) nextIdleCheck = Math.min(nextIdleCheck, remaining);
       }
     }
@@ -341,7 +413,6 @@ export class Controller {
       this.idleTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), Math.min(nextIdleCheck + 50, 2 ** 31 - 1));
       this.idleTimer.unref();
     }
-    return decisions;
   }
 
   private async event(xt: XTrinode, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
