@@ -86,7 +86,7 @@ describe('the fake coordinator answers like Trino 476', () => {
       const r = await request(`${base}${path}`, { method, headers });
       const text = await r.body.text();
       const type = String(r.headers['content-type'] ?? '').split(';')[0];
-      const attributes = type === 'application/json' && path.includes('jmx') ? (JSON.parse(text) as { attributes: Array<{ name: string; value: unknown }> }).attributes.filter((a) => a.name === 'QueuedQueries' || a.name === 'RunningQueries').map((a) => `${a.name}:${typeof a.value}`).sort() : [];
+      const attributes = type === 'application/json' && path.includes('jmx') ? (JSON.parse(text) as { attributes: Array<{ name: string; value: unknown }> }).attributes.filter((a) => ['QueuedQueries', 'RunningQueries', 'StartedQueries.TotalCount'].includes(a.name)).map((a) => `${a.name}:${typeof a.value}`).sort() : [];
       return `${method} ${path} ${JSON.stringify(headers)} -> ${r.statusCode} ${type} ${type === 'text/plain' ? text.trim() : ''} ${attributes.join(',')}`;
     };
     const real: string[] = [];

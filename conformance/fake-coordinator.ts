@@ -40,6 +40,8 @@ export class FakeCoordinator {
   readonly name: string;
   readonly suffix: string;
   readonly queries = new Map<string, Query>();
+  /** Queries started so far (the MBean's StartedQueries.TotalCount). */
+  private started = 0;
   /** Every request seen: method and path. */
   readonly seen: Array<{ method: string; path: string; headers: IncomingMessage['headers'] }> = [];
   starting: boolean;
@@ -133,7 +135,7 @@ export class FakeCoordinator {
         return void res.end('Basic authentication or X-Trino-Original-User or X-Trino-User must be sent');
       }
       const attribute = (name: string, value: number) => ({ name, type: 'long', description: '', readable: true, writable: false, value });
-      return json(200, { objectName: 'trino.execution:name=QueryManager', className: 'io.trino.dispatcher.DispatchManager', description: '', attributes: [attribute('QueuedQueries', 0), attribute('RunningQueries', running())] });
+      return json(200, { objectName: 'trino.execution:name=QueryManager', className: 'io.trino.dispatcher.DispatchManager', description: '', attributes: [attribute('QueuedQueries', 0), attribute('RunningQueries', running()), attribute('StartedQueries.TotalCount', this.started)] });
     }
     if (this.opts.oauth2 && path.startsWith('/oauth2/token/')) {
       if (parts[3] === 'initiate') {
@@ -187,6 +189,7 @@ export class FakeCoordinator {
         const q: Query = { id, slug: `y${randomBytes(4).toString('hex')}`, token: 1, state: 'QUEUED', polls: 0, sql, noNodes: this.noNodesFor > 0 };
         if (q.noNodes) this.noNodesFor--;
         this.queries.set(id, q);
+        this.started++;
         json(200, this.results(req, q));
       });
       return;

@@ -8,6 +8,7 @@
  * const c = new Controller({ kubeConfig, settings, identity: hostname(), leaseNamespace: 'xtrinode-system' });
  * await c.start();
  */
+import { CoordinatorActivity } from './coordinator-activity.ts';
 import { RouteSettling } from './route-settling.ts';
 import type { K8sObject } from './translate/routes.ts';
 import * as k8s from '@kubernetes/client-node';
@@ -46,6 +47,10 @@ export interface ControllerOptions {
   routeGraceMs?: number;
   /** Longest wait for a Gateway that does not report route status (10s). */
   routeSettleMaxMs?: number;
+  /** How coordinators report their queries (tests replace the HTTP read). */
+  coordinatorActivity?: CoordinatorActivity;
+  /** Where a coordinator Service is reached (default: its ClusterIP; tests map it to a local port). */
+  coordinatorOrigin?: (service: { namespace: string; name: string; port: number }) => string | undefined;
 }
 
 type Obj = k8s.KubernetesObject & Record<string, unknown>;
@@ -73,6 +78,10 @@ export class Controller {
   private idleTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly settling: RouteSettling;
+  private readonly activity: CoordinatorActivity;
+  /** When a runtime's coordinator was last seen busy (idle time counts from there). */
+  private readonly busySeen = new Map<string, number>();
+  private readonly unknownActivityReported = new Set<string>();
   private featuresTimer: NodeJS.Timeout | undefined;
   private readonly features: GatewayFeatures | undefined;
   private sharedGroupPath: GatewaySettings['sharedGroupPath'];
@@ -90,6 +99,7 @@ export class Controller {
     this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
     this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
     this.sharedGroupPath = o.settings.sharedGroupPath;
+    this.activity = o.coordinatorActivity ?? new CoordinatorActivity();
     this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? 1000, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
     if (o.sharedGroups === 'auto') this.features = new GatewayFeatures(this.custom, o.settings.gateway);
     this.queue = new WorkQueue((key) => this.reconcile(key), {
@@ -260,7 +270,13 @@ export class Controller {
       }, retryInMs).unref();
     }
     // 5. Lifecycle: scale-ups now; scale-downs once no route leads to the coordinator any more.
-    await this.applyLifecycle(xtrinodes, lifecycle, settled, attempt);
+    const origins = new Map<string, string | undefined>();
+    for (const g of out.table.groups) {
+      for (const b of g.backends) {
+        origins.set(b.id, this.coordinatorOrigin(b.service));
+      }
+    }
+    await this.applyLifecycle(xtrinodes, lifecycle, settled, attempt, origins);
     // 6. Status of every XTrinode whose status differs.
     const statusWrites: Array<{ live: XTrinode; merged: XTrinodeStatus }> = [];
     for (const [key, report] of out.statuses) {
@@ -285,6 +301,13 @@ export class Controller {
     }));
     if (failed.length > 0) throw new Error(`${failed.length} of this pass's writes failed, the others were made: ${failed.slice(0, 5).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
     this.reconciles.inc({ result: 'ok' });
+  }
+
+  /** Where the controller reaches a coordinator: its Service's ClusterIP, unless told otherwise. */
+  private coordinatorOrigin(service: { namespace: string; name: string; port: number }): string | undefined {
+    if (this.o.coordinatorOrigin) return this.o.coordinatorOrigin(service);
+    const ip = (this.services.get(service.name, service.namespace) as { spec?: { clusterIP?: string } } | undefined)?.spec?.clusterIP;
+    return ip && ip !== 'None' ? `http://${ip.includes(':') ? `[${ip}]` : ip}:${service.port}` : undefined;
   }
 
   /** A grant naming its desired Services and those its live version names (step 1 above). */
@@ -372,7 +395,7 @@ export class Controller {
    * Scales workloads for spec.suspend (scale-downs only once `routesSettled`: the routes already
    * lead to the router) and suspends idle runtimes. One runtime's failure does not stop the others.
    */
-  private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attempt: (what: string, f: () => Promise<void>) => Promise<void>): Promise<void> {
+  private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attempt: (what: string, f: () => Promise<void>) => Promise<void>, origins: Map<string, string | undefined>): Promise<void> {
     let nextIdleCheck = Infinity;
     const now = Date.now();
     for (const xt of xtrinodes) {
@@ -398,8 +421,25 @@ export class Controller {
           timeout = undefined;
         }
         const readySince = xt.status?.conditions?.find((c) => c.type === ConditionType.Ready && c.status === 'True')?.lastTransitionTime;
-        const remaining = idleRemainingMs(timeout, [Date.parse(xt.metadata.annotations?.[ANNOTATION_LAST_ACTIVITY] ?? ''), Date.parse(readySince ?? ''), Date.parse(xt.metadata.creationTimestamp ?? '')], now);
+        const origin = origins.get(key);
+        if (origin) void this.activity.baseline(key, origin);
+        let remaining = idleRemainingMs(timeout, [Date.parse(xt.metadata.annotations?.[ANNOTATION_LAST_ACTIVITY] ?? ''), Date.parse(readySince ?? ''), Date.parse(xt.metadata.creationTimestamp ?? ''), this.busySeen.get(key) ?? NaN], now);
         if (remaining !== undefined && remaining <= 0) {
+          // The coordinator's own view decides (coordinator-activity.ts): busy or silent is not idle.
+          const seen = await this.activity.check(key, origin);
+          if (seen.state !== 'idle') {
+            this.busySeen.set(key, now);
+            remaining = timeout;
+            this.log.info({ xtrinode: key, activity: seen.state, why: seen.why }, 'idle time is up, but the coordinator is not idle: not suspended');
+            if (seen.state === 'unknown' && !this.unknownActivityReported.has(key)) {
+              this.unknownActivityReported.add(key);
+              await this.event(xt, 'Warning', 'IdleUnknown', `idleTimeout ${spec.idleTimeout} passed but the runtime is not suspended: ${seen.why}. It is suspended only when its coordinator reports no queries.`);
+            }
+          }
+        }
+        if (remaining !== undefined && remaining <= 0) {
+          this.busySeen.delete(key);
+          this.activity.forget(key);
           await attempt(`idle suspension of XTrinode ${key}`, async () => {
             await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
             this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });

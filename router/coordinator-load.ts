@@ -6,30 +6,12 @@
  * authentication on its HTTP port answers 401 here too: its load is then unknown and round-robin
  * decides, as documented in README.md.
  */
-import { request } from 'undici';
+import { readQueryManager } from '../lib/query-manager.ts';
 
-export const QUERY_MANAGER_MBEAN_PATH = '/v1/jmx/mbean/trino.execution:name=QueryManager';
-/** The user the router reads MBeans as (any name does on an unauthenticated coordinator). */
-export const LOAD_USER = 'xtrinode-gateway';
-
-interface MBean {
-  attributes?: Array<{ name?: unknown; value?: unknown }>;
-}
+export { QUERY_MANAGER_MBEAN_PATH, MBEAN_USER as LOAD_USER } from '../lib/query-manager.ts';
 
 /** Queued + running queries, or undefined when the coordinator does not tell. Never throws. */
 export async function coordinatorLoad(origin: string, timeoutMs: number): Promise<number | undefined> {
-  try {
-    const res = await request(`${origin}${QUERY_MANAGER_MBEAN_PATH}`, { headers: { 'x-trino-user': LOAD_USER }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return undefined;
-    }
-    const mbean = (await res.body.json()) as MBean;
-    const value = (name: string) => mbean.attributes?.find((a) => a.name === name)?.value;
-    const queued = value('QueuedQueries');
-    const running = value('RunningQueries');
-    return typeof queued === 'number' && typeof running === 'number' && queued >= 0 && running >= 0 ? queued + running : undefined;
-  } catch {
-    return undefined;
-  }
+  const f = await readQueryManager(origin, timeoutMs);
+  return f ? f.queued + f.running : undefined;
 }

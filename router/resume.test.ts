@@ -7,7 +7,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
-import { Client } from 'undici';
+import { Client, request } from 'undici';
 import { Trino } from 'trino-client';
 import { freePort, type ControlPlane } from '../hack/control-plane.ts';
 import { startTestCluster } from '../test/cluster.ts';
@@ -111,7 +111,11 @@ async function runQuery(bases: string[], host: string, i: number): Promise<{ sta
 beforeAll(async () => {
   ({ cp, kc, objects, custom } = await startTestCluster(['trino-gateway', 'xtrinode-system', 'dev']));
   apps = kc.makeApiClient(k8s.AppsV1Api);
-  controller = new Controller({ kubeConfig: kc, settings: DEFAULT_SETTINGS, identity: 'controller', leaseNamespace: 'xtrinode-system', logger: log });
+  controller = new Controller({
+    kubeConfig: kc, settings: DEFAULT_SETTINGS, identity: 'controller', leaseNamespace: 'xtrinode-system', logger: log, routeSettleMaxMs: 2000,
+    // The fakes listen on loopback ports, not on their Services' ClusterIPs.
+    coordinatorOrigin: (svc) => `http://127.0.0.1:${fakes.get(svc.name.replace(/-coordinator$/, ''))?.port ?? 1}`,
+  });
   await controller.start();
   kubelet = startKubeletStandIn(apps, () => ['dev'], (_ns, name) => fakes.get(name));
 }, 300_000);
@@ -182,6 +186,24 @@ describe('suspend and resume', () => {
     }, 20_000);
     expect(x.spec.suspend).toBe(true);
     await until('idler scaled to zero', async () => (await apps.readNamespacedDeployment({ name: 'idler-coordinator', namespace: 'dev' })).spec?.replicas === 0);
+  }, 60_000);
+
+  test('a runtime whose coordinator runs a query is not suspended when its idle time is up, however quiet the router is; once the query ended it is', async () => {
+    await runtime('busy', { idleTimeout: '3s' });
+    await until('busy running', async () => (await xtSpec('busy')).status?.phase === 'Running');
+    // A query straight to the coordinator (as Gateway -> coordinator traffic is): the router never sees it.
+    const f = fakes.get('busy')!;
+    const post = await request(`http://127.0.0.1:${f.port}/v1/statement`, { method: 'POST', headers: { 'x-trino-user': 'alice' }, body: 'SELECT 1' });
+    const first = (await post.body.json()) as { nextUri: string };
+    await new Promise((r) => setTimeout(r, 9000)); // three idle timeouts
+    expect((await xtSpec('busy')).spec.suspend).not.toBe(true);
+    // The query ends (the client reads it to the end); the next look finds the coordinator idle.
+    let next: string | undefined = first.nextUri;
+    while (next) {
+      const page: { nextUri?: string } = (await (await request(`http://127.0.0.1:${f.port}${new URL(next).pathname}`, { headers: { 'x-trino-user': 'alice' } })).body.json()) as { nextUri?: string };
+      next = page.nextUri;
+    }
+    await until('busy suspended after its query', async () => (await xtSpec('busy')).spec.suspend === true, 20_000);
   }, 60_000);
 
   test('a resume that never becomes ready fails the held query cleanly after its bound', async () => {
