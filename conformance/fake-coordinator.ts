@@ -50,6 +50,8 @@ export class FakeCoordinator {
    * 476 does for 4-9 s after `/v1/info` stops saying `starting` (before it announced its catalogs).
    */
   noNodesFor = 0;
+  /** How those failures look: Trino 476 says NO_NODES_AVAILABLE, or (some queries) GENERIC_INTERNAL_ERROR "nodes is empty". */
+  noNodesForm: 'NO_NODES_AVAILABLE' | 'nodes is empty' = 'NO_NODES_AVAILABLE';
   /** Requests whose client went away before the response finished. */
   aborted = 0;
   /** Spooled segment ids this coordinator serves (`/v1/spooled/download|ack/{id}`). */
@@ -206,8 +208,10 @@ export class FakeCoordinator {
       q.polls++;
       if (q.noNodes) {
         this.queries.delete(id);
-        const message = 'No nodes available to run query';
-        return json(200, { id, infoUri: `${this.base(req)}/ui/query.html?${id}`, stats: { state: 'FAILED', queued: false, scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 }, error: { message, errorCode: 65541, errorName: 'NO_NODES_AVAILABLE', errorType: 'INTERNAL_ERROR', failureInfo: { type: 'io.trino.spi.TrinoException', message, suppressed: [], stack: [] } }, warnings: [] });
+        const form = this.noNodesForm === 'NO_NODES_AVAILABLE'
+          ? { message: 'No nodes available to run query', errorCode: 65541, errorName: 'NO_NODES_AVAILABLE', type: 'io.trino.spi.TrinoException' }
+          : { message: 'nodes is empty', errorCode: 65536, errorName: 'GENERIC_INTERNAL_ERROR', type: 'java.lang.IllegalArgumentException' };
+        return json(200, { id, infoUri: `${this.base(req)}/ui/query.html?${id}`, stats: { state: 'FAILED', queued: false, scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 }, error: { message: form.message, errorCode: form.errorCode, errorName: form.errorName, errorType: 'INTERNAL_ERROR', failureInfo: { type: form.type, message: form.message, suppressed: [], stack: [] } }, warnings: [] });
       }
       if (q.state === 'QUEUED' && q.polls > (this.opts.queuedPolls ?? 1)) q.state = 'RUNNING';
       else if (q.state === 'RUNNING') q.state = 'FINISHED';

@@ -150,10 +150,11 @@ describe('held queries in the router', () => {
  * `starting` (seen in the conformance case RealTrinoQueriesWaitForARealCoordinatorToStart).
  */
 describe('held statements submitted to a coordinator that just started', () => {
-  test('a NO_NODES_AVAILABLE failure at scheduling is submitted again; the client only ever sees its query run', async () => {
+  test.each(['NO_NODES_AVAILABLE', 'nodes is empty'] as const)('a %s failure at scheduling is submitted again; the client only ever sees its query run', async (form) => {
     const coordinator = new FakeCoordinator({ name: 'fresh', queuedPolls: 2 });
     await coordinator.start();
     coordinator.noNodesFor = 2;
+    coordinator.noNodesForm = form;
     let resumed = false;
     const table = { version: 1 as const, groups: [{ name: 'g', hostnames: ['g.example.com'], headerValues: [], default: false, path: 'router' as const, backends: [{ id: 'ns/fresh', service: { namespace: 'ns', name: 'fresh-coordinator', port: 8080 }, weight: 1, state: 'Suspended' as const, prefix: '/xtrinode/c/ns/fresh' }] }] };
     const r = new TrinoRouter({

@@ -6,7 +6,9 @@
  * `NO_NODES_AVAILABLE` (measured on Trino 476: for 4 to 9 s after start). That failure happens at
  * scheduling, before anything ran, so submitting the statement again is safe. The router follows
  * the first polls of a held statement itself (they carry no rows) until Trino has scheduled it,
- * a page carries data, or `followMs` passed, and resubmits after `NO_NODES_AVAILABLE`; the client
+ * a page carries data, or `followMs` passed, and resubmits after `NO_NODES_AVAILABLE` (or the
+ * `GENERIC_INTERNAL_ERROR` "nodes is empty" Trino 476 raises for some queries in the same window,
+ * also at scheduling, also before anything ran); the client
  * then gets the latest page as the answer to its poll and follows it from there. A query waiting
  * in a resource group queue stays QUEUED for the client to poll, as always.
  */
@@ -28,7 +30,7 @@ interface Page {
   nextUri?: string;
   data?: unknown;
   stats?: { state?: string };
-  error?: { errorName?: string };
+  error?: { errorName?: string; message?: string };
 }
 
 function page(r: CapturedResponse): Page | undefined {
@@ -72,8 +74,13 @@ export async function submitScheduled(calls: StatementCalls, o: { prefix: string
       p = page(answer);
       states.push(p?.stats?.state ?? `HTTP ${answer.status}`);
     }
-    const noNodes = p?.stats?.state === 'FAILED' && p.error?.errorName === 'NO_NODES_AVAILABLE';
+    const noNodes = p?.stats?.state === 'FAILED' && noNodesYet(p.error);
     if (!noNodes || Date.now() + (o.pauseMs ?? 500) > o.deadline) return { answer, submissions, states };
     await new Promise((r) => setTimeout(r, o.pauseMs ?? 500));
   }
+}
+
+/** Trino failed the query because no node had registered yet (safe to submit again). */
+export function noNodesYet(error: { errorName?: string; message?: string } | undefined): boolean {
+  return error?.errorName === 'NO_NODES_AVAILABLE' || (error?.errorName === 'GENERIC_INTERNAL_ERROR' && error.message === 'nodes is empty');
 }
