@@ -1,8 +1,11 @@
 /**
  * Leader election through a coordination.k8s.io Lease: only the holder reconciles, so two
- * replicas never both write. Acquire when the Lease is free or expired; renew every
- * `renewMs`; a holder that cannot renew before the lease duration runs out stops leading.
- * Optimistic concurrency (resourceVersion) makes concurrent takeovers safe.
+ * replicas never both write. Acquire when the Lease is free or expired; renew every `renewMs`
+ * (2 s). The holder stops leading at once when a renew finds the Lease taken (409 or another
+ * holder), and when it could not renew for `renewDeadlineSec` (10 s) — well before the
+ * `leaseDurationSec` (15 s) after which another replica may take over, as controller-runtime does.
+ * A renew counts from the moment it was sent. Optimistic concurrency (resourceVersion) makes
+ * concurrent takeovers safe.
  */
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { MicroTime } from '../lib/micro-time.ts';
@@ -13,6 +16,8 @@ export interface LeaderElectionOptions {
   name: string;
   identity: string;
   leaseDurationSec?: number;
+  /** Stop leading when no renew succeeded for this long; must be under leaseDurationSec. */
+  renewDeadlineSec?: number;
   renewMs?: number;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
@@ -27,7 +32,8 @@ export class LeaderElector {
   private stopped = false;
 
   constructor(o: LeaderElectionOptions) {
-    this.o = { leaseDurationSec: 15, renewMs: 2000, onError: () => undefined, ...o };
+    this.o = { leaseDurationSec: 15, renewDeadlineSec: 10, renewMs: 2000, onError: () => undefined, ...o };
+    if (this.o.renewDeadlineSec >= this.o.leaseDurationSec) throw new Error(`renewDeadlineSec (${this.o.renewDeadlineSec}) must be under leaseDurationSec (${this.o.leaseDurationSec}): a leader must stop before another may take over`);
   }
 
   get isLeader(): boolean {
@@ -40,19 +46,28 @@ export class LeaderElector {
       try {
         await this.tryAcquireOrRenew();
       } catch (e) {
-        this.o.onError(e); // a failed renew counts against the lease duration below
+        this.o.onError(e);
+        if ((e as { code?: number }).code === 409) this.setLeading(false); // another replica took it
       }
-      if (this.leading && Date.now() - this.lastRenew > this.o.leaseDurationSec * 1000) this.setLeading(false);
+      // A renew that keeps failing (API server unreachable) ends leadership before the Lease expires.
+      if (this.leading && Date.now() - this.lastRenew > this.o.renewDeadlineSec * 1000) this.setLeading(false);
       if (!this.stopped) this.timer = setTimeout(() => void tick(), this.o.renewMs);
     };
     void tick();
   }
 
-  /** Stops and, when leading, releases the Lease so another replica takes over at once. */
-  async stop(): Promise<void> {
+  /**
+   * Stops and, when leading, releases the Lease so another replica takes over at once.
+   * `release: false` stops without a word, as a crashed process does (tests).
+   */
+  async stop(o: { release?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (!this.leading) return;
+    if (o.release === false) {
+      this.leading = false;
+      return;
+    }
     this.setLeading(false);
     try {
       const lease = await this.o.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
@@ -76,6 +91,7 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<void> {
     const { api, namespace, name, identity, leaseDurationSec } = this.o;
     const now = new MicroTime();
+    const sent = Date.now();
     let lease: V1Lease | undefined;
     try {
       lease = await api.readNamespacedLease({ name, namespace });
@@ -87,7 +103,7 @@ export class LeaderElector {
         namespace,
         body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: leaseDurationSec, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
       });
-      this.lastRenew = Date.now();
+      this.lastRenew = sent;
       this.setLeading(true);
       return;
     }
@@ -107,7 +123,7 @@ export class LeaderElector {
       ...(holder !== identity ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
     await api.replaceNamespacedLease({ name, namespace, body: lease }); // 409 if someone else won
-    this.lastRenew = Date.now();
+    this.lastRenew = sent;
     this.setLeading(true);
   }
 }
