@@ -8,6 +8,7 @@
  * const c = new Controller({ kubeConfig, settings, identity: hostname(), leaseNamespace: 'xtrinode-system' });
  * await c.start();
  */
+import { withGatewayConditions, type RouteStatusView } from './status-conditions.ts';
 import { CoordinatorActivity } from './coordinator-activity.ts';
 import { RouteSettling } from './route-settling.ts';
 import type { K8sObject } from './translate/routes.ts';
@@ -15,7 +16,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { GROUP, PLURAL, VERSION, ConditionType, type Condition, type XTrinode, type XTrinodeStatus } from './api/xtrinode.ts';
+import { GROUP, PLURAL, VERSION, ConditionType, type XTrinode, type XTrinodeStatus } from './api/xtrinode.ts';
 import { translate, LABEL_MANAGED_BY, MANAGED_BY } from './translate/translate.ts';
 import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -326,45 +327,11 @@ export class Controller {
 
   /** Adds Programmed (from HTTPRoute.status.parents) and Ready to the translated status. */
   private withGatewayConditions(status: XTrinodeStatus, live: XTrinode, life: LifecycleDecision | undefined): XTrinodeStatus {
-    const gen = live.metadata.generation;
-    const conditions = [...(status.conditions ?? [])];
-    status = { ...status };
-    delete status.phase;
-    if (life?.phase) status.phase = life.phase;
-    const gw = this.o.settings.gateway;
-    const routeNames = status.routes ?? [];
-    let programmed: Condition | undefined;
-    if (conditions.some((c) => c.type === ConditionType.Accepted && c.reason === 'InvalidSpec')) {
-      programmed = { type: ConditionType.Programmed, status: 'False', reason: 'InvalidSpec', message: 'no routes: the spec is invalid' };
-    } else {
-      const pending: string[] = [];
-      for (const rn of routeNames) {
-        const route = this.routes.get(rn, this.o.settings.gatewayNamespace) as { status?: { parents?: Array<{ parentRef: { name: string; namespace?: string }; controllerName?: string; conditions?: Condition[] }> } } | undefined;
-        const parent = route?.status?.parents?.find((p) => p.parentRef.name === gw.name && (p.parentRef.namespace ?? this.o.settings.gatewayNamespace) === gw.namespace);
-        const accepted = parent?.conditions?.find((c) => c.type === 'Accepted');
-        if (!accepted) {
-          pending.push(rn);
-          continue;
-        }
-        if (accepted.status !== 'True') {
-          programmed ??= { type: ConditionType.Programmed, status: 'False', reason: accepted.reason || 'NotAccepted', message: `Gateway ${gw.namespace}/${gw.name} (${parent?.controllerName ?? 'unknown implementation'}) did not accept HTTPRoute ${rn}: ${accepted.message}` };
-        }
-      }
-      programmed ??= pending.length > 0
-        ? { type: ConditionType.Programmed, status: 'Unknown', reason: 'Pending', message: `waiting for Gateway ${gw.namespace}/${gw.name} to accept HTTPRoute ${pending.join(', ')} (is a Gateway API implementation running?)` }
-        : { type: ConditionType.Programmed, status: 'True', reason: 'Accepted', message: `Gateway ${gw.namespace}/${gw.name} accepted ${routeNames.join(', ')}` };
-    }
-    if (gen !== undefined) programmed.observedGeneration = gen;
-    conditions.push(programmed);
-    const notReady = conditions.find((c) => (c.type === ConditionType.Accepted && c.reason === 'InvalidSpec') || (c.type !== ConditionType.Accepted && c.status !== 'True'));
-    const ready: Condition = life?.coordinatorReady === false
-      ? { type: ConditionType.Ready, status: 'False', reason: life.phase ?? 'NotReady', message: life.phase === 'Resuming' ? 'the coordinator is starting; queries wait in the router' : `the runtime is ${(life.phase ?? 'not ready').toLowerCase()}; a query through the gateway resumes it` }
-      : notReady
-      ? { type: ConditionType.Ready, status: notReady.status === 'Unknown' ? 'Unknown' : 'False', reason: notReady.reason, message: `${notReady.type}: ${notReady.message}` }
-      : { type: ConditionType.Ready, status: 'True', reason: 'Ready', message: 'routes accepted and coordinator Service resolved' };
-    if (gen !== undefined) ready.observedGeneration = gen;
-    conditions.push(ready);
-    return { ...status, conditions };
+    return withGatewayConditions(status, live.metadata.generation, life, {
+      gateway: this.o.settings.gateway,
+      routeNamespace: this.o.settings.gatewayNamespace,
+      route: (name) => this.routes.get(name, this.o.settings.gatewayNamespace) as RouteStatusView | undefined,
+    });
   }
 
   /** Phase, readiness and the scale actions of every runtime (pure: nothing is written here). */
