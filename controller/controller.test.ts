@@ -175,6 +175,38 @@ describe('controller against a real API server', () => {
     for (const [ns, name] of [['team-b', 'guest'], ['production', 'pool-owner']] as const) await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: ns, plural: 'xtrinodes', name });
   });
 
+  test('one runtime whose workloads cannot be scaled blocks nobody: others are suspended, routed and get status', async () => {
+    // The API server itself refuses any change to one Deployment (a ValidatingAdmissionPolicy).
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: 'frozen-deployment' }, spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'] }] }, validations: [{ expression: "object.metadata.name != 'frozen-coordinator'", message: 'frozen by this test' }] } });
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: 'frozen-deployment' }, spec: { policyName: 'frozen-deployment', validationActions: ['Deny'] } });
+    const deployment = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `${name}-coordinator`, namespace: 'team-b', labels: { 'analytics.xtrinode.io/xtrinode': name, 'analytics.xtrinode.io/role': 'coordinator' } }, spec: { replicas: 1, selector: { matchLabels: { a: name } }, template: { metadata: { labels: { a: name } }, spec: { containers: [{ name: 'c', image: 'x' }] } } } });
+    for (const name of ['frozen', 'thawed']) {
+      await apply(service('team-b', `${name}-coordinator`));
+      await apply(deployment(name));
+    }
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    await until('the policy is in force', async () => {
+      try {
+        await apps.patchNamespacedDeployment({ name: 'frozen-coordinator', namespace: 'team-b', body: { metadata: { annotations: { probe: String(Date.now()) } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+        return false;
+      } catch (e) {
+        return String((e as { body?: unknown }).body ?? e).includes('frozen by this test');
+      }
+    });
+    for (const name of ['frozen', 'thawed']) await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: 'team-b' }, spec: { suspend: true, routing: { hostname: `${name}.example.com` } } });
+    await until('thawed scaled to zero', async () => (await apps.readNamespacedDeployment({ name: 'thawed-coordinator', namespace: 'team-b' })).spec?.replicas === 0);
+    await until('thawed has its status', async () => (await getXt('team-b', 'thawed')).status?.hostname === 'thawed.example.com');
+    // A runtime added after the failure is still routed while the frozen one keeps failing.
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'late-comer', namespace: 'team-b' }, spec: { routing: { hostname: 'late-comer.example.com' } } });
+    await until('late-comer routed', () => getRoute('xtrinode-team-b--late-comer'));
+    expect((await apps.readNamespacedDeployment({ name: 'frozen-coordinator', namespace: 'team-b' })).spec?.replicas).toBe(1);
+    expect((await getXt('team-b', 'frozen')).status?.hostname).toBe('frozen.example.com'); // its status is written all the same
+    const objectErrors = (await controllers[0]!.registry.getSingleMetric('xtrinode_controller_reconciles_total')!.get()).values.find((v) => v.labels.result === 'object-error')?.value ?? 0;
+    expect(objectErrors).toBeGreaterThan(0);
+    for (const name of ['frozen', 'thawed', 'late-comer']) await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name });
+    await kc.makeApiClient(k8s.AdmissionregistrationV1Api).deleteValidatingAdmissionPolicyBinding({ name: 'frozen-deployment' });
+  });
+
   test('a missing coordinator Service is reported and routes go through the router', async () => {
     await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'orphan', namespace: 'production' }, spec: { routing: { hostname: 'orphan.example.com' } } });
     const x = await until('ResolvedRefs=False', async () => {

@@ -8,6 +8,7 @@
  * const c = new Controller({ kubeConfig, settings, identity: hostname(), leaseNamespace: 'xtrinode-system' });
  * await c.start();
  */
+import { ObjectBackoff } from './object-backoff.ts';
 import { withGatewayConditions, type RouteStatusView } from './status-conditions.ts';
 import { CoordinatorActivity } from './coordinator-activity.ts';
 import { RouteSettling } from './route-settling.ts';
@@ -78,6 +79,8 @@ export class Controller {
   private statefulSets!: k8s.ObjectCache<Obj>;
   private idleTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly backoff = new ObjectBackoff();
   private readonly settling: RouteSettling;
   private readonly activity: CoordinatorActivity;
   /** When a runtime's coordinator was last seen busy (idle time counts from there). */
@@ -168,6 +171,7 @@ export class Controller {
     this.stopped = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.settleTimer) clearTimeout(this.settleTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.featuresTimer) clearInterval(this.featuresTimer);
     this.queue.stop();
     await this.elector.stop();
@@ -224,6 +228,18 @@ export class Controller {
         failed.push(`${what}: ${errorText(e)}`);
       }
     };
+    // What is done for one XTrinode alone fails alone, with its own backoff (object-backoff.ts).
+    const attemptFor = async (key: string, what: string, f: () => Promise<void>) => {
+      if (this.backoff.waiting(key)) return;
+      try {
+        await f();
+        this.backoff.succeeded(key);
+      } catch (e) {
+        const retryInMs = this.backoff.failed(key);
+        this.reconciles.inc({ result: 'object-error' });
+        this.log.warn({ xtrinode: key, what, err: errorText(e), retryInMs }, 'write for one XTrinode failed; the others go on');
+      }
+    };
     const apply = (obj: K8sObject) => attempt(`apply ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, async () => {
       const res = (await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply)) as { metadata?: { generation?: number } };
       if (obj.kind === 'HTTPRoute') this.settling.wrote(obj.metadata.name, res.metadata?.generation);
@@ -277,7 +293,7 @@ export class Controller {
         origins.set(b.id, this.coordinatorOrigin(b.service));
       }
     }
-    await this.applyLifecycle(xtrinodes, lifecycle, settled, attempt, origins);
+    await this.applyLifecycle(xtrinodes, lifecycle, settled, attemptFor, origins);
     // 6. Status of every XTrinode whose status differs.
     const statusWrites: Array<{ live: XTrinode; merged: XTrinodeStatus }> = [];
     for (const [key, report] of out.statuses) {
@@ -287,7 +303,7 @@ export class Controller {
       const merged = mergeStatus(live.status, this.withGatewayConditions(report.status, live, lifecycle.get(key)));
       if (!sameStatus(live.status, merged)) statusWrites.push({ live, merged });
     }
-    await inParallel(statusWrites, WRITE_CONCURRENCY, ({ live, merged }) => attempt(`status of XTrinode ${live.metadata.namespace}/${live.metadata.name}`, async () => {
+    await inParallel(statusWrites, WRITE_CONCURRENCY, ({ live, merged }) => attemptFor(`${live.metadata.namespace}/${live.metadata.name} status`, 'status', async () => {
       try {
         await this.custom.patchNamespacedCustomObjectStatus(
           { group: GROUP, version: VERSION, namespace: live.metadata.namespace!, plural: PLURAL, name: live.metadata.name, body: { status: merged } },
@@ -300,6 +316,11 @@ export class Controller {
       }
       await this.eventOnChange(live, merged);
     }));
+    const retry = this.backoff.nextRetryIn();
+    if (retry !== undefined) {
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), retry + 10).unref();
+    }
     if (failed.length > 0) throw new Error(`${failed.length} of this pass's writes failed, the others were made: ${failed.slice(0, 5).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
     this.reconciles.inc({ result: 'ok' });
   }
@@ -362,7 +383,7 @@ export class Controller {
    * Scales workloads for spec.suspend (scale-downs only once `routesSettled`: the routes already
    * lead to the router) and suspends idle runtimes. One runtime's failure does not stop the others.
    */
-  private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attempt: (what: string, f: () => Promise<void>) => Promise<void>, origins: Map<string, string | undefined>): Promise<void> {
+  private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attemptFor: (key: string, what: string, f: () => Promise<void>) => Promise<void>, origins: Map<string, string | undefined>): Promise<void> {
     let nextIdleCheck = Infinity;
     const now = Date.now();
     for (const xt of xtrinodes) {
@@ -371,7 +392,7 @@ export class Controller {
       const d = decisions.get(key)!;
       for (const a of d.actions) {
         if (a.replicas === 0 && !routesSettled) continue; // the next pass, once the Gateway took the routes
-        await attempt(`scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
+        await attemptFor(key, `scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
           await this.objects.patch(
             { apiVersion: 'apps/v1', kind: a.workload.kind, metadata: { name: a.workload.name, namespace: a.workload.namespace, annotations: { [ANNOTATION_REPLICAS]: a.remember } }, spec: { replicas: a.replicas } } as unknown as k8s.KubernetesObject,
             undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch,
@@ -407,7 +428,7 @@ export class Controller {
         if (remaining !== undefined && remaining <= 0) {
           this.busySeen.delete(key);
           this.activity.forget(key);
-          await attempt(`idle suspension of XTrinode ${key}`, async () => {
+          await attemptFor(key, 'idle suspension', async () => {
             await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
             this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });
             await this.event(xt, 'Normal', 'IdleSuspended', `no query for ${spec.idleTimeout}; suspended. The next query through the gateway resumes it.`);
