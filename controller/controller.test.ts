@@ -207,6 +207,14 @@ describe('controller against a real API server', () => {
     await kc.makeApiClient(k8s.AdmissionregistrationV1Api).deleteValidatingAdmissionPolicyBinding({ name: 'frozen-deployment' });
   });
 
+  test('Services are watched only in namespaces that have XTrinodes', async () => {
+    const c = controllers[0]!;
+    const xtNamespaces = async () => [...new Set(((await custom.listClusterCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', plural: 'xtrinodes' })) as { items: Array<{ metadata: { namespace: string } }> }).items.map((x) => x.metadata.namespace))].sort();
+    await until('watched namespaces follow the XTrinodes', async () => JSON.stringify(c.serviceNamespaces) === JSON.stringify(await xtNamespaces()));
+    expect(c.serviceNamespaces).not.toContain('trino-gateway'); // the router's Service, for one, is never cached
+    expect(c.serviceNamespaces).not.toContain('default');
+  });
+
   test('a missing coordinator Service is reported and routes go through the router', async () => {
     await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'orphan', namespace: 'production' }, spec: { routing: { hostname: 'orphan.example.com' } } });
     const x = await until('ResolvedRefs=False', async () => {

@@ -8,6 +8,7 @@
  * const c = new Controller({ kubeConfig, settings, identity: hostname(), leaseNamespace: 'xtrinode-system' });
  * await c.start();
  */
+import { ServiceWatch } from './service-watch.ts';
 import { ObjectBackoff } from './object-backoff.ts';
 import { withGatewayConditions, type RouteStatusView } from './status-conditions.ts';
 import { CoordinatorActivity } from './coordinator-activity.ts';
@@ -71,7 +72,7 @@ export class Controller {
   private readonly elector: LeaderElector;
   private readonly informers: Array<{ name: string; informer: k8s.Informer<Obj> & k8s.ObjectCache<Obj> }> = [];
   private xts!: k8s.ObjectCache<Obj>;
-  private services!: k8s.ObjectCache<Obj>;
+  private services!: ServiceWatch;
   private routes!: k8s.ObjectCache<Obj>;
   private grants!: k8s.ObjectCache<Obj>;
   private configMaps!: k8s.ObjectCache<Obj>;
@@ -131,6 +132,11 @@ export class Controller {
     });
   }
 
+  /** Namespaces whose Services the controller watches (those with XTrinodes). */
+  get serviceNamespaces(): string[] {
+    return this.services.namespaces;
+  }
+
   get isLeader(): boolean {
     return this.elector.isLeader;
   }
@@ -139,7 +145,7 @@ export class Controller {
     const s = this.o.settings;
     const sel = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     this.xts = await this.watch('xtrinodes', `/apis/${GROUP}/${VERSION}/${PLURAL}`, () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<k8s.KubernetesListObject<Obj>>);
-    this.services = await this.watch('services', '/api/v1/services', () => this.core.listServiceForAllNamespaces() as unknown as Promise<k8s.KubernetesListObject<Obj>>);
+    this.services = new ServiceWatch(this.o.kubeConfig, () => this.queue.add(RECONCILE_KEY), (namespace, err) => this.log.warn({ informer: `services in ${namespace}`, err: errorText(err) }, 'watch failed; re-listing in 1s'));
     this.routes = await this.watch('httproutes', `/apis/gateway.networking.k8s.io/v1/namespaces/${s.gatewayNamespace}/httproutes`, () => this.custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: s.gatewayNamespace, plural: 'httproutes', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
     this.grants = await this.watch('referencegrants', '/apis/gateway.networking.k8s.io/v1beta1/referencegrants', () => this.custom.listClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
     this.configMaps = await this.watch('configmaps', `/api/v1/namespaces/${s.gatewayNamespace}/configmaps`, () => this.core.listNamespacedConfigMap({ namespace: s.gatewayNamespace, labelSelector: sel }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, sel);
@@ -176,6 +182,7 @@ export class Controller {
     this.queue.stop();
     await this.elector.stop();
     await Promise.all(this.informers.map((i) => i.informer.stop().catch(() => undefined)));
+    await this.services?.stop();
   }
 
   /** Resolves once the queue has nothing to do, deferred work included (tests and benchmarks). */
@@ -215,6 +222,7 @@ export class Controller {
   private async reconcile(_key: string): Promise<void> {
     if (!this.elector.isLeader) return;
     const xtrinodes = this.xts.list() as unknown as XTrinode[];
+    await this.services.sync(new Set(xtrinodes.map((x) => x.metadata.namespace!).filter(Boolean)));
     const lifecycle = this.decideLifecycles(xtrinodes);
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
     await this.checkFeatures(true);
