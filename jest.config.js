@@ -6,7 +6,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   transform: { '^.+\\.ts$': '<rootDir>/test/strip-types-transform.cjs' },
-  testMatch: ['<rootDir>/{controller,router,routetable,conformance,test}/**/*.test.ts'],
+  testMatch: ['<rootDir>/{controller,router,routetable,conformance,hack,test}/**/*.test.ts'],
   testTimeout: 60000,
   // Not the default (the system temp directory): a test run leaves nothing there.
   cacheDirectory: '<rootDir>/node_modules/.cache/jest',

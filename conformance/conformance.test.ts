@@ -4,7 +4,7 @@
  * for a shared group, the Trino CLI and the npm trino-client). Writes the report to
  * conformance/reports/traefik-local.yaml.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -99,7 +99,18 @@ describe('the fake coordinator answers like Trino 476', () => {
   });
 });
 
-describe('the router as its Deployment runs it', () => {
+describe('the controller and the router as their Deployments run them', () => {
+  test('ran from the project image with podman, as manifests/ describes them (user, read-only root, memory limit, ServiceAccount)', () => {
+    expect(stack.run).toBe('image');
+  });
+
+  test('met no refusal from the API server: the RBAC in manifests/ holds every permission they used', () => {
+    const refused = ['controller.log', 'router.log'].flatMap((f) =>
+      readFileSync(join(stack.logsDir, f), 'utf8').split('\n').filter((l) => /\b403\b|forbidden/i.test(l)).map((l) => `${f}: ${l.slice(0, 600)}`));
+    expect(refused).toEqual([]);
+  });
+
+
   test('served the whole suite within its memory limit (a cgroup set from manifests/router/deployment.yaml)', () => {
     const limit = routerSettings().memoryLimitBytes;
     const peak = stack.routerMemory.peakBytes();

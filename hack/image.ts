@@ -14,6 +14,7 @@
  *   npm run image                         buildah bud (Debian package buildah), tag xtrinode-gateway:dev
  *   npm run image -- --builder docker     for users with Docker (kind: hack/kind/up.sh)
  *   npm run image -- --tag ghcr.io/xtrinode/xtrinode-gateway:0.1.0
+ *   npm run image -- --if-stale           only when a source file is newer than the image
  *   npm run image -- --with-fake-coordinator   adds conformance/'s fake coordinator, for
  *                                         conformance runs in a cluster (never for production)
  *
@@ -21,7 +22,7 @@
  * controller/main.ts` or `router/main.ts` (the default).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { REPO_ROOT } from '../test/components.ts';
@@ -167,6 +168,8 @@ export function imageContext(o: ImageOptions = {}): string {
   mkdirSync(join(rootfs, 'etc'), { recursive: true });
   writeFileSync(join(rootfs, 'etc/passwd'), `root:x:0:0:root:/:/sbin/nologin\nnonroot:x:${IMAGE_USER}:${IMAGE_USER}:nonroot:/app:/sbin/nologin\n`);
   writeFileSync(join(rootfs, 'etc/group'), `root:x:0:\nnonroot:x:${IMAGE_USER}:\n`);
+  // Names from /etc/hosts first, then DNS (glibc's files and dns lookups are part of libc.so.6).
+  writeFileSync(join(rootfs, 'etc/nsswitch.conf'), 'hosts: files dns\n');
   writeFileSync(join(rootfs, 'etc/xtrinode-image'), provenance.join('\n') + '\n');
   mkdirSync(join(rootfs, 'tmp'), { recursive: true });
   chmodSync(join(rootfs, 'tmp'), 0o1777);
@@ -207,7 +210,7 @@ export function imageIsCurrent(tag: string = DEFAULT_IMAGE): boolean {
       const p = join(dir, e.name);
       return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
     }, 0);
-  const sources = Math.max(...SOURCE_DIRS.map((d) => newest(join(REPO_ROOT, d))), statSync(join(REPO_ROOT, 'package-lock.json')).mtimeMs, statSync(join(REPO_ROOT, 'Containerfile')).mtimeMs);
+  const sources = Math.max(...SOURCE_DIRS.map((d) => newest(join(REPO_ROOT, d))), statSync(join(REPO_ROOT, 'package-lock.json')).mtimeMs, statSync(join(REPO_ROOT, 'Containerfile')).mtimeMs, statSync(join(REPO_ROOT, 'hack/image.ts')).mtimeMs);
   return created >= sources;
 }
 
@@ -221,6 +224,10 @@ if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(new URL(im
   if (builder && !['buildah', 'podman', 'docker'].includes(builder)) {
     process.stderr.write(`--builder ${builder}: use buildah, podman or docker\n`);
     process.exit(2);
+  }
+  if (argv.includes('--if-stale') && imageIsCurrent(value('--tag') ?? DEFAULT_IMAGE)) {
+    process.stdout.write(`image ${value('--tag') ?? DEFAULT_IMAGE} is newer than every source file; not rebuilt\n`);
+    process.exit(0);
   }
   try {
     const img = buildImage({ tag: value('--tag'), builder, withFakeCoordinator: argv.includes('--with-fake-coordinator') });

@@ -35,3 +35,29 @@ export function deploymentSettings(file: string, name: string): ContainerSetting
 }
 
 export const routerSettings = () => deploymentSettings('router/deployment.yaml', 'xtrinode-router');
+
+interface Kustomization {
+  resources: string[];
+  images?: Array<{ name: string; newName?: string; newTag?: string }>;
+}
+
+/**
+ * The objects `kubectl apply -k manifests/` creates: every resource file that
+ * manifests/kustomization.yaml lists, in its order, with container images renamed as its
+ * `images` say, or to `image` when given (the local stack runs the image it just built).
+ */
+export function kustomizedObjects(image?: string): Array<Record<string, unknown>> {
+  const dir = join(REPO_ROOT, 'manifests');
+  const k = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as Kustomization;
+  const renamed = new Map((k.images ?? []).map((i) => [i.name, image ?? `${i.newName ?? i.name}${i.newTag ? `:${i.newTag}` : ''}`]));
+  const objects: Array<Record<string, unknown>> = [];
+  for (const file of k.resources) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+      const o = doc.toJS() as (Record<string, unknown> & { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } }) | null;
+      if (!o?.kind) continue;
+      for (const c of o.spec?.template?.spec?.containers ?? []) if (c.image && renamed.has(c.image)) c.image = renamed.get(c.image);
+      objects.push(o);
+    }
+  }
+  return objects;
+}

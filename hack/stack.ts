@@ -1,9 +1,17 @@
 /**
  * The whole product on one machine, no Docker: a real control plane (etcd + kube-apiserver with
  * the Gateway API and XTrinode CRDs), Traefik as the Gateway API implementation (run out of
- * cluster), the controller and the router (as their own processes, from their real entry points),
- * Trino coordinators (real Trino in network namespaces where possible, the fake otherwise), and
- * the seed examples applied.
+ * cluster), the controller and the router, Trino coordinators (real Trino in network namespaces
+ * where possible, the fake otherwise), and the seed examples applied.
+ *
+ * The controller and the router run as a cluster runs them: `manifests/` is applied to the API
+ * server (as `kubectl apply -k manifests/` would; hack/manifests.ts), and their Deployments are run
+ * from the project's image (`npm run image`, built first when the sources are newer) with podman
+ * by hack/pods.ts: the Deployments' args, env, user, read-only root filesystem, memory limit and
+ * ServiceAccount tokens carrying exactly the manifests' RBAC. Services resolve by name through a
+ * hosts file standing in for cluster DNS (hack/cluster-dns.ts). `XTRINODE_RUN=processes` (or
+ * `run: 'processes'`) runs them as plain processes instead, with the admin kubeconfig, for quick
+ * development loops on machines without podman.
  *
  * There is no kubelet or kube-proxy: Services get ClusterIPs from a loopback range
  * (127.0.96.0/24), the processes behind them listen on those addresses (real Trino, which cannot
@@ -31,6 +39,10 @@ import { startKubeletStandIn } from '../conformance/kubelet-stand-in.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
 import { routerSettings } from './manifests.ts';
 import { memoryLimit, type MemoryLimit } from './memory-limit.ts';
+import { kustomizedObjects } from './manifests.ts';
+import { podmanAvailable, runDeployment, type PodRun } from './pods.ts';
+import { startClusterDns, type ClusterDns } from './cluster-dns.ts';
+import { buildImage, DEFAULT_IMAGE, imageIsCurrent } from './image.ts';
 
 export const GATEWAY = { namespace: 'trino-gateway', name: 'trino-gateway' };
 export const GATEWAY_CLASS = 'traefik';
@@ -47,6 +59,15 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** Where the logs of every process go (emptied at start, kept after stop). Default `.logs/stack`. */
   logsDir?: string;
+  /** How the controller and the router run (see the file comment). Default: XTRINODE_RUN, else image. */
+  run?: 'image' | 'processes';
+}
+
+/** What the tests read of the router's memory: its limit, the highest use seen, OOM kills. */
+export interface MemoryWatch {
+  readonly limitBytes: number;
+  peakBytes(): number;
+  oomKills(): number;
 }
 
 export interface Coordinator {
@@ -76,7 +97,9 @@ export interface Stack {
   /** The router's admin port: /healthz, /readyz, /metrics. */
   routerAdminUrl: string;
   /** The router's memory cgroup, limited as its Deployment's `resources.limits.memory`. */
-  routerMemory: MemoryLimit;
+  routerMemory: MemoryWatch;
+  /** How the controller and the router run. */
+  run: 'image' | 'processes';
   controllerMetricsUrl: string;
   hostsFile: string;
   trinoCliJar: string;
@@ -90,9 +113,9 @@ export interface Stack {
   addCoordinator(namespace: string, name: string, opts?: { kind?: 'trino' | 'fake'; oauth2?: boolean; port?: number; suspended?: boolean }): Promise<Coordinator>;
   /** Where the logs are (kept after stop). */
   logsDir: string;
-  /** Kills the router process (SIGKILL, no drain) and starts a new one; resolves once it serves. */
+  /** Kills the router (SIGKILL, no drain) and starts a new one; resolves once it serves. */
   restartRouter(): Promise<void>;
-  /** Restarts the controller process with extra environment (e.g. SHARED_GROUPS=router). */
+  /** Restarts the controller with extra environment (e.g. SHARED_GROUPS=router). */
   restartController(env?: Record<string, string>): Promise<void>;
   apply(obj: Record<string, unknown>): Promise<void>;
   stop(): Promise<void>;
@@ -171,6 +194,16 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const t0 = Date.now();
   const gatewayPort = o.gatewayPort ?? 18080;
   const logsDir = o.logsDir ?? join(REPO_ROOT, '.logs/stack');
+  const run = o.run ?? (process.env.XTRINODE_RUN === 'processes' ? 'processes' : 'image');
+  if (run === 'image') {
+    const can = podmanAvailable();
+    if (!can.ok) throw new Error(`the local stack runs the controller and the router from the project's image with podman, and ${can.reason}. (For a quick loop without the image: XTRINODE_RUN=processes.)`);
+    if (!imageIsCurrent(DEFAULT_IMAGE)) {
+      say(`building the image ${DEFAULT_IMAGE} (npm run image; the sources are newer than the image or it does not exist)`);
+      const img = buildImage({ log: say });
+      say(`image ${img.tag}: ${(img.sizeBytes / 1e6).toFixed(1)} MB, built in ${img.seconds.toFixed(1)} s`);
+    }
+  }
   rmSync(logsDir, { recursive: true, force: true });
   mkdirSync(logsDir, { recursive: true });
   const cp = await startControlPlane({ serviceCidr: '127.0.96.0/24', logsDir });
@@ -188,15 +221,22 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const realTrino = o.realTrino === false ? { ok: false, reason: 'disabled' } : trinoAvailable();
 
   let standIn: { stop(): void } | undefined;
-  let routerMemory: MemoryLimit | undefined;
+  let routerCgroup: MemoryLimit | undefined;
+  let routerMemory: MemoryWatch | undefined;
+  let dns: ClusterDns | undefined;
+  const pods: PodRun[] = [];
   const stop = async () => {
     standIn?.stop();
-    await Promise.all(children.map((c) => Promise.race([stopProcess(c, 'SIGTERM'), new Promise((r) => setTimeout(r, 10_000).unref())])));
+    await Promise.all([
+      ...children.map((c) => Promise.race([stopProcess(c, 'SIGTERM'), new Promise((r) => setTimeout(r, 10_000).unref())])),
+      ...pods.map((p) => p.stop(10)),
+    ]);
+    dns?.stop();
     if (routerMemory) {
       const kills = routerMemory.oomKills();
       say(`router memory: peak ${(routerMemory.peakBytes() / 2 ** 20).toFixed(0)} MiB of its ${(routerMemory.limitBytes / 2 ** 20).toFixed(0)} MiB limit${kills ? `; ${kills} OOM KILLS` : ''}`);
-      routerMemory.remove();
     }
+    routerCgroup?.remove();
     for (const s of servers) s.close();
     await Promise.all([...coordinators.values()].map(async (c) => {
       await c.started.catch(() => undefined);
@@ -269,36 +309,79 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'xtrinode-router', namespace: GATEWAY.namespace, annotations: { 'traefik.io/service.nativelb': 'true' } }, spec: { ports: [{ name: 'http', port: 8080 }] } });
     const routerIP = (await core.readNamespacedService({ name: 'xtrinode-router', namespace: GATEWAY.namespace })).spec!.clusterIP!;
 
-    const node = process.execPath;
-    const env = { KUBECONFIG: cp.kubeconfig, LOG_LEVEL: 'info' };
     const metricsPort = await freePort();
-    const startController = (extra: Record<string, string> = {}) => {
-      const c = spawnLogged(node, [join(REPO_ROOT, 'controller/main.ts')], { ...env, GATEWAY: `${GATEWAY.namespace}/${GATEWAY.name}`, ROUTER_SERVICE: `${GATEWAY.namespace}/xtrinode-router:8080`, POD_NAMESPACE: 'xtrinode-system', POD_NAME: 'controller-0', METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ...extra }, join(logsDir, 'controller.log'));
-      children.push(c);
-      return c;
-    };
-    let controller = startController();
-    const restartController = async (extra: Record<string, string> = {}) => {
-      await stopProcess(controller, 'SIGTERM'); // releases its Lease on the way out
-      controller = startController(extra);
-      await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
-    };
-    // The router runs with its Deployment's settings (WORKERS, NODE_OPTIONS, STATEMENT_BUDGET, ...)
-    // and under its memory limit: going over it is an OOM kill here, which the tests check.
     const deployed = routerSettings();
-    routerMemory = memoryLimit(`xtrinode-router-${process.pid}-${Date.now()}`, deployed.memoryLimitBytes);
-    const startRouter = () => {
-      const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ...deployed.env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(logsDir, 'router.log'));
-      routerMemory!.add(r.pid!);
-      children.push(r);
-      return r;
-    };
-    let router = startRouter();
-    const restartRouter = async () => {
-      await stopProcess(router, 'SIGKILL');
-      router = startRouter();
-      await waitHttp(`http://${routerIP}:9090/readyz`, 'router');
-    };
+    let restartController: (extra?: Record<string, string>) => Promise<void>;
+    let restartRouter: () => Promise<void>;
+    if (run === 'image') {
+      // What `kubectl apply -k manifests/` creates, with the image just built; the router's Secret first.
+      await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'xtrinode-router', namespace: GATEWAY.namespace }, stringData: { 'router-secret': ROUTER_SECRET, 'cookie-secret': ROUTER_SECRET } });
+      for (const obj of kustomizedObjects(DEFAULT_IMAGE)) {
+        const meta = obj.metadata as { name: string; annotations?: Record<string, string> };
+        // Traefik, run out of cluster, dials the ClusterIP (as it does for every Service here).
+        if (obj.kind === 'Service' && meta.name === 'xtrinode-router') meta.annotations = { ...meta.annotations, 'traefik.io/service.nativelb': 'true' };
+        await apply(obj);
+      }
+      dns = await startClusterDns(kubeConfig, join(cp.dir, 'cluster-hosts'));
+      const apiServerPort = Number(new URL(cp.url).port);
+      // One Pod of each Deployment, on the host network: only listen addresses and ports change.
+      const pod = (namespace: string, name: string, podIP: string, hostEnv: Record<string, string>, log: string) =>
+        runDeployment({ kubeConfig, controlPlaneDir: cp.dir, apiServerPort, namespace, name, image: DEFAULT_IMAGE, podIP, hostEnv: { LOG_LEVEL: 'info', ...hostEnv }, runDir: cp.dir, logFile: join(logsDir, log), hostsFile: dns!.hostsFile }).then((p) => {
+          pods.push(p);
+          return p;
+        });
+      const startController = (extra: Record<string, string> = {}) => pod('xtrinode-system', 'xtrinode-controller', '127.0.0.1', { METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ...extra }, 'controller.log');
+      const startRouter = () => pod(GATEWAY.namespace, 'xtrinode-router', routerIP, { ROUTER_HOST: routerIP }, 'router.log');
+      let controller = await startController();
+      let router = await startRouter();
+      const routerRuns = [router];
+      routerMemory = {
+        limitBytes: router.limitBytes,
+        peakBytes: () => Math.max(...routerRuns.map((r) => r.peakBytes())),
+        oomKills: () => routerRuns.reduce((n, r) => n + r.oomKills(), 0),
+      };
+      restartController = async (extra = {}) => {
+        await controller.stop(); // releases its Lease on the way out
+        controller = await startController(extra);
+        await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
+      };
+      restartRouter = async () => {
+        await router.kill();
+        router = await startRouter();
+        routerRuns.push(router);
+        await waitHttp(`http://${routerIP}:9090/readyz`, 'router');
+      };
+    } else {
+      const node = process.execPath;
+      const env = { KUBECONFIG: cp.kubeconfig, LOG_LEVEL: 'info' };
+      const startController = (extra: Record<string, string> = {}) => {
+        const c = spawnLogged(node, [join(REPO_ROOT, 'controller/main.ts')], { ...env, GATEWAY: `${GATEWAY.namespace}/${GATEWAY.name}`, ROUTER_SERVICE: `${GATEWAY.namespace}/xtrinode-router:8080`, POD_NAMESPACE: 'xtrinode-system', POD_NAME: 'controller-0', METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ...extra }, join(logsDir, 'controller.log'));
+        children.push(c);
+        return c;
+      };
+      let controller = startController();
+      restartController = async (extra = {}) => {
+        await stopProcess(controller, 'SIGTERM'); // releases its Lease on the way out
+        controller = startController(extra);
+        await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
+      };
+      // The router with its Deployment's settings (WORKERS, NODE_OPTIONS, STATEMENT_BUDGET, ...)
+      // and under its memory limit, in a cgroup of its own.
+      routerCgroup = memoryLimit(`xtrinode-router-${process.pid}-${Date.now()}`, deployed.memoryLimitBytes);
+      routerMemory = routerCgroup;
+      const startRouter = () => {
+        const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ...deployed.env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(logsDir, 'router.log'));
+        routerCgroup!.add(r.pid!);
+        children.push(r);
+        return r;
+      };
+      let router = startRouter();
+      restartRouter = async () => {
+        await stopProcess(router, 'SIGKILL');
+        router = startRouter();
+        await waitHttp(`http://${routerIP}:9090/readyz`, 'router');
+      };
+    }
 
     const traefikBin = join(componentDir('traefik'), 'traefik');
     children.push(spawnLogged(traefikBin, [
@@ -370,7 +453,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; logs in ${logsDir}`);
     return {
       cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
-      routerUrl: `http://${routerIP}:8080`, routerAdminUrl: `http://${routerIP}:9090`, routerMemory: routerMemory!, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      routerUrl: `http://${routerIP}:8080`, routerAdminUrl: `http://${routerIP}:9090`, routerMemory: routerMemory!, run, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
       addCoordinator, restartController, restartRouter, apply, stop, logsDir,
     };

@@ -162,6 +162,23 @@ export class ApiServer {
 }
 
 /** The API server and credentials from the environment (see the module comment). */
+/**
+ * An `onError` for `watch` that tells the operator: a warning naming what was watched and the API
+ * server's answer (a 403 names the missing permission), once per distinct error and at most once a
+ * minute while it repeats, so that a watch failing every few seconds neither hides nor floods.
+ */
+export function watchErrorLog(log: { warn(o: object, msg: string): void }, what: string, everyMs = 60_000): (e: Error) => void {
+  let last = '';
+  let at = 0;
+  return (e) => {
+    const now = Date.now();
+    if (e.message === last && now - at < everyMs) return;
+    last = e.message;
+    at = now;
+    log.warn({ err: e.message.slice(0, 1000) }, `${what}: watch failed; listing again (a 403 means the ServiceAccount lacks that permission: see manifests/router/rbac.yaml)`);
+  };
+}
+
 export function apiServerFromEnv(env: NodeJS.ProcessEnv = process.env): ApiServer {
   const file = env.KUBECONFIG?.split(':')[0] || join(homedir(), '.kube/config');
   if (existsSync(file)) return new ApiServer(fromKubeconfig(file));

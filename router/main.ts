@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   const secret = env.OAUTH2_COOKIE_SECRET;
   // The router itself is loaded here, after the primary returned: the primary only forks and
   // answers the admin port, and stays small.
-  const [{ TrinoRouter }, { watchTableConfigMap, watchTableFile }, { Resumer }, { apiServerFromEnv }, { watchServiceAddresses }] = await Promise.all([
+  const [{ TrinoRouter }, { watchTableConfigMap, watchTableFile }, { Resumer }, { apiServerFromEnv, watchErrorLog }, { watchServiceAddresses }] = await Promise.all([
     import('./server.ts'), import('./table-source.ts'), import('./resume.ts'), import('./api-server.ts'), import('./service-addresses.ts'),
   ]);
   const port = Number(env.ROUTER_PORT ?? 8080);
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
     resumer = new Resumer({ api: api(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: `${env.POD_NAME ?? hostname()}${workers > 1 ? `-${index}` : ''}`, logger: log });
   }
   let addresses: ServiceAddresses | undefined;
-  if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(api());
+  if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(api(), watchErrorLog(log, 'Services (SERVICE_ADDRESSES=cluster-ip)'));
   const router = new TrinoRouter({
     ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
     ...(peer ? { peer } : {}),
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     ? await watchTableFile(router, env.ROUTES_FILE)
     : await (() => {
         const [ns, name] = (env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
-        return watchTableConfigMap(router, ns!, name!, api());
+        return watchTableConfigMap(router, ns!, name!, api(), watchErrorLog(log, `route table ConfigMap ${ns}/${name}`));
       })();
   const host = env.ROUTER_HOST ?? '0.0.0.0';
   const addr = await router.listen({ port, host });

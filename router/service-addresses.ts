@@ -11,7 +11,7 @@ export interface ServiceAddresses {
   stop(): void;
 }
 
-export async function watchServiceAddresses(api: ApiServer): Promise<ServiceAddresses> {
+export async function watchServiceAddresses(api: ApiServer, onError: (e: Error) => void = () => undefined): Promise<ServiceAddresses> {
   const ips = new Map<string, string>();
   type Service = KubeObject & { spec?: { clusterIP?: string } };
   const key = (s: Service) => `${s.metadata?.namespace}/${s.metadata?.name}`;
@@ -28,6 +28,6 @@ export async function watchServiceAddresses(api: ApiServer): Promise<ServiceAddr
     added: set,
     modified: set,
     deleted: (s) => ips.delete(key(s)),
-  });
+  }, onError);
   return { clusterIP: (namespace, name) => ips.get(`${namespace}/${name}`), stop };
 }

@@ -47,7 +47,7 @@ export async function watchTableFile(sink: TableSink, file: string, intervalMs =
 }
 
 /** Watches the route table ConfigMap (lists and watches again after errors). */
-export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string, api: ApiServer): Promise<() => void> {
+export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string, api: ApiServer, onError: (e: Error) => void = () => undefined): Promise<() => void> {
   const last: { text?: string } = {};
   const where = `ConfigMap ${namespace}/${name}`;
   type ConfigMap = KubeObject & { data?: Record<string, string> };
@@ -63,7 +63,7 @@ export async function watchTableConfigMap(sink: TableSink, namespace: string, na
       modified: onObj,
       deleted: () => sink.refuseTable(`${where} was deleted; keeping the last good table`),
     },
-    () => undefined,
+    onError,
     2000,
   );
 }
