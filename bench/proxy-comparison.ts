@@ -2,8 +2,9 @@
  * The router against a native proxy, in one run: nginx as a Trino-shaped origin (a small
  * `/v1/query/{id}` JSON and an 8.6 MB result page), reached directly, through haproxy, and
  * through the router as deployed (router/main.ts with its Deployment's environment and Node
- * options: once with one worker, once with the Deployment's WORKERS); wrk drives the load, rounds
- * interleaved (ABBA), medians of per-round ratios; RSS counts the router's primary and workers.
+ * options: once with one worker, once with the Deployment's WORKERS), and optionally a router run
+ * elsewhere (bench/router-container.ts); wrk drives the load, rounds interleaved (ABBA), medians of
+ * per-round ratios, then 1,000 connections once each; RSS counts the router's primary and workers.
  * Used by bench/router-bench.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,13 +25,33 @@ const ROUNDS = 4;
 const SECONDS = 3;
 const wrk = (url: string, connections: number) => wrkRun(url, HOST, connections, SECONDS);
 
-/** Runs the comparison; `deployedEnv`: the router Deployment's environment. Returns printable rows. */
-export async function compareWithNativeProxy(deployedEnv: Record<string, string>): Promise<Array<[string, string]>> {
+/** A router run elsewhere (bench/router-container.ts: from the image, under its memory limit). */
+export interface ExtraRouter {
+  label: string;
+  base: string;
+  /** Memory of everything it runs, in MB (RSS, or its container's cgroup). */
+  memoryMb(): number;
+  stop(): Promise<void>;
+}
+
+/** What an extra router is given: the origin to forward to (as backend `bench/bench-coordinator`) and the route table. */
+export interface BenchOrigin {
+  originUrl: string;
+  routesJson: string;
+  host: string;
+}
+
+/**
+ * Runs the comparison; `deployedEnv`: the router Deployment's environment; `extra`: another
+ * router to measure in the same rounds. Returns printable rows.
+ */
+export async function compareWithNativeProxy(deployedEnv: Record<string, string>, extra?: (o: BenchOrigin) => Promise<ExtraRouter>): Promise<Array<[string, string]>> {
   need('nginx');
   need('haproxy');
   need('wrk');
   const dir = mkdtempSync(join(tmpdir(), 'xtn-proxy-bench-'));
   const children: ChildProcess[] = [];
+  const stops: Array<() => Promise<void>> = [];
   try {
     const [origin, haproxyPort] = [await freePort(), await freePort()];
     writeFileSync(join(dir, 'large.json'), JSON.stringify({ id: QUERY, data: Array.from({ length: 16384 }, (_, i) => [i, 'x'.repeat(500)]) }));
@@ -60,7 +81,8 @@ backend be
     children.push(spawn(need('nginx'), ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
     const haproxy = spawn(need('haproxy'), ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
     children.push(haproxy);
-    writeFileSync(join(dir, 'routes.json'), serializeRouteTable(translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table));
+    const routesJson = serializeRouteTable(translate({ xtrinodes: [{ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'bench', name: 'bench' }, spec: { routing: { hostname: HOST } } }], settings: DEFAULT_SETTINGS }).table);
+    writeFileSync(join(dir, 'routes.json'), routesJson);
     const workers = deployedEnv.WORKERS ?? '1';
     const startRouter = async (n: string): Promise<{ child: ChildProcess; port: number }> => {
       const [port, adminPort, peerPort] = [await freePort(), await freePort(), await freePort()];
@@ -74,12 +96,16 @@ backend be
     const routers = { one: await startRouter('1'), deployed: await startRouter(workers) };
     const R1 = 'router, 1 worker';
     const RN = `router, ${workers} workers (Deployment)`;
+    const more = extra ? await extra({ originUrl: `http://127.0.0.1:${origin}`, routesJson, host: HOST }) : undefined;
+    if (more) stops.push(() => more.stop());
     const targets: Record<string, string> = {
       'nginx alone': `http://127.0.0.1:${origin}`,
       haproxy: `http://127.0.0.1:${haproxyPort}`,
       [R1]: `http://127.0.0.1:${routers.one.port}`,
       [RN]: `http://127.0.0.1:${routers.deployed.port}`,
+      ...(more ? { [more.label]: more.base } : {}),
     };
+    const routerNames = [R1, RN, ...(more ? [more.label] : [])];
     for (const [what, base] of Object.entries(targets)) {
       const deadline = Date.now() + 10_000;
       while (!(await request(`${base}/v1/query/${QUERY}`, { headers: { host: HOST } }).then((r) => r.body.dump().then(() => r.statusCode === 200), () => false))) {
@@ -89,11 +115,12 @@ backend be
       wrk(`${base}/v1/query/${QUERY}`, 4); // warm-up, and the router learns the owner
     }
     // wrk runs synchronously (the event loop waits): RSS is read right after each run.
-    const peak: Record<string, number> = { haproxy: 0, [R1]: 0, [RN]: 0 };
+    const peak: Record<string, number> = Object.fromEntries(['haproxy', ...routerNames].map((k) => [k, 0]));
     const sample = () => {
       peak.haproxy = Math.max(peak.haproxy!, rssMb(haproxy.pid!));
       peak[R1] = Math.max(peak[R1]!, rssTreeMb(routers.one.child.pid!));
       peak[RN] = Math.max(peak[RN]!, rssTreeMb(routers.deployed.child.pid!));
+      if (more) peak[more.label] = Math.max(peak[more.label]!, more.memoryMb());
     };
     const small: Record<string, number[]> = {};
     const large: Record<string, number[]> = {};
@@ -109,16 +136,26 @@ backend be
         sample();
       }
     }
+    // 1,000 concurrent connections of polls, once each (the router issue's 1,000 concurrent queries).
+    const wide: Record<string, number> = {};
+    for (const what of ['haproxy', ...routerNames]) {
+      wide[what] = wrk(`${targets[what]}/v1/query/${QUERY}`, 1000).reqPerSec;
+      sample();
+    }
     const ratio = (xs: Record<string, number[]>, r: string) => median(xs[r]!.map((x, i) => x / xs.haproxy![i]!)).toFixed(2);
-    const row = (xs: Record<string, number[]>, digits: number) => ['nginx alone', 'haproxy', R1, RN].map((k) => median(xs[k]!).toFixed(digits)).join(' / ');
+    const row = (xs: Record<string, number[]>, digits: number) => ['nginx alone', 'haproxy', ...routerNames].map((k) => median(xs[k]!).toFixed(digits)).join(' / ');
+    const ratios = (xs: Record<string, number[]>) => routerNames.map((r) => ratio(xs, r)).join(', ');
+    const order = `nginx alone / haproxy / ${routerNames.join(' / ')}`;
     return [
-      [`small polls, 32 conn., req/s: nginx alone / haproxy / ${R1} / ${workers}`, `${row(small, 0)}  -> router/haproxy ${ratio(small, R1)}, ${ratio(small, RN)} (goal 0.6)`],
-      [`large pages (8.6 MB), 4 conn., MB/s: same order`, `${row(large, 0)}  -> router/haproxy ${ratio(large, R1)}, ${ratio(large, RN)} (goal 0.9)`],
-      [`small polls, 1 conn., p99 ms: same order`, `${row(p99, 3)}  -> router adds ${(median(p99[R1]!) - median(p99['nginx alone']!)).toFixed(3)}, ${(median(p99[RN]!) - median(p99['nginx alone']!)).toFixed(3)} ms (goal 0.5)`],
-      [`RSS after each run, peak, MB: haproxy / ${R1} / ${workers} (all processes)`, `${peak.haproxy!.toFixed(0)} / ${peak[R1]!.toFixed(0)} / ${peak[RN]!.toFixed(0)}`],
+      [`small polls, 32 conn., req/s: ${order}`, `${row(small, 0)}  -> router/haproxy ${ratios(small)} (goal 0.6)`],
+      [`large pages (8.6 MB), 4 conn., MB/s: same order`, `${row(large, 0)}  -> router/haproxy ${ratios(large)} (goal 0.9)`],
+      [`small polls, 1 conn., p99 ms: same order`, `${row(p99, 3)}  -> router adds ${routerNames.map((r) => (median(p99[r]!) - median(p99['nginx alone']!)).toFixed(3)).join(', ')} ms (goal 0.5)`],
+      [`small polls, 1,000 conn., req/s: haproxy / ${routerNames.join(' / ')}`, ['haproxy', ...routerNames].map((k) => wide[k]!.toFixed(0)).join(' / ')],
+      [`memory after each run, peak, MB: haproxy / ${routerNames.join(' / ')}`, ['haproxy', ...routerNames].map((k) => peak[k]!.toFixed(0)).join(' / ')],
     ];
   } finally {
     for (const c of children) c.kill();
+    for (const stop of stops) await stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -142,6 +142,19 @@ class Tools {
     return { status: res.statusCode, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
   }
 
+  /**
+   * Every status.phase an XTrinode goes through from now on, from a watch (each status write is
+   * one event), so that a phase held for less than a poll interval is still seen.
+   */
+  async watchPhases(namespace: string, name: string): Promise<{ seen: Array<string | undefined>; stop(): void }> {
+    const seen: Array<string | undefined> = [];
+    const watch = new k8s.Watch(this.ctx.kubeConfig);
+    const abort = await watch.watch(`/apis/analytics.xtrinode.io/v1/namespaces/${namespace}/xtrinodes`, { fieldSelector: `metadata.name=${name}` }, (_type: string, obj: { status?: { phase?: string } }) => {
+      seen.push(obj.status?.phase);
+    }, () => undefined);
+    return { seen, stop: () => abort.abort() };
+  }
+
   /** Retries until `check` passes (routes take a moment to be programmed). */
   async eventually<T>(what: string, f: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
@@ -399,11 +412,13 @@ const CASES: Case[] = [
       })();
       const phase = async () => (await t.status(NS, 'c-move-1')).phase;
       const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
+      const phases = await t.watchPhases(NS, 'c-move-1');
       try {
         step = 'suspend';
         await t.xtrinode(NS, 'c-move-1', { suspend: true, routing: { ...routing, weight: 1 } });
-        // The poller's queries wake it again (the router resumes it): seen leaving Running, then back.
-        await t.eventually('runtime leaves Running', phase, (p) => p !== undefined && p !== 'Running', 30_000);
+        // The poller's queries wake it again (the router resumes it), often within a second:
+        // seen leaving Running on the watch, then back.
+        await t.eventually('runtime leaves Running', async () => [...phases.seen], (seen) => seen.some((p) => p !== undefined && p !== 'Running'), 30_000);
         await settle(2000);
         step = 'resume';
         await t.xtrinode(NS, 'c-move-1', { routing: { ...routing, weight: 1 } });
@@ -423,8 +438,10 @@ const CASES: Case[] = [
         await settle(3000);
       } finally {
         stop = true;
+        phases.stop();
         await poller;
       }
+      t.ctx.log?.(`  (phases seen: ${phases.seen.filter((p, i, a) => p !== a[i - 1]).join(' -> ')})`);
       t.ctx.log?.(`  (${sent} polls during suspend, resume, join, weights, leave, delete; ${bad.length} bad)`);
       expect(bad.length === 0, `${bad.length} of ${sent} requests got a 5xx that is not the router's own answer (or no answer): ${bad.slice(0, 6).join(' | ')}`);
     },

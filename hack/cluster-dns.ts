@@ -29,8 +29,22 @@ export async function startClusterDns(kubeConfig: k8s.KubeConfig, hostsFile: str
   };
   writeFileSync(hostsFile, '127.0.0.1 localhost\n');
   for (const ev of ['add', 'update', 'delete'] as const) informer.on(ev, write);
-  informer.on('error', () => setTimeout(() => void informer.start().catch(() => undefined), 1000));
+  let stopped = false;
+  // A watch that ends in an error is listed again, until stop(): a stopped informer's aborted watch
+  // also ends in an error, and restarting it then would poll a stopped API server forever.
+  informer.on('error', () => {
+    if (stopped) return;
+    setTimeout(() => {
+      if (!stopped) void informer.start().catch(() => undefined);
+    }, 1000).unref();
+  });
   await informer.start();
   write();
-  return { hostsFile, stop: () => void informer.stop() };
+  return {
+    hostsFile,
+    stop: () => {
+      stopped = true;
+      void informer.stop();
+    },
+  };
 }

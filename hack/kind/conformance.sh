@@ -10,6 +10,6 @@ pf=$!
 trap 'kill $pf' EXIT
 sleep 2
 npx --no-install node conformance/run.ts --gateway-class eg --gateway trino-gateway/trino-gateway \
-  --gateway-url http://127.0.0.1:18080 --coordinator-image ghcr.io/xtrinode/xtrinode-gateway:0.1.0 \
+  --gateway-url http://127.0.0.1:18080 --coordinator-image ghcr.io/xtrinode/xtrinode-gateway-conformance:0.1.0 \
   --implementation-version "$(kubectl get deploy -n envoy-gateway-system envoy-gateway -o jsonpath='{.spec.template.spec.containers[0].image}')" \
   --report conformance-report-envoy-gateway.yaml
