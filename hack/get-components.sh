@@ -7,8 +7,8 @@
 # builds the binaries from the Go module proxy with a throwaway wrapper module.
 #
 # Cache: ${XTRINODE_CACHE:-~/.cache/xtrinode-gateway}/<component>-<version>/
-# Usage: hack/get-components.sh [apiserver|etcd|crds|all|traefik|trino|python-trino|e2e]   (prints the cache paths)
-#   all: what the tests need (crds, etcd, apiserver, traefik, trino, python-trino)
+# Usage: hack/get-components.sh [apiserver|kubectl|etcd|crds|all|traefik|trino|python-trino|e2e]   (prints the cache paths)
+#   all: what the tests need (crds, etcd, apiserver, kubectl, traefik, trino, python-trino)
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.36.3}
@@ -127,6 +127,12 @@ get_apiserver() {
     rm -rf "$dir.tmp"; echo "$dir"; return
   fi
   rm -rf "$dir.tmp"
+  kubernetes_build kube-apiserver "$dir"
+  echo "$dir"
+}
+
+# kubernetes_build NAME DIR: builds k8s.io/kubernetes/cmd/NAME at KUBE_VERSION from the module proxy.
+kubernetes_build() {
   # k8s.io/kubernetes points its staging modules at ./staging; pin each to the published v0.x.
   local minor=${KUBE_VERSION#1.}
   local kmod
@@ -137,7 +143,15 @@ get_apiserver() {
   local pkgbase="k8s.io/component-base/version"
   local ld="-s -w -X $pkgbase.gitVersion=v$KUBE_VERSION -X $pkgbase.gitMajor=1 -X $pkgbase.gitMinor=${minor%%.*} -X $pkgbase.gitTreeState=clean -X $pkgbase.buildDate=1970-01-01T00:00:00Z"
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=v$KUBE_VERSION"
-  wrapper_build kube-apiserver "$dir" "k8s.io/kubernetes" "v$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-apiserver" "$ld" "$replaces"
+  wrapper_build "$1" "$2" "k8s.io/kubernetes" "v$KUBE_VERSION" "k8s.io/kubernetes/cmd/$1" "$ld" "$replaces"
+}
+
+# kubectl, for `kubectl apply -k manifests/` against the local control plane (hack/kubectl.test.ts):
+# from the same module and version as kube-apiserver, so a warm Go cache builds it in minutes.
+get_kubectl() {
+  local dir="$CACHE/kubectl-$KUBE_VERSION"
+  if [ -x "$dir/kubectl" ]; then echo "$dir"; return; fi
+  kubernetes_build kubectl "$dir"
   echo "$dir"
 }
 
@@ -217,7 +231,8 @@ case "$what" in
   e2e) get_traefik; get_trino ;;
   crds) get_crds ;;
   apiserver) get_apiserver ;;
+  kubectl) get_kubectl ;;
   etcd) get_etcd ;;
-  all) get_crds; get_etcd; get_apiserver; get_traefik; get_trino; get_python_trino ;;
-  *) echo "usage: $0 [apiserver|etcd|crds|all|traefik|trino|python-trino|e2e]" >&2; exit 2 ;;
+  all) get_crds; get_etcd; get_apiserver; get_kubectl; get_traefik; get_trino; get_python_trino ;;
+  *) echo "usage: $0 [apiserver|kubectl|etcd|crds|all|traefik|trino|python-trino|e2e]" >&2; exit 2 ;;
 esac
