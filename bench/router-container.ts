@@ -16,13 +16,14 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort } from '../hack/control-plane.ts';
-import { kustomizedObjects, routerSettings } from '../hack/manifests.ts';
+import { installManifests, routerSettings } from '../hack/manifests.ts';
 import { podmanAvailable, runDeployment, type PodRun } from '../hack/pods.ts';
 import { buildImage, DEFAULT_IMAGE, imageIsCurrent } from '../hack/image.ts';
 import { ROUTER_SECRET } from '../hack/stack.ts';
 import { ROUTE_TABLE_KEY } from '../routetable/schema.ts';
 import { startTestCluster, type TestCluster } from '../test/cluster.ts';
 import { REPO_ROOT } from '../test/components.ts';
+import { until } from '../test/until.ts';
 import { compareWithNativeProxy, type BenchOrigin, type ExtraRouter } from './proxy-comparison.ts';
 
 const can = podmanAvailable();
@@ -40,11 +41,9 @@ let pod: PodRun | undefined;
 /** The router Deployment's one Pod, on the host network, forwarding to the bench origin. */
 async function routerInContainer(o: BenchOrigin): Promise<ExtraRouter> {
   cluster = await startTestCluster([]);
-  await cluster.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'trino-gateway' } });
-  await cluster.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'xtrinode-router', namespace: 'trino-gateway' }, stringData: { 'router-secret': ROUTER_SECRET } });
-  for (const obj of kustomizedObjects(DEFAULT_IMAGE)) await cluster.apply(obj);
-  const env = (deployed.env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
-  await cluster.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: env[0], name: env[1] }, data: { [ROUTE_TABLE_KEY]: o.routesJson } });
+  await installManifests(cluster.apply, DEFAULT_IMAGE, ROUTER_SECRET);
+  const [tableNamespace, tableName] = (deployed.env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
+  await cluster.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: tableNamespace, name: tableName }, data: { [ROUTE_TABLE_KEY]: o.routesJson } });
   const [port, admin, peer] = [await freePort(), await freePort(), await freePort()];
   pod = await runDeployment({
     kubeConfig: cluster.kc, controlPlaneDir: cluster.cp.dir, apiServerPort: Number(new URL(cluster.cp.url).port),
@@ -53,11 +52,7 @@ async function routerInContainer(o: BenchOrigin): Promise<ExtraRouter> {
     hostEnv: { ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(admin), PEER_PORT: String(peer + 10), BACKEND_URLS: `bench/bench-coordinator=${o.originUrl}`, LOG_LEVEL: 'warn' },
     logFile: join(logsDir, 'router.log'),
   });
-  const deadline = Date.now() + 60_000;
-  while ((await request(`http://127.0.0.1:${admin}/readyz`).then((r) => r.body.dump().then(() => r.statusCode), () => 0)) !== 200) {
-    if (Date.now() > deadline) throw new Error(`the router container did not become ready in 60 s; see ${join(logsDir, 'router.log')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await until(`the router container ready (log: ${join(logsDir, 'router.log')})`, () => request(`http://127.0.0.1:${admin}/readyz`).then((r) => r.body.dump().then(() => r.statusCode === 200)), 60_000);
   const p = pod;
   return {
     label: `router in its container (limit ${deployed.memoryLimit})`,

@@ -61,3 +61,14 @@ export function kustomizedObjects(image?: string): Array<Record<string, unknown>
   }
   return objects;
 }
+
+/**
+ * What a platform team applies on a cluster without xtrinode-gateway, with `apply` (a server-side
+ * apply): the router's Secret (README: created before `kubectl apply -k manifests/`), then the
+ * kustomized objects with `image`. The local stack applies its own variant (nativelb on the router Service).
+ */
+export async function installManifests(apply: (o: Record<string, unknown>) => Promise<unknown>, image: string, routerSecret: string): Promise<void> {
+  await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'trino-gateway' } });
+  await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'xtrinode-router', namespace: 'trino-gateway' }, stringData: { 'router-secret': routerSecret } });
+  for (const obj of kustomizedObjects(image)) await apply(obj);
+}

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort } from './control-plane.ts';
-import { kustomizedObjects } from './manifests.ts';
+import { installManifests, kustomizedObjects } from './manifests.ts';
 import { podmanAvailable, runDeployment, type PodRun } from './pods.ts';
 import { DEFAULT_IMAGE, imageIsCurrent } from './image.ts';
 import { ROUTER_SECRET } from './stack.ts';
@@ -51,9 +51,7 @@ beforeAll(async () => {
   rmSync(logsDir, { recursive: true, force: true });
   mkdirSync(logsDir, { recursive: true });
   c = await startTestCluster([]);
-  await c.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'trino-gateway' } });
-  await c.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'xtrinode-router', namespace: 'trino-gateway' }, stringData: { 'router-secret': ROUTER_SECRET } });
-  for (const o of kustomizedObjects(DEFAULT_IMAGE)) await c.apply(o);
+  await installManifests(c.apply, DEFAULT_IMAGE, ROUTER_SECRET);
 }, 120_000);
 
 afterAll(async () => {
