@@ -8,6 +8,8 @@ export default {
   transform: { '^.+\\.ts$': '<rootDir>/test/strip-types-transform.cjs' },
   testMatch: ['<rootDir>/{controller,router,routetable,conformance,hack,test}/**/*.test.ts'],
   testTimeout: 60000,
+  // Names what keeps jest alive after its last suite, if anything does (test/open-handles.ts).
+  globalTeardown: '<rootDir>/test/open-handles.ts',
   // Not the default (the system temp directory): a test run leaves nothing there.
   cacheDirectory: '<rootDir>/node_modules/.cache/jest',
 };

@@ -22,10 +22,16 @@ export function startKubeletStandIn(
   lookup: (namespace: string, name: string) => StandInCoordinator | undefined,
   startupMs = 1000,
   log: (line: string) => void = () => undefined,
-): { stop(): void } {
+): { stop(): Promise<void> } {
   let stopped = false;
   /** Coordinators being started or stopped right now: not ready, and not touched again until done. */
   const busy = new Set<string>();
+  /** The starts and stops under way, and the pass in progress: stop() waits for them. */
+  const underWay = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    underWay.add(p);
+    void p.finally(() => underWay.delete(p));
+  };
   const tick = async () => {
     for (const namespace of namespaces()) {
       for (const d of (await apps.listNamespacedDeployment({ namespace })).items) {
@@ -36,10 +42,11 @@ export function startKubeletStandIn(
         const want = (d.spec?.replicas ?? 0) > 0;
         if (!busy.has(key) && want !== c.running) {
           busy.add(key);
-          void (async () => {
+          track((async () => {
             try {
               if (want) {
                 await new Promise((r) => setTimeout(r, startupMs)); // scheduling and image pull, abridged
+                if (stopped) return; // the node is going away: a start now would outlive the stack
                 await c.start();
               } else await c.stop();
               c.running = want;
@@ -49,7 +56,7 @@ export function startKubeletStandIn(
             } finally {
               busy.delete(key);
             }
-          })();
+          })());
         }
         const ready = c.running && !busy.has(key) && want ? 1 : 0;
         if ((d.status?.readyReplicas ?? 0) !== ready) {
@@ -61,9 +68,20 @@ export function startKubeletStandIn(
       }
     }
   };
+  let next: NodeJS.Timeout | undefined;
   const loop = () => {
-    if (!stopped) void tick().catch(() => undefined).finally(() => setTimeout(loop, 200));
+    if (stopped) return;
+    track(tick().catch(() => undefined).finally(() => {
+      if (!stopped) next = setTimeout(loop, 200);
+    }));
   };
   loop();
-  return { stop: () => void (stopped = true) };
+  return {
+    /** Starts nothing more and resolves once every start or stop under way has ended. */
+    stop: async () => {
+      stopped = true;
+      if (next) clearTimeout(next);
+      while (underWay.size > 0) await Promise.all([...underWay]);
+    },
+  };
 }

@@ -220,13 +220,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   let trinoIndex = 0;
   const realTrino = o.realTrino === false ? { ok: false, reason: 'disabled' } : trinoAvailable();
 
-  let standIn: { stop(): void } | undefined;
+  let standIn: { stop(): Promise<void> } | undefined;
   let routerCgroup: MemoryLimit | undefined;
   let routerMemory: MemoryWatch | undefined;
   let dns: ClusterDns | undefined;
   const pods: PodRun[] = [];
   const stop = async () => {
-    standIn?.stop();
+    await standIn?.stop().catch(() => undefined);
     await Promise.all([
       ...children.map((c) => Promise.race([stopProcess(c, 'SIGTERM'), new Promise((r) => setTimeout(r, 10_000).unref())])),
       ...pods.map((p) => p.stop(10)),

@@ -35,7 +35,7 @@ let apps: k8s.AppsV1Api;
 let controller: Controller;
 const routers: Array<{ router: TrinoRouter; url: string; stop: () => void }> = [];
 const fakes = new Map<string, StandInCoordinator & { fake: FakeCoordinator; port: number }>();
-let kubelet: { stop(): void };
+let kubelet: { stop(): Promise<void> };
 
 
 const apply = (obj: Record<string, unknown>) => objects.patch(obj as k8s.KubernetesObject, undefined, undefined, 'test', true, k8s.PatchStrategy.ServerSideApply);
@@ -121,7 +121,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  kubelet.stop();
+  await kubelet.stop();
   for (const r of routers) {
     r.stop();
     await r.router.drain();
