@@ -167,7 +167,7 @@ export async function startControlPlane(opts: { installCrds?: boolean; serviceCi
     await applyFiles(cp, [gatewayApiCrdsFile(), join(REPO_ROOT, 'manifests/crd/xtrinode.yaml')], (d) => d.kind === 'CustomResourceDefinition');
     await waitCrdsEstablished(cp);
   }
-  process.stderr.write(`[control-plane] kube-apiserver + etcd ready with CRDs in ${((Date.now() - t0) / 1000).toFixed(1)}s (${dir})\n`);
+  process.stderr.write(`[control-plane] kube-apiserver + etcd ready${opts.installCrds === false ? '' : ' with CRDs'} in ${((Date.now() - t0) / 1000).toFixed(1)}s (${dir})\n`);
   return cp;
 }
 
