@@ -2,9 +2,11 @@
  * The router against a native proxy, in one run: nginx as a Trino-shaped origin (a small
  * `/v1/query/{id}` JSON and an 8.6 MB result page), reached directly, through haproxy, and
  * through the router as deployed (router/main.ts with its Deployment's environment and Node
- * options: once with one worker, once with the Deployment's WORKERS), and optionally a router run
+ * options: once with one worker, once with the Deployment's WORKERS), the least a Node proxy does
+ * (bench/node-floor.ts: what of the gap is Node's), and optionally a router run
  * elsewhere (bench/router-container.ts); wrk drives the load, rounds interleaved (ABBA), medians of
- * per-round ratios, then 1,000 connections once each; RSS counts the router's primary and workers.
+ * per-round ratios, then 1,000 connections once each; RSS and CPU count the router's primary and
+ * workers. CPU per small poll is what the proxy process used during the 32-connection runs.
  * Used by bench/router-bench.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { freePort } from '../hack/control-plane.ts';
-import { median, need, rssMb, rssTreeMb, wrk as wrkRun } from './wrk.ts';
+import { cpuSecondsTree, median, need, rssMb, rssTreeMb, wrk as wrkRun } from './wrk.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import { serializeRouteTable } from '../routetable/schema.ts';
@@ -94,6 +96,10 @@ backend be
       return { child, port };
     };
     const routers = { one: await startRouter('1'), deployed: await startRouter(workers) };
+    const floorPort = await freePort();
+    const floor = spawn(process.execPath, [fileURLToPath(new URL('./node-floor.ts', import.meta.url)), String(floorPort), `http://127.0.0.1:${origin}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(floor);
+    const FLOOR = 'Node floor';
     const R1 = 'router, 1 worker';
     const RN = `router, ${workers} workers (Deployment)`;
     const more = extra ? await extra({ originUrl: `http://127.0.0.1:${origin}`, routesJson, host: HOST }) : undefined;
@@ -103,9 +109,13 @@ backend be
       haproxy: `http://127.0.0.1:${haproxyPort}`,
       [R1]: `http://127.0.0.1:${routers.one.port}`,
       [RN]: `http://127.0.0.1:${routers.deployed.port}`,
+      [FLOOR]: `http://127.0.0.1:${floorPort}`,
       ...(more ? { [more.label]: more.base } : {}),
     };
     const routerNames = [R1, RN, ...(more ? [more.label] : [])];
+    /** The processes whose CPU a small poll costs (a router elsewhere is not counted). */
+    const pids: Record<string, number> = { haproxy: haproxy.pid!, [R1]: routers.one.child.pid!, [RN]: routers.deployed.child.pid!, [FLOOR]: floor.pid! };
+    const cpuPerPoll: Record<string, number[]> = {};
     for (const [what, base] of Object.entries(targets)) {
       const deadline = Date.now() + 10_000;
       while (!(await request(`${base}/v1/query/${QUERY}`, { headers: { host: HOST } }).then((r) => r.body.dump().then(() => r.statusCode === 200), () => false))) {
@@ -128,7 +138,11 @@ backend be
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? Object.entries(targets) : Object.entries(targets).reverse();
       for (const [what, base] of order) {
-        (small[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}`, 32).reqPerSec);
+        const pid = pids[what];
+        const cpu0 = pid ? cpuSecondsTree(pid) : 0;
+        const polls = wrk(`${base}/v1/query/${QUERY}`, 32);
+        if (pid) (cpuPerPoll[what] ??= []).push(((cpuSecondsTree(pid) - cpu0) * 1e6) / polls.requests);
+        (small[what] ??= []).push(polls.reqPerSec);
         sample();
         (large[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}/large`, 4).mbPerSec);
         sample();
@@ -143,12 +157,14 @@ backend be
       sample();
     }
     const ratio = (xs: Record<string, number[]>, r: string) => median(xs[r]!.map((x, i) => x / xs.haproxy![i]!)).toFixed(2);
-    const row = (xs: Record<string, number[]>, digits: number) => ['nginx alone', 'haproxy', ...routerNames].map((k) => median(xs[k]!).toFixed(digits)).join(' / ');
-    const ratios = (xs: Record<string, number[]>) => routerNames.map((r) => ratio(xs, r)).join(', ');
-    const order = `nginx alone / haproxy / ${routerNames.join(' / ')}`;
+    const row = (xs: Record<string, number[]>, digits: number) => ['nginx alone', 'haproxy', ...routerNames, FLOOR].map((k) => median(xs[k]!).toFixed(digits)).join(' / ');
+    const ratios = (xs: Record<string, number[]>) => [...routerNames, FLOOR].map((r) => ratio(xs, r)).join(', ');
+    const order = `nginx alone / haproxy / ${routerNames.join(' / ')} / ${FLOOR}`;
+    const cpuRow = ['haproxy', R1, RN, FLOOR].map((k) => median(cpuPerPoll[k]!).toFixed(0)).join(' / ');
     return [
-      [`small polls, 32 conn., req/s: ${order}`, `${row(small, 0)}  -> router/haproxy ${ratios(small)} (goal 0.6)`],
-      [`large pages (8.6 MB), 4 conn., MB/s: same order`, `${row(large, 0)}  -> router/haproxy ${ratios(large)} (goal 0.9)`],
+      [`small polls, 32 conn., req/s: ${order}`, `${row(small, 0)}  -> of haproxy, same order: ${ratios(small)} (goal 0.6)`],
+      [`large pages (8.6 MB), 4 conn., MB/s: same order`, `${row(large, 0)}  -> of haproxy, same order: ${ratios(large)} (goal 0.9)`],
+      [`small polls, CPU per poll, us: haproxy / ${R1} / ${RN} / ${FLOOR}`, `${cpuRow}  -> router 1 worker / Node floor ${median(cpuPerPoll[R1]!.map((x, i) => x / cpuPerPoll[FLOOR]![i]!)).toFixed(2)}`],
       [`small polls, 1 conn., p99 ms: same order`, `${row(p99, 3)}  -> router adds ${routerNames.map((r) => (median(p99[r]!) - median(p99['nginx alone']!)).toFixed(3)).join(', ')} ms (goal 0.5)`],
       [`small polls, 1,000 conn., req/s: haproxy / ${routerNames.join(' / ')}`, ['haproxy', ...routerNames].map((k) => wide[k]!.toFixed(0)).join(' / ')],
       [`memory after each run, peak, MB: haproxy / ${routerNames.join(' / ')}`, ['haproxy', ...routerNames].map((k) => peak[k]!.toFixed(0)).join(' / ')],

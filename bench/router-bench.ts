@@ -15,7 +15,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Pool, request } from 'undici';
 import { fileURLToPath } from 'node:url';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { serializeRouteTable } from '../routetable/schema.ts';
 import { freePort } from '../hack/control-plane.ts';
 import { compareWithNativeProxy } from './proxy-comparison.ts';
-import { rssMb, rssTreeMb } from './wrk.ts';
+import { cpuSeconds, rssMb, rssTreeMb } from './wrk.ts';
 
 /** What the router Deployment sets: its env and memory limit. */
 
@@ -38,12 +38,6 @@ const role = process.argv[2];
 function start(args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; msg: { port: number; suffix?: string } }> {
   const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit', execArgv });
   return new Promise((resolve) => child.once('message', (msg) => resolve({ child, msg: msg as { port: number } })));
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSecs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
 }
 
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
@@ -168,9 +162,9 @@ async function main(): Promise<void> {
     results['small polls, 32 concurrent, req/s direct / via router'] = `${(td.reqs / td.secs).toFixed(0)} / ${(tr.reqs / tr.secs).toFixed(0)}  -> ratio ${((tr.reqs / tr.secs) / (td.reqs / td.secs)).toFixed(2)}`;
 
     const ld = await throughput(direct, '/bench/large', 4, 5000);
-    const [c0, r0] = [cpuSecs(coord.child.pid!), cpuSecs(router.child.pid!)];
+    const [c0, r0] = [cpuSeconds(coord.child.pid!), cpuSeconds(router.child.pid!)];
     const lr = await throughput(viaRouter, '/bench/large', 4, 5000);
-    const [c1, r1] = [cpuSecs(coord.child.pid!), cpuSecs(router.child.pid!)];
+    const [c1, r1] = [cpuSeconds(coord.child.pid!), cpuSeconds(router.child.pid!)];
     results['large pages via router: CPU of router / coordinator (cores busy)'] = `${((r1 - r0) / lr.secs).toFixed(2)} / ${((c1 - c0) / lr.secs).toFixed(2)} of 2 (the load generator uses the rest)`;
     const mb = (x: { bytes: number; secs: number }) => x.bytes / 1e6 / x.secs;
     results['large pages (8.6 MB), 4 streams, MB/s direct / via router'] = `${mb(ld).toFixed(0)} / ${mb(lr).toFixed(0)}  -> ratio ${(mb(lr) / mb(ld)).toFixed(2)}`;

@@ -15,6 +15,8 @@ export function need(bin: string): string {
 }
 
 export interface WrkResult {
+  /** Requests completed in the run. */
+  requests: number;
   reqPerSec: number;
   mbPerSec: number;
   /** The 99th percentile of latency, in ms. */
@@ -29,7 +31,7 @@ export function wrk(url: string, host: string, connections: number, seconds: num
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
   if (non2xx) throw new Error(`wrk ${host} ${url}: ${non2xx[1]} answers were not 2xx`);
-  return { reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), mbPerSec: Number(m?.[1]) * unit, p99ms: Number(p99?.[1]) * ({ us: 0.001, ms: 1, s: 1000 }[p99?.[2] ?? 'ms'] ?? NaN) };
+  return { requests: Number(/(\d+) requests in/.exec(out)?.[1]), reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), mbPerSec: Number(m?.[1]) * unit, p99ms: Number(p99?.[1]) * ({ us: 0.001, ms: 1, s: 1000 }[p99?.[2] ?? 'ms'] ?? NaN) };
 }
 
 export function rssMb(pid: number): number {
@@ -37,10 +39,24 @@ export function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
+}
+
+/** CPU seconds of a process and its children (a router primary and its workers). */
+export function cpuSecondsTree(pid: number): number {
+  return cpuSeconds(pid) + childrenOf(pid).reduce((sum, c) => sum + cpuSecondsTree(c), 0);
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+}
+
 /** RSS of a process and its children (a router primary and its workers), in MB. */
 export function rssTreeMb(pid: number): number {
-  const children = readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-  return rssMb(pid) + children.reduce((sum, c) => sum + rssTreeMb(c), 0);
+  return rssMb(pid) + childrenOf(pid).reduce((sum, c) => sum + rssTreeMb(c), 0);
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
