@@ -50,12 +50,12 @@ export class FollowUps {
       const owner = sticky.get(a.suffix);
       const entry = owner === undefined ? undefined : index.backends.get(owner);
       if (entry && group && entry.group.name === group.name) {
-        metrics.sticky.inc({ result: 'hit' });
+        metrics.stickyHit.inc();
         await forwarder.forward(req, reply, entry.backend, { retryNotSentMs: opts.followUpRetryMs });
         return 'sticky-hit';
       }
     }
-    metrics.sticky.inc({ result: 'miss' });
+    metrics.stickyMiss.inc();
     const candidates = (group?.backends ?? []).filter((b) => b.state === 'Ready');
     if (candidates.length === 0) throw a.kind === 'query' ? errors.queryNotFound(a.queryId) : errors.malformed('no coordinator to serve this segment');
     const method = req.method;

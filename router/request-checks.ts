@@ -26,7 +26,8 @@ export function hostProblem(rawHeaders: string[], selfHosts: ReadonlySet<string>
   let hosts = 0;
   let host = '';
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === 'host') {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
       hosts++;
       host = rawHeaders[i + 1]!;
     }

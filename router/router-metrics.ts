@@ -1,6 +1,12 @@
 /** The router's Prometheus metrics (`xtrinode_router_*`), served on the admin port. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** The metrics of one request outcome, bound once: a request counts without hashing its labels. */
+export interface OutcomeMetrics {
+  count(): void;
+  observeSeconds(s: number): void;
+}
+
 export class RouterMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({ name: 'xtrinode_router_requests_total', help: 'Requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
@@ -9,6 +15,23 @@ export class RouterMetrics {
   readonly tableLoads = new Counter({ name: 'xtrinode_router_route_table_loads_total', help: 'Route table loads: applied or refused', labelNames: ['result'], registers: [this.registry] });
   readonly resumes = new Counter({ name: 'xtrinode_router_resumes_total', help: 'Resume operations: issued (this replica resumed a runtime), lease-held-elsewhere, error', labelNames: ['result'], registers: [this.registry] });
   readonly healthy = new Gauge({ name: 'xtrinode_router_backend_healthy', help: '1 when a coordinator takes new queries (with workers: when every worker sees it so)', labelNames: ['backend'], aggregator: 'min', registers: [this.registry] });
+
+  private readonly outcomes = new Map<string, OutcomeMetrics>();
+  /** Sticky results bound once (the follow-up path counts one per request). */
+  readonly stickyHit = this.sticky.labels({ result: 'hit' });
+  readonly stickyMiss = this.sticky.labels({ result: 'miss' });
+
+  /** Counts one request of this outcome and its time to response headers. */
+  outcome(outcome: string): OutcomeMetrics {
+    let m = this.outcomes.get(outcome);
+    if (!m) {
+      const counter = this.requests.labels({ outcome });
+      const histogram = this.latency.labels({ outcome });
+      m = { count: () => counter.inc(), observeSeconds: (s) => histogram.observe(s) };
+      this.outcomes.set(outcome, m);
+    }
+    return m;
+  }
 
   /** Gauges read when scraped. */
   constructor(read: { inFlight: () => number; statementBytes: () => number; statementBudget: () => number; heldQueries: () => number }) {

@@ -222,8 +222,9 @@ export class TrinoRouter {
       this.sendError(req, reply, e);
     } finally {
       this.inFlight--;
-      this.ctx.metrics.requests.inc({ outcome });
-      this.ctx.metrics.latency.observe({ outcome }, Number(process.hrtime.bigint() - start) / 1e9);
+      const m = this.ctx.metrics.outcome(outcome);
+      m.count();
+      m.observeSeconds(Number(process.hrtime.bigint() - start) / 1e9);
     }
   }
 
