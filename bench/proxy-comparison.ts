@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { freePort } from '../hack/control-plane.ts';
-import { cpuSecondsTree, median, need, rssMb, rssTreeMb, wrk as wrkRun } from './wrk.ts';
+import { cpuSecondsTree, median, need, rssMb, rssTreeMb, writeCallsTree, wrk as wrkRun } from './wrk.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import { serializeRouteTable } from '../routetable/schema.ts';
@@ -116,6 +116,8 @@ backend be
     /** The processes whose CPU a small poll costs (a router elsewhere is not counted). */
     const pids: Record<string, number> = { haproxy: haproxy.pid!, [R1]: routers.one.child.pid!, [RN]: routers.deployed.child.pid!, [FLOOR]: floor.pid! };
     const cpuPerPoll: Record<string, number[]> = {};
+    /** Node's write system calls per MB of large pages (haproxy sends with send(), which /proc does not count). */
+    const writesPerMb: Record<string, number[]> = {};
     for (const [what, base] of Object.entries(targets)) {
       const deadline = Date.now() + 10_000;
       while (!(await request(`${base}/v1/query/${QUERY}`, { headers: { host: HOST } }).then((r) => r.body.dump().then(() => r.statusCode === 200), () => false))) {
@@ -144,7 +146,10 @@ backend be
         if (pid) (cpuPerPoll[what] ??= []).push(((cpuSecondsTree(pid) - cpu0) * 1e6) / polls.requests);
         (small[what] ??= []).push(polls.reqPerSec);
         sample();
-        (large[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}/large`, 4).mbPerSec);
+        const writes0 = pid && what !== 'haproxy' ? writeCallsTree(pid) : 0;
+        const pages = wrk(`${base}/v1/query/${QUERY}/large`, 4);
+        if (pid && what !== 'haproxy') (writesPerMb[what] ??= []).push((writeCallsTree(pid) - writes0) / (pages.mbPerSec * SECONDS));
+        (large[what] ??= []).push(pages.mbPerSec);
         sample();
         (p99[what] ??= []).push(wrk(`${base}/v1/query/${QUERY}`, 1).p99ms);
         sample();
@@ -164,6 +169,7 @@ backend be
     return [
       [`small polls, 32 conn., req/s: ${order}`, `${row(small, 0)}  -> of haproxy, same order: ${ratios(small)} (goal 0.6)`],
       [`large pages (8.6 MB), 4 conn., MB/s: same order`, `${row(large, 0)}  -> of haproxy, same order: ${ratios(large)} (goal 0.9)`],
+      [`large pages, write system calls per MB: ${R1} / ${RN} / ${FLOOR}`, [R1, RN, FLOOR].map((k) => median(writesPerMb[k]!).toFixed(1)).join(' / ')],
       [`small polls, CPU per poll, us: haproxy / ${R1} / ${RN} / ${FLOOR}`, `${cpuRow}  -> router 1 worker / Node floor ${median(cpuPerPoll[R1]!.map((x, i) => x / cpuPerPoll[FLOOR]![i]!)).toFixed(2)}`],
       [`small polls, 1 conn., p99 ms: same order`, `${row(p99, 3)}  -> router adds ${routerNames.map((r) => (median(p99[r]!) - median(p99['nginx alone']!)).toFixed(3)).join(', ')} ms (goal 0.5)`],
       [`small polls, 1,000 conn., req/s: haproxy / ${routerNames.join(' / ')}`, ['haproxy', ...routerNames].map((k) => wide[k]!.toFixed(0)).join(' / ')],

@@ -54,6 +54,12 @@ function childrenOf(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
 }
 
+/** Write system calls (write, writev) a process and its children have made so far; send() is not counted. */
+export function writeCallsTree(pid: number): number {
+  const own = Number(/syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
+  return own + childrenOf(pid).reduce((sum, c) => sum + writeCallsTree(c), 0);
+}
+
 /** RSS of a process and its children (a router primary and its workers), in MB. */
 export function rssTreeMb(pid: number): number {
   return rssMb(pid) + childrenOf(pid).reduce((sum, c) => sum + rssTreeMb(c), 0);
