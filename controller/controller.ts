@@ -422,8 +422,9 @@ export class Controller {
         let remaining = idleRemainingMs(timeout, [Date.parse(xt.metadata.annotations?.[ANNOTATION_LAST_ACTIVITY] ?? ''), Date.parse(readySince ?? ''), Date.parse(xt.metadata.creationTimestamp ?? ''), this.busySeen.get(key) ?? NaN], now);
         if (remaining !== undefined && remaining <= 0) {
           // The coordinator's own view decides (coordinator-activity.ts): busy or silent is not idle.
-          const seen = await this.activity.check(key, origin);
-          if (seen.state !== 'idle') {
+          const seen = await this.activity.check(key, origin, timeout!);
+          if (seen.state === 'busy' && seen.retryInMs !== undefined) remaining = seen.retryInMs; // quiet, but not for a whole idle time yet
+          else if (seen.state !== 'idle') {
             this.busySeen.set(key, now);
             remaining = timeout;
             this.log.info({ xtrinode: key, activity: seen.state, why: seen.why }, 'idle time is up, but the coordinator is not idle: not suspended');

@@ -5,19 +5,31 @@
  * router's activity annotation alone would call a busy runtime idle and suspend it mid-query.
  *
  * The controller asks when a runtime's idle time is up, and once when it first sees the runtime
- * (the baseline of the started count). A coordinator that does not answer is never called idle.
+ * (the baseline of the started count). Idle needs a whole idle time without a started query: a
+ * look that comes less than that after the count was taken says "not yet", so setting an
+ * idleTimeout on a runtime that has just run a query never suspends it on the spot. A coordinator
+ * that does not answer is never called idle.
  */
 import { readQueryManager, type QueryManagerFigures } from '../lib/query-manager.ts';
 
-export type Activity = { state: 'idle' } | { state: 'busy'; why: string } | { state: 'unknown'; why: string };
+/** `retryInMs`: quiet so far, but the count is younger than the idle time; look again then. */
+export type Activity = { state: 'idle' } | { state: 'busy'; why: string; retryInMs?: number } | { state: 'unknown'; why: string };
+
+/** A coordinator's started-queries count and when the controller read it. */
+interface Count {
+  started: number | undefined;
+  at: number;
+}
 
 export class CoordinatorActivity {
-  private readonly started = new Map<string, number>();
+  private readonly counts = new Map<string, Count>();
   private readonly asked = new Set<string>();
   private readonly read: (origin: string) => Promise<QueryManagerFigures | undefined>;
+  private readonly now: () => number;
 
-  constructor(read: (origin: string) => Promise<QueryManagerFigures | undefined> = (o) => readQueryManager(o, 3000)) {
+  constructor(read: (origin: string) => Promise<QueryManagerFigures | undefined> = (o) => readQueryManager(o, 3000), now: () => number = Date.now) {
     this.read = read;
+    this.now = now;
   }
 
   /** Records the started count the next `check` compares with (no-op when already known). */
@@ -25,23 +37,34 @@ export class CoordinatorActivity {
     if (this.asked.has(key)) return;
     this.asked.add(key);
     const f = await this.read(origin);
-    if (f?.started !== undefined && !this.started.has(key)) this.started.set(key, f.started);
+    if (f && !this.counts.has(key)) this.counts.set(key, { started: f.started, at: this.now() });
   }
 
-  async check(key: string, origin: string | undefined): Promise<Activity> {
+  /** Idle only when no query is queued or running, and none started in the last `idleMs` (one count taken at least that long ago). */
+  async check(key: string, origin: string | undefined, idleMs: number): Promise<Activity> {
     if (!origin) return { state: 'unknown', why: 'its coordinator Service has no ClusterIP the controller can reach' };
     const f = await this.read(origin);
     if (!f) return { state: 'unknown', why: `its coordinator did not report its queries (GET ${origin.replace(/^https?:\/\/[^/]+/, '')}/v1/jmx/mbean/trino.execution:name=QueryManager as X-Trino-User xtrinode-gateway failed or was refused)` };
-    const before = this.started.get(key);
-    if (f.started !== undefined) this.started.set(key, f.started);
-    if (f.queued + f.running > 0) return { state: 'busy', why: `${f.running} running and ${f.queued} queued queries` };
-    if (f.started !== undefined && before === undefined) return { state: 'busy', why: 'no earlier count of started queries to compare with (first look)' };
-    if (f.started !== undefined && before !== undefined && f.started !== before) return { state: 'busy', why: `${f.started - before} queries started since the last look` };
+    const now = this.now();
+    const before = this.counts.get(key);
+    if (f.queued + f.running > 0) {
+      this.counts.set(key, { started: f.started, at: now });
+      return { state: 'busy', why: `${f.running} running and ${f.queued} queued queries` };
+    }
+    if (before === undefined) {
+      this.counts.set(key, { started: f.started, at: now });
+      return { state: 'busy', why: 'no earlier count of started queries to compare with (first look)' };
+    }
+    if (f.started !== before.started) {
+      this.counts.set(key, { started: f.started, at: now });
+      return { state: 'busy', why: `${(f.started ?? 0) - (before.started ?? 0)} queries started since the last look` };
+    }
+    if (now - before.at < idleMs) return { state: 'busy', why: `no query started for ${((now - before.at) / 1000).toFixed(1)}s, less than the idle time`, retryInMs: idleMs - (now - before.at) };
     return { state: 'idle' };
   }
 
   forget(key: string): void {
-    this.started.delete(key);
+    this.counts.delete(key);
     this.asked.delete(key);
   }
 }
