@@ -45,24 +45,19 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
 }
 
-/** CPU seconds of a process and its children (a router primary and its workers). */
-export function cpuSecondsTree(pid: number): number {
-  return cpuSeconds(pid) + childrenOf(pid).reduce((sum, c) => sum + cpuSecondsTree(c), 0);
+/** A figure summed over a process and its descendants (a router primary and its workers). */
+function overTree(pid: number, figure: (pid: number) => number): number {
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  return figure(pid) + children.reduce((sum, c) => sum + overTree(c, figure), 0);
 }
 
-function childrenOf(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-}
+/** CPU seconds of a process and its children. */
+export const cpuSecondsTree = (pid: number) => overTree(pid, cpuSeconds);
 
-/** Write system calls (write, writev) a process and its children have made so far; send() is not counted. */
-export function writeCallsTree(pid: number): number {
-  const own = Number(/syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
-  return own + childrenOf(pid).reduce((sum, c) => sum + writeCallsTree(c), 0);
-}
+/** Write system calls (write, writev) of a process and its children so far; send() is not counted. */
+export const writeCallsTree = (pid: number) => overTree(pid, (p) => Number(/syscw:\s+(\d+)/.exec(readFileSync(`/proc/${p}/io`, 'utf8'))?.[1]));
 
-/** RSS of a process and its children (a router primary and its workers), in MB. */
-export function rssTreeMb(pid: number): number {
-  return rssMb(pid) + childrenOf(pid).reduce((sum, c) => sum + rssTreeMb(c), 0);
-}
+/** RSS of a process and its children, in MB. */
+export const rssTreeMb = (pid: number) => overTree(pid, rssMb);
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -47,17 +47,14 @@ export class CoordinatorActivity {
     if (!f) return { state: 'unknown', why: `its coordinator did not report its queries (GET ${origin.replace(/^https?:\/\/[^/]+/, '')}/v1/jmx/mbean/trino.execution:name=QueryManager as X-Trino-User xtrinode-gateway failed or was refused)` };
     const now = this.now();
     const before = this.counts.get(key);
-    if (f.queued + f.running > 0) {
+    const busy =
+      f.queued + f.running > 0 ? `${f.running} running and ${f.queued} queued queries`
+      : before !== undefined && f.started !== before.started ? `${(f.started ?? 0) - (before.started ?? 0)} queries started since the last look`
+      : undefined;
+    if (busy !== undefined || before === undefined) {
+      // Activity (or a first look) starts the idle time again: later looks compare with this count.
       this.counts.set(key, { started: f.started, at: now });
-      return { state: 'busy', why: `${f.running} running and ${f.queued} queued queries` };
-    }
-    if (before === undefined) {
-      this.counts.set(key, { started: f.started, at: now });
-      return { state: 'busy', why: 'no earlier count of started queries to compare with (first look)' };
-    }
-    if (f.started !== before.started) {
-      this.counts.set(key, { started: f.started, at: now });
-      return { state: 'busy', why: `${(f.started ?? 0) - (before.started ?? 0)} queries started since the last look` };
+      return { state: 'busy', why: busy ?? 'no earlier count of started queries to compare with (first look)' };
     }
     if (now - before.at < idleMs) return { state: 'busy', why: `no query started for ${((now - before.at) / 1000).toFixed(1)}s, less than the idle time`, retryInMs: idleMs - (now - before.at) };
     return { state: 'idle' };
