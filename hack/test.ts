@@ -1,16 +1,22 @@
 /**
  * The project's test command (`npm test`): type check, get the real components (cached outside
  * the repository), then run every jest suite. Components that cannot be had fail the run loudly;
- * nothing is skipped silently. A run leaves nothing in the system temp directory: what it finds
- * there afterwards that was not there before fails it, by name.
+ * nothing is skipped silently. A run leaves nothing behind: every step runs with TMPDIR set to a
+ * temp root of the run's own, and what is still in that root when the run ends fails it, by name.
+ * Only that root is checked, never the whole system temp directory: other programs on the machine
+ * (and Node itself, for its compile cache) write there, and that is not the tests' doing. Node's
+ * compile cache goes to the component cache (NODE_COMPILE_CACHE), so it is not in the root either.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/components.ts';
 
-const tmpBefore = new Set(readdirSync(tmpdir()));
+const tmpRoot = mkdtempSync(join(tmpdir(), 'xtrinode-test-'));
+const cache = process.env.XTRINODE_CACHE ?? join(homedir(), '.cache/xtrinode-gateway');
+process.env.TMPDIR = tmpRoot;
+process.env.NODE_COMPILE_CACHE ??= join(cache, 'node-compile-cache');
 
 function run(what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
   const t0 = Date.now();
@@ -64,11 +70,12 @@ async function runJest(what: string, args: string[]): Promise<void> {
   process.stderr.write(`== ok: ${what} (${secs}s)\n`);
 }
 
-/** Entries the run added to the temp directory (and left there); false when there are none. */
+/** Entries the run left in its own temp root (then removed); false when there are none. */
 function leftInTmp(): boolean {
-  const left = readdirSync(tmpdir()).filter((e) => !tmpBefore.has(e));
+  const left = readdirSync(tmpRoot);
+  rmSync(tmpRoot, { recursive: true, force: true });
   if (left.length === 0) return false;
-  process.stderr.write(`\n== the run left ${left.length} entries in ${tmpdir()}: ${left.slice(0, 20).join(' ')}${left.length > 20 ? ' ...' : ''}\n`);
+  process.stderr.write(`\n== the run left ${left.length} entries in its temp root (TMPDIR=${tmpRoot}, now removed): ${left.slice(0, 20).join(' ')}${left.length > 20 ? ' ...' : ''}\n`);
   return true;
 }
 
@@ -76,4 +83,4 @@ if (leftInTmp()) {
   process.stderr.write('== FAILED: every test removes what it creates in the temp directory (see the entries above)\n');
   process.exit(1);
 }
-process.stderr.write(`== ok: nothing left in ${tmpdir()}\n`);
+process.stderr.write('== ok: the tests left nothing in their temp root\n');
