@@ -13,6 +13,7 @@ import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { REPO_ROOT } from '../test/components.ts';
 import { join } from 'node:path';
 import { until } from '../test/until.ts';
+import { startApiProxy, type ProxiedRequest } from '../test/api-proxy.ts';
 
 let cp: ControlPlane;
 let kc: k8s.KubeConfig;
@@ -54,6 +55,16 @@ async function getXt(ns: string, name: string) {
 }
 
 const cond = (x: Awaited<ReturnType<typeof getXt>>, t: string) => x.status?.conditions?.find((c) => c.type === t);
+
+/** Passes the controller ran, whatever their result. */
+async function passes(c: Controller): Promise<number> {
+  return (await c.registry.getSingleMetric('xtrinode_controller_reconciles_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+}
+
+async function managedRoutes(): Promise<string[]> {
+  const list = (await custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes', labelSelector: 'app.kubernetes.io/managed-by=xtrinode-gateway' })) as { items: Array<{ metadata: { name: string } }> };
+  return list.items.map((r) => r.metadata.name).sort();
+}
 
 function service(ns: string, name: string) {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ name: 'http', port: 8080 }] } };
@@ -204,6 +215,13 @@ describe('controller against a real API server', () => {
     const objectErrors = (await controllers[0]!.registry.getSingleMetric('xtrinode_controller_reconciles_total')!.get()).values.find((v) => v.labels.result === 'object-error')?.value ?? 0;
     expect(objectErrors).toBeGreaterThan(0);
     for (const name of ['frozen', 'thawed', 'late-comer']) await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name });
+    await until('late-comer route removed', async () => (await getRoute('xtrinode-team-b--late-comer')) === undefined);
+    // With the failing XTrinode gone its backoff ends: the controller goes quiet (it once reran
+    // a full pass about 8 times a second, for ever, retrying a key that no longer existed).
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = await passes(controllers[0]!);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect({ passesIn3s: (await passes(controllers[0]!)) - before }).toEqual({ passesIn3s: 0 });
     await kc.makeApiClient(k8s.AdmissionregistrationV1Api).deleteValidatingAdmissionPolicyBinding({ name: 'frozen-deployment' });
   });
 
@@ -245,6 +263,34 @@ describe('controller against a real API server', () => {
     expect((await c2.writes.get()).values.filter((v) => v.value > 0).map((v) => v.labels)).toEqual([]);
     c1 = c2;
   });
+
+  test.each([500, 429])('a new leader whose first LIST of XTrinodes gets %i writes nothing until a list succeeds, and deletes no route', async (status) => {
+    await c1.idle();
+    const routesBefore = await managedRoutes();
+    expect(routesBefore.length).toBeGreaterThan(3);
+    const proxy = await startApiProxy(cp);
+    const isXtList = (r: ProxiedRequest) => r.method === 'GET' && !r.watch && r.path.startsWith('/apis/analytics.xtrinode.io/v1/xtrinodes');
+    proxy.fault(isXtList, { status });
+    await c1.stop(); // releases the Lease: the next replica leads at once
+    const c = new Controller({ kubeConfig: proxy.kubeConfig(), settings, identity: `replica-after-${status}`, leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000 });
+    controllers.push(c);
+    const started = c.start();
+    await until('the first list was refused three times', async () => proxy.count(isXtList) >= 3, 20_000);
+    const writesOf = async () => (await c.writes.get()).values.reduce((n, v) => n + v.value, 0);
+    expect({ writes: await writesOf(), routes: await managedRoutes() }).toEqual({ writes: 0, routes: routesBefore });
+    proxy.clearFaults();
+    await started;
+    await until(`replica-after-${status} leads`, async () => c.isLeader, 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    await c.idle();
+    const deletes = (await c.writes.get()).values.filter((v) => v.labels.verb === 'delete').reduce((n, v) => n + v.value, 0);
+    expect({ deletes, routes: await managedRoutes() }).toEqual({ deletes: 0, routes: routesBefore });
+    await c.stop();
+    await proxy.stop();
+    c1 = newController(`replica-back-${status}`);
+    await c1.start();
+    await until('the test controller leads again', async () => c1.isLeader, 20_000);
+  }, 90_000);
 
   test('an API server restart is survived', async () => {
     await cp.stopApiServer();

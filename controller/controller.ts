@@ -10,6 +10,7 @@
  */
 import { ServiceWatch } from './service-watch.ts';
 import { ObjectBackoff } from './object-backoff.ts';
+import { startSynced } from './informer-sync.ts';
 import { withGatewayConditions, type RouteStatusView } from './status-conditions.ts';
 import { CoordinatorActivity } from './coordinator-activity.ts';
 import { RouteSettling } from './route-settling.ts';
@@ -194,21 +195,31 @@ export class Controller {
     }
   }
 
+  /**
+   * An informer whose first list must succeed before this resolves (informer-sync.ts): a cache
+   * that was never filled would look like a world without XTrinodes or routes. Later watch
+   * failures keep the cache and re-list in 1 s.
+   */
   private async watch(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<Obj>>, labelSelector?: string): Promise<k8s.ObjectCache<Obj>> {
     const informer = k8s.makeInformer<Obj>(this.o.kubeConfig, path, list, labelSelector);
     const enqueue = () => this.queue.add(RECONCILE_KEY);
     informer.on('add', enqueue);
     informer.on('update', enqueue);
     informer.on('delete', enqueue);
+    let synced = false;
     informer.on('error', (err: unknown) => {
       if (this.stopped) return;
+      if (!synced) {
+        this.log.warn({ informer: name, err: errorText(err) }, 'first list failed; nothing is reconciled until it succeeds');
+        return; // startSynced tries again
+      }
       this.log.warn({ informer: name, err: errorText(err) }, 'watch failed; re-listing in 1s');
       setTimeout(() => {
         if (!this.stopped) informer.start().then(enqueue, () => undefined);
       }, 1000);
     });
-    await informer.start();
     this.informers.push({ name, informer });
+    synced = await startSynced(informer, { what: name, stopped: () => this.stopped });
     return informer;
   }
 
@@ -237,7 +248,10 @@ export class Controller {
       }
     };
     // What is done for one XTrinode alone fails alone, with its own backoff (object-backoff.ts).
+    // Keys this pass has work for: the backoff of any other key ends with the pass.
+    const withWork = new Set<string>();
     const attemptFor = async (key: string, what: string, f: () => Promise<void>) => {
+      withWork.add(key);
       if (this.backoff.waiting(key)) return;
       try {
         await f();
@@ -324,9 +338,11 @@ export class Controller {
       }
       await this.eventOnChange(live, merged);
     }));
+    this.backoff.retain(withWork);
     const retry = this.backoff.nextRetryIn();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     if (retry !== undefined) {
-      if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), retry + 10).unref();
     }
     if (failed.length > 0) throw new Error(`${failed.length} of this pass's writes failed, the others were made: ${failed.slice(0, 5).join('; ')}${failed.length > 5 ? '; ...' : ''}`);

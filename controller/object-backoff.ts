@@ -3,7 +3,9 @@
  * (a group spans namespaces, a hostname is claimed across them), so it runs under one work-queue
  * key; what is done for one XTrinode alone — its status, its workloads' scale, its idle
  * suspension — fails alone: that object waits base * 2^(failures-1) (capped) before it is tried
- * again, while every other object is served on every pass.
+ * again, while every other object is served on every pass. A pass tells it which keys still have
+ * work (`retain`): the entry of an XTrinode that was deleted, or whose action went away, ends
+ * there, and no retry is scheduled for it (it would never succeed, and would rerun passes forever).
  */
 export class ObjectBackoff {
   private readonly failures = new Map<string, { n: number; retryAt: number }>();
@@ -30,6 +32,16 @@ export class ObjectBackoff {
 
   succeeded(key: string): void {
     this.failures.delete(key);
+  }
+
+  /** Forgets every key not in `keys` (those the last pass had work for). */
+  retain(keys: ReadonlySet<string>): void {
+    for (const key of this.failures.keys()) if (!keys.has(key)) this.failures.delete(key);
+  }
+
+  /** Keys waiting for a retry. */
+  get size(): number {
+    return this.failures.size;
   }
 
   /** Milliseconds until the earliest retry, or undefined when nothing waits. */

@@ -5,6 +5,7 @@
  * Service watch would cache every Service of the cluster for the few that routes use.
  */
 import * as k8s from '@kubernetes/client-node';
+import { hasSynced } from './informer-sync.ts';
 
 type Obj = k8s.KubernetesObject & Record<string, unknown>;
 
@@ -23,7 +24,12 @@ export class ServiceWatch {
     this.onError = onError;
   }
 
-  /** Watches exactly these namespaces; resolves once each new one has been listed. */
+  /**
+   * Watches exactly these namespaces; resolves once each new one has been listed. A namespace
+   * whose first list fails is not kept (the next sync tries again) and the sync throws, naming it:
+   * the pass stops before it writes anything from a namespace it has not seen (its coordinator
+   * Services would look missing and their routes would move to the router).
+   */
   async sync(namespaces: Set<string>): Promise<void> {
     for (const [ns, informer] of this.informers) {
       if (!namespaces.has(ns)) {
@@ -31,11 +37,12 @@ export class ServiceWatch {
         void informer.stop().catch(() => undefined);
       }
     }
+    const failed: string[] = [];
     await Promise.all([...namespaces].filter((ns) => !this.informers.has(ns)).map(async (ns) => {
       const informer = k8s.makeInformer<Obj>(this.kc, `/api/v1/namespaces/${ns}/services`, () => this.core.listNamespacedService({ namespace: ns }) as unknown as Promise<k8s.KubernetesListObject<Obj>>);
       for (const ev of ['add', 'update', 'delete'] as const) informer.on(ev, () => this.onChange());
       informer.on('error', (err: unknown) => {
-        if (this.stopped || this.informers.get(ns) !== informer) return;
+        if (this.stopped || this.informers.get(ns) !== informer || !hasSynced(informer)) return;
         this.onError(ns, err);
         setTimeout(() => {
           if (!this.stopped && this.informers.get(ns) === informer) informer.start().then(() => this.onChange(), () => undefined);
@@ -43,7 +50,13 @@ export class ServiceWatch {
       });
       this.informers.set(ns, informer);
       await informer.start();
+      if (!hasSynced(informer)) {
+        this.informers.delete(ns);
+        void informer.stop().catch(() => undefined);
+        failed.push(ns);
+      }
     }));
+    if (failed.length > 0) throw new Error(`the first list of Services failed in namespace(s) ${failed.join(', ')}: nothing is written until they are listed (retrying)`);
   }
 
   get(name: string, namespace: string): Obj | undefined {
