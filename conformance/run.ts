@@ -8,7 +8,7 @@
  *     [--kubeconfig ~/.kube/config] [--implementation-version v1.5.0] [--report report.yaml]
  *
  * On the local stack (no cluster needed; Traefik):
- *   node conformance/run.ts --local-stack [--report report.yaml]
+ *   node conformance/run.ts --local-stack [--report report.yaml]   (XTRINODE_GATEWAY=envoy for Envoy Gateway)
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -34,11 +34,11 @@ const log = (l: string) => process.stderr.write(`${l}\n`);
 let ctx: ConformanceContext;
 let stop = async () => undefined as void;
 if (values['local-stack']) {
-  const { startStack, GATEWAY, GATEWAY_CLASS } = await import('../hack/stack.ts');
+  const { startStack, GATEWAY } = await import('../hack/stack.ts');
   const { localBackends } = await import('./local-backends.ts');
   const stack = await startStack({ examples: false });
   stop = () => stack.stop();
-  ctx = { kubeConfig: stack.kubeConfig, gateway: GATEWAY, gatewayClass: GATEWAY_CLASS, gatewayUrl: stack.gatewayUrl, backends: localBackends(stack), implementationVersion: 'traefik (local stack)', log };
+  ctx = { kubeConfig: stack.kubeConfig, gateway: GATEWAY, gatewayClass: stack.gatewayClass, gatewayUrl: stack.gatewayUrl, backends: localBackends(stack), implementationVersion: `${stack.gatewayVersion}, local stack`, log };
 } else {
   if (!values['gateway-class'] || !values['gateway-url']) {
     log('error: give --gateway-class and --gateway-url (or --local-stack); see the comment at the top of conformance/run.ts');

@@ -338,6 +338,20 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'SharedGroupsUseGatewayWeightsByDefault',
+    description: 'With SHARED_GROUPS=auto (the default) a shared group of coordinators without OAuth2 is balanced by the Gateway itself (weighted backendRefs, each setting its coordinator\'s prefix): the Gateway\'s class lists HTTPRouteBackendRequestHeaderModification in status.supportedFeatures, or publishes none and its implementation\'s conformance report lists it (Envoy Gateway). The router sees none of 20 new statements.',
+    async run(t) {
+      if (!t.ctx.routerMetricsUrls) throw new Skip('this environment cannot read the router\'s metrics');
+      const route = 'xtrinode-conformance-weighted';
+      await t.eventually(`route ${route} balances by weighted backendRefs`, () => catchAllRefs(t, route), (refs) => refs.map((r) => r.name).sort().join(',') === 'c-w1-coordinator,c-w2-coordinator', 60_000);
+      const before = await routerRequests(t);
+      const owners = new Set<string>();
+      for (let i = 0; i < 20; i++) owners.add(served(await t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' })) ?? 'none');
+      const seen = (await routerRequests(t)) - before;
+      expect(seen === 0 && owners.has('c-w1') && owners.has('c-w2'), `20 new statements: the router saw ${seen} requests (want 0), served by ${[...owners].join(',')}`);
+    },
+  },
+  {
     name: 'QueryPollsStayOnTheirCoordinator',
     description: 'Every poll of a query reaches the coordinator that owns it, from every entry point (hostname, header, default, shared group), also when polls drop the selector header.',
     async run(t) {

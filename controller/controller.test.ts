@@ -14,6 +14,7 @@ import { REPO_ROOT } from '../test/components.ts';
 import { join } from 'node:path';
 import { until } from '../test/until.ts';
 import { startApiProxy, type ProxiedRequest } from '../test/api-proxy.ts';
+import { GatewayFeatures } from './gateway-features.ts';
 
 let cp: ControlPlane;
 let kc: k8s.KubeConfig;
@@ -291,6 +292,29 @@ describe('controller against a real API server', () => {
     await c1.start();
     await until('the test controller leads again', async () => c1.isLeader, 20_000);
   }, 90_000);
+
+  test('SHARED_GROUPS=auto on an Envoy Gateway class (no status.supportedFeatures) balances by gateway weights, and a failed read keeps the last answer', async () => {
+    await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'features-envoy' }, spec: { controllerName: 'gateway.envoyproxy.io/gatewayclass-controller' } });
+    await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'features-gw', namespace: 'team-b' }, spec: { gatewayClassName: 'features-envoy', listeners: [{ name: 'http', protocol: 'HTTP', port: 80 }] } });
+    const proxy = await startApiProxy(cp);
+    try {
+      const api = proxy.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+      const features = new GatewayFeatures(api, { namespace: 'team-b', name: 'features-gw' }, 0);
+      const first = await features.sharedGroupPath();
+      expect(first.path).toBe('gateway-weighted');
+      expect(first.reason).toContain('Envoy Gateway v1.9 conformance report');
+      const isClassGet = (r: ProxiedRequest) => r.method === 'GET' && r.path.includes('/gatewayclasses/');
+      proxy.fault(isClassGet, { status: 500 });
+      const kept = await features.sharedGroupPath();
+      expect({ path: kept.path, kept: kept.reason.includes('kept: could not read') }).toEqual({ path: 'gateway-weighted', kept: true });
+      expect(proxy.count(isClassGet)).toBe(2);
+      // With nothing read yet, a failed read means the router.
+      const fresh = await new GatewayFeatures(api, { namespace: 'team-b', name: 'features-gw' }, 0).sharedGroupPath();
+      expect(fresh.path).toBe('router');
+    } finally {
+      await proxy.stop();
+    }
+  });
 
   test('an API server restart is survived', async () => {
     await cp.stopApiServer();

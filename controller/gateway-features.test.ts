@@ -1,4 +1,4 @@
-import { BACKEND_HEADER_FEATURE, featureNames } from './gateway-features.ts';
+import { BACKEND_HEADER_FEATURE, classFeatures, featureNames } from './gateway-features.ts';
 
 describe('GatewayClass supported features', () => {
   test('read from status.supportedFeatures, objects (v1.2+) or plain strings', () => {
@@ -10,5 +10,14 @@ describe('GatewayClass supported features', () => {
     for (const gc of [undefined, {}, { status: {} }, { status: { supportedFeatures: 'HTTPRoute' } }, { status: { supportedFeatures: [null, 3, { name: 4 }] } }]) {
       expect(featureNames(gc)).toEqual(new Set());
     }
+  });
+
+  test('a class that publishes no features: the known implementations by controllerName; what a class publishes always wins', () => {
+    const envoy = { spec: { controllerName: 'gateway.envoyproxy.io/gatewayclass-controller' } };
+    expect(classFeatures(envoy).features).toEqual(new Set([BACKEND_HEADER_FEATURE]));
+    expect(classFeatures(envoy).from).toMatch(/Envoy Gateway v1\.9 conformance report/);
+    expect(classFeatures({ ...envoy, status: { supportedFeatures: [{ name: 'HTTPRoute' }] } }).features).toEqual(new Set(['HTTPRoute']));
+    expect(classFeatures({ spec: { controllerName: 'example.com/unknown' } }).features).toEqual(new Set());
+    expect(classFeatures({ spec: { controllerName: 42 } }).features).toEqual(new Set());
   });
 });

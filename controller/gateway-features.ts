@@ -25,8 +25,36 @@ export function featureNames(gatewayClass: unknown): Set<string> {
   return names;
 }
 
+/**
+ * Implementations that support a feature without listing it in `status.supportedFeatures`, by
+ * GatewayClass `spec.controllerName`, each with the published conformance report that says so.
+ * Consulted only when a class publishes no features at all: what a class publishes always wins.
+ */
+export const KNOWN_FEATURES: Record<string, { features: string[]; source: string }> = {
+  // Envoy Gateway leaves supportedFeatures empty (the line that fills it is commented out in
+  // internal/gatewayapi/status/gatewayclass.go, v1.9.1); its v1.9.0 report lists the feature.
+  'gateway.envoyproxy.io/gatewayclass-controller': {
+    features: [BACKEND_HEADER_FEATURE],
+    source: 'Envoy Gateway v1.9 conformance report (kubernetes-sigs/gateway-api conformance/reports/v1.6/envoy-gateway)',
+  },
+};
+
+/** The features of a GatewayClass: its own list, else what KNOWN_FEATURES says of its controller. */
+export function classFeatures(gatewayClass: unknown): { features: Set<string>; from: string } {
+  const own = featureNames(gatewayClass);
+  if (own.size > 0) return { features: own, from: 'status.supportedFeatures' };
+  const controller = (gatewayClass as { spec?: { controllerName?: unknown } } | undefined)?.spec?.controllerName;
+  const known = typeof controller === 'string' ? KNOWN_FEATURES[controller] : undefined;
+  if (known) return { features: new Set(known.features), from: `the ${known.source}: the class publishes no status.supportedFeatures` };
+  return { features: own, from: 'status.supportedFeatures' };
+}
+
+type SharedGroupPath = { path: 'gateway-weighted' | 'router'; reason: string };
+
 export class GatewayFeatures {
-  private cached: { at: number; path: 'gateway-weighted' | 'router'; reason: string } | undefined;
+  private cached: ({ at: number } & SharedGroupPath) | undefined;
+  /** The last answer read from the API server: kept through read errors. */
+  private lastRead: SharedGroupPath | undefined;
   private readonly api: k8s.CustomObjectsApi;
   private readonly gateway: { namespace: string; name: string };
   private readonly ttlMs: number;
@@ -37,20 +65,29 @@ export class GatewayFeatures {
     this.ttlMs = ttlMs;
   }
 
-  /** How to balance shared groups on this Gateway, and why; re-read at most every `ttlMs`. Never throws. */
-  async sharedGroupPath(now = Date.now()): Promise<{ path: 'gateway-weighted' | 'router'; reason: string }> {
+  /**
+   * How to balance shared groups on this Gateway, and why; re-read at most every `ttlMs`. Never
+   * throws. A failed read keeps the last answer read (a transient API error must not move every
+   * shared group to the router and back); with none yet, the router.
+   */
+  async sharedGroupPath(now = Date.now()): Promise<SharedGroupPath> {
     if (this.cached && now - this.cached.at < this.ttlMs) return this.cached;
-    let result: { path: 'gateway-weighted' | 'router'; reason: string };
+    let result: SharedGroupPath;
     try {
       const gw = (await this.api.getNamespacedCustomObject({ group: GROUP, version: 'v1', namespace: this.gateway.namespace, plural: 'gateways', name: this.gateway.name })) as { spec?: { gatewayClassName?: string } };
       const className = gw.spec?.gatewayClassName;
       if (!className) throw new Error(`Gateway ${this.gateway.namespace}/${this.gateway.name} has no gatewayClassName`);
       const gc = await this.api.getClusterCustomObject({ group: GROUP, version: 'v1', plural: 'gatewayclasses', name: className });
-      result = featureNames(gc).has(BACKEND_HEADER_FEATURE)
-        ? { path: 'gateway-weighted', reason: `GatewayClass ${className} supports ${BACKEND_HEADER_FEATURE}` }
+      const { features, from } = classFeatures(gc);
+      result = features.has(BACKEND_HEADER_FEATURE)
+        ? { path: 'gateway-weighted', reason: `GatewayClass ${className} supports ${BACKEND_HEADER_FEATURE} (${from})` }
         : { path: 'router', reason: `GatewayClass ${className} does not list ${BACKEND_HEADER_FEATURE} in status.supportedFeatures` };
+      this.lastRead = result;
     } catch (e) {
-      result = { path: 'router', reason: `could not read the Gateway or its GatewayClass (${(e as Error).message ?? String(e)}); shared groups go through the router` };
+      const why = `could not read the Gateway or its GatewayClass (${(e as Error).message ?? String(e)})`;
+      result = this.lastRead
+        ? { path: this.lastRead.path, reason: `${this.lastRead.reason}; kept: ${why}` }
+        : { path: 'router', reason: `${why}; shared groups go through the router` };
     }
     this.cached = { at: now, ...result };
     return result;

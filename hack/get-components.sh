@@ -203,9 +203,12 @@ get_traefik() {
 #   internal/xds/runner/runner.go       XdsServerAddress "0.0.0.0" -> "127.0.0.1" (the xDS server)
 #   internal/infrastructure/host/proxy_infra.go   the xDS address Envoy dials, 0.0.0.0 -> 127.0.0.1
 #   internal/provider/kubernetes/kubernetes.go    health probe ":8081" -> "0" (off); the topology
-#                                       webhook server on 127.0.0.1, certificates from ./certs/webhook
+#                                       webhook server on 127.0.0.1
+# and the TLS files its xDS server, webhook and extension client read from the constant /certs (in
+# a cluster a mounted Secret) read from ./certs/envoy-gateway instead: hack/envoy-gateway.ts runs it
+# in its config home, where `envoy-gateway certgen --local` writes them. Also
 #   internal/wasm/httpserver.go         the Wasm cache server on 127.0.0.1
-# and controller-runtime's metrics server off (-X DefaultBindAddress=0). Each sed must match: a
+# controller-runtime's metrics server off (-X DefaultBindAddress=0). Each sed must match: a
 # version whose source moved fails the build here, by name, instead of listening on every address.
 envoy_gateway_prepare() {
   local src
@@ -219,7 +222,9 @@ envoy_gateway_prepare() {
   patch_one internal/xds/runner/runner.go 's/XdsServerAddress = "0.0.0.0"/XdsServerAddress = "127.0.0.1"/' 'XdsServerAddress = "127.0.0.1"'
   patch_one internal/infrastructure/host/proxy_infra.go 's/XdsServerHost:   new("0.0.0.0")/XdsServerHost:   new("127.0.0.1")/' 'new("127.0.0.1")'
   patch_one internal/provider/kubernetes/kubernetes.go 's/healthProbeBindAddress = ":8081"/healthProbeBindAddress = "0"/' 'healthProbeBindAddress = "0"'
-  patch_one internal/provider/kubernetes/kubernetes.go 's#webhookTLSCertDir = "/certs"#webhookTLSCertDir = "certs/webhook"#' 'webhookTLSCertDir = "certs/webhook"'
+  patch_one internal/provider/kubernetes/kubernetes.go 's#webhookTLSCertDir = "/certs"#webhookTLSCertDir = "certs/envoy-gateway"#' 'webhookTLSCertDir = "certs/envoy-gateway"'
+  patch_one internal/xds/runner/runner.go 's#= "/certs/#= "certs/envoy-gateway/#' 'xdsTLSCaFilepath = "certs/envoy-gateway/ca.crt"'
+  patch_one internal/gatewayapi/runner/runner.go 's#= "/certs/#= "certs/envoy-gateway/#' 'serveTLSCaFilepath   = "certs/envoy-gateway/ca.crt"'
   patch_one internal/provider/kubernetes/kubernetes.go 's/\(\s*\)Port:     webhookTLSPort,/\1Port:     webhookTLSPort,\n\1Host:     "127.0.0.1",/' 'Host:     "127.0.0.1",'
   patch_one internal/wasm/httpserver.go 's/Addr: *fmt.Sprintf(":%d", serverPort)/Addr: fmt.Sprintf("127.0.0.1:%d", serverPort)/' '"127.0.0.1:%d", serverPort'
 }

@@ -1,7 +1,8 @@
 /**
  * The whole product on one machine, no Docker: a real control plane (etcd + kube-apiserver with
- * the Gateway API and XTrinode CRDs), Traefik as the Gateway API implementation (run out of
- * cluster), the controller and the router, Trino coordinators (real Trino in network namespaces
+ * the Gateway API and XTrinode CRDs), a Gateway API implementation run out of cluster (Traefik,
+ * hack/traefik.ts, or Envoy Gateway with Envoy, hack/envoy-gateway.ts: `gateway` or
+ * XTRINODE_GATEWAY=traefik|envoy), the controller and the router, Trino coordinators (real Trino in network namespaces
  * where possible, the fake otherwise), and the seed examples applied.
  *
  * The controller and the router run as a cluster runs them: `manifests/` is applied to the API
@@ -16,7 +17,8 @@
  * There is no kubelet or kube-proxy: Services get ClusterIPs from a loopback range
  * (127.0.96.0/24), the processes behind them listen on those addresses (real Trino, which cannot
  * bind one address, sits in its namespace behind a small TCP forwarder standing in for
- * kube-proxy), and Traefik dials ClusterIPs (`traefik.io/service.nativelb`). Every coordinator
+ * kube-proxy), and the Gateway dials ClusterIPs (Traefik's `traefik.io/service.nativelb`, Envoy
+ * Gateway's `routingType: Service`). Every coordinator
  * has its Deployment; a kubelet stand-in (conformance/kubelet-stand-in.ts) stops its process when
  * the controller scales it to zero (suspend) and starts it again on resume, and while it is down
  * its ClusterIP refuses connections, as a Service without ready endpoints does.
@@ -43,15 +45,28 @@ import { kustomizedObjects } from './manifests.ts';
 import { podmanAvailable, runDeployment, type PodRun } from './pods.ts';
 import { startClusterDns, type ClusterDns } from './cluster-dns.ts';
 import { buildImage, DEFAULT_IMAGE, imageIsCurrent } from './image.ts';
+import { startTraefik, traefikVersion, TRAEFIK_CLASS, TRAEFIK_CONTROLLER } from './traefik.ts';
+import { installEnvoyGateway, startEnvoyGateway, envoyGatewayVersion, ENVOY_GATEWAY_CLASS, ENVOY_VERSION } from './envoy-gateway.ts';
 
 export const GATEWAY = { namespace: 'trino-gateway', name: 'trino-gateway' };
-export const GATEWAY_CLASS = 'traefik';
-export const TRAEFIK_CONTROLLER = 'traefik.io/gateway-controller';
+export type GatewayImplementation = 'traefik' | 'envoy';
+/** The GatewayClass of each implementation the stack can run. */
+export const GATEWAY_CLASSES: Record<GatewayImplementation, string> = { traefik: TRAEFIK_CLASS, envoy: ENVOY_GATEWAY_CLASS };
+export { TRAEFIK_CONTROLLER };
+
+/** XTRINODE_GATEWAY (traefik, the default, or envoy); anything else is refused by name. */
+export function gatewayFromEnv(v = process.env.XTRINODE_GATEWAY): GatewayImplementation {
+  if (v === undefined || v === '' || v === 'traefik') return 'traefik';
+  if (v === 'envoy' || v === 'envoy-gateway') return 'envoy';
+  throw new Error(`XTRINODE_GATEWAY=${v}: the local stack runs traefik or envoy (Envoy Gateway)`);
+}
 export const ROUTER_SECRET = 'local-stack-secret-not-for-production';
 
 export interface StackOptions {
-  /** Port of the Gateway listener and Traefik's entry point on 127.0.0.1. */
+  /** Port of the Gateway listener on 127.0.0.1. */
   gatewayPort?: number;
+  /** The Gateway API implementation. Default: XTRINODE_GATEWAY, else traefik. */
+  gateway?: GatewayImplementation;
   /** Real Trino for the shared group (runtime-shared-1/2) when the machine allows. */
   realTrino?: boolean;
   /** Apply examples/seed.yaml (and the coordinators behind it). */
@@ -90,6 +105,10 @@ export interface Coordinator {
 export interface Stack {
   cp: ControlPlane;
   kubeConfig: k8s.KubeConfig;
+  /** The Gateway API implementation serving the Gateway, its GatewayClass and its version line. */
+  gateway: GatewayImplementation;
+  gatewayClass: string;
+  gatewayVersion: string;
   gatewayUrl: string;
   gatewayPort: number;
   coordinators: Map<string, Coordinator>;
@@ -195,6 +214,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const gatewayPort = o.gatewayPort ?? 18080;
   const logsDir = o.logsDir ?? join(REPO_ROOT, '.logs/stack');
   const run = o.run ?? (process.env.XTRINODE_RUN === 'processes' ? 'processes' : 'image');
+  const gateway = o.gateway ?? gatewayFromEnv();
+  const gatewayClass = GATEWAY_CLASSES[gateway];
+  const gatewayName = gateway === 'envoy' ? 'Envoy Gateway' : 'Traefik';
   if (run === 'image') {
     const can = podmanAvailable();
     if (!can.ok) throw new Error(`the local stack runs the controller and the router from the project's image with podman, and ${can.reason}. (For a quick loop without the image: XTRINODE_RUN=processes.)`);
@@ -298,11 +320,12 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   try {
     for (const ns of ['trino-gateway', 'xtrinode-system', 'production']) await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
 
-    // Gateway API: the class and the Gateway Traefik serves.
-    await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: GATEWAY_CLASS }, spec: { controllerName: TRAEFIK_CONTROLLER } });
+    // Gateway API: the class and the Gateway the implementation serves.
+    if (gateway === 'envoy') await installEnvoyGateway(cp, apply);
+    else await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: TRAEFIK_CLASS }, spec: { controllerName: TRAEFIK_CONTROLLER } });
     await apply({
       apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: GATEWAY,
-      spec: { gatewayClassName: GATEWAY_CLASS, listeners: [{ name: 'http', protocol: 'HTTP', port: gatewayPort, allowedRoutes: { namespaces: { from: 'Same' } } }] },
+      spec: { gatewayClassName: gatewayClass, listeners: [{ name: 'http', protocol: 'HTTP', port: gatewayPort, allowedRoutes: { namespaces: { from: 'Same' } } }] },
     });
 
     // Router Service first: its ClusterIP is where the router listens.
@@ -383,11 +406,15 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       };
     }
 
-    const traefikBin = join(componentDir('traefik'), 'traefik');
-    children.push(spawnLogged(traefikBin, [
-      '--providers.kubernetesgateway=true', `--providers.kubernetesgateway.statusaddress.ip=127.0.0.1`,
-      `--entryPoints.web.address=127.0.0.1:${gatewayPort}`, '--log.level=INFO', '--global.checknewversion=false', '--global.sendanonymoususage=false',
-    ], { KUBECONFIG: cp.kubeconfig }, join(logsDir, 'traefik.log')));
+    let gatewayVersion: string;
+    if (gateway === 'envoy') {
+      const eg = await startEnvoyGateway({ kubeconfig: cp.kubeconfig, dir: join(cp.dir, 'envoy-gateway'), logFile: join(logsDir, 'envoy-gateway.log') });
+      children.push(eg.process);
+      gatewayVersion = `envoy-gateway ${envoyGatewayVersion()} with envoy ${ENVOY_VERSION} (out of cluster, host infrastructure, routingType Service)`;
+    } else {
+      children.push(startTraefik({ kubeconfig: cp.kubeconfig, gatewayPort, logFile: join(logsDir, 'traefik.log') }));
+      gatewayVersion = `traefik ${traefikVersion()} (out of cluster, nativeLB)`;
+    }
 
     const oauth2 = new Set<string>();
     const addCoordinator: Stack['addCoordinator'] = async (namespace, name, opts = {}) => {
@@ -428,7 +455,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
 
     await waitHttp(`http://${routerIP}:9090/healthz`, 'router');
     await waitHttp(`http://127.0.0.1:${metricsPort}/healthz`, 'controller');
-    await waitHttp(`http://127.0.0.1:${gatewayPort}/`, 'Traefik', { ok: () => true });
+    await waitHttp(`http://127.0.0.1:${gatewayPort}/`, gatewayName, { ok: () => true, timeoutMs: 120_000 });
 
     if (o.examples !== false) {
       const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'examples/seed.yaml'), 'utf8'));
@@ -441,9 +468,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       const trinos = [...coordinators.values()].filter((c) => c.kind === 'trino');
       if (trinos.length > 0) say(`waiting for ${trinos.length} Trino coordinators to start`);
       await Promise.all(trinos.map((c) => c.started));
-      // Routes are in place once Traefik (and the router, for shared and default) answer every entry point.
+      // Routes are in place once the Gateway (and the router, for shared and default) answer every entry point.
       for (const host of ['production--runtime-a.trino.example.com', 'shared.trino.example.com', 'analytics.example.com', 'localhost']) {
-        await waitHttp(`http://127.0.0.1:${gatewayPort}/v1/info`, `routes for ${host} through Traefik`, { host: `${host}:${gatewayPort}`, timeoutMs: 90_000 });
+        await waitHttp(`http://127.0.0.1:${gatewayPort}/v1/info`, `routes for ${host} through ${gatewayName}`, { host: `${host}:${gatewayPort}`, timeoutMs: 90_000 });
       }
     }
     if (!realTrino.ok) say(`real Trino not used: ${realTrino.reason}; fake coordinators stand in`);
@@ -452,7 +479,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     writeFileSync(hostsFile, '127.0.0.1 localhost production--runtime-a.trino.example.com shared.trino.example.com analytics.example.com\n');
     say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; logs in ${logsDir}`);
     return {
-      cp, kubeConfig, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
+      cp, kubeConfig, gateway, gatewayClass, gatewayVersion, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, gatewayPort, coordinators,
       routerUrl: `http://${routerIP}:8080`, routerAdminUrl: `http://${routerIP}:9090`, routerMemory: routerMemory!, run, controllerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       hostsFile, trinoCliJar: join(componentDir('trino'), 'trino-cli.jar'), realTrino,
       addCoordinator, restartController, restartRouter, apply, stop, logsDir,

@@ -164,7 +164,12 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
     }
     const tail = catchAllRule(s, g.path, g.backends);
     const room = MAX_RULES_PER_ROUTE - head.length - 1;
-    out.push(route(name, 'hostname routing', [...head, ...prefixRules.slice(0, room), tail], hs));
+    // The catch-all first: its index (and so the name an Envoy data plane gives its cluster,
+    // `httproute/<ns>/<name>/rule/<index>`) stays the same when members join or leave or the group
+    // moves between the router and gateway weights; a renamed cluster is briefly unknown to Envoy
+    // (503 NC, envoyproxy/gateway#9029). Order decides nothing else here: no two rules of a route
+    // have the same match, and every implementation ranks a longer prefix first.
+    out.push(route(name, 'hostname routing', [tail, ...head, ...prefixRules.slice(0, room)], hs));
     chunk(prefixRules.slice(room), MAX_RULES_PER_ROUTE).forEach((rules, k) => {
       out.push(route(`${name}.coordinators.${k + 2}`, 'coordinator prefixes on the hostnames', rules, hs));
     });
