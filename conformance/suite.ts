@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
+import { featureNames } from '../controller/gateway-features.ts';
 import { Trino } from 'trino-client';
 
 export interface Coordinator {
@@ -80,7 +81,9 @@ export interface ConformanceReport {
   kind: 'RoutingConformanceReport';
   date: string;
   gatewayClass: string;
-  implementation: { controllerName: string; version: string };
+  implementation: { controllerName: string; version: string; publishedFeatures: string[] };
+  /** The Gateway API features the product's routes used in this run (the cases exercise each). */
+  featuresUsed: string[];
   xtrinodeGateway: { version: string };
   backendProvider: string;
   summary: { passed: number; failed: number; skipped: number };
@@ -88,6 +91,13 @@ export interface ConformanceReport {
 }
 
 class Skip extends Error {}
+
+/**
+ * Gateway API features (by their conformance names) the generated routes rely on: hostname and
+ * header matches, PathPrefix with URLRewrite for coordinator prefixes, X-Forwarded-Prefix set per
+ * rule and per weighted backendRef, weights, cross-namespace backends with ReferenceGrants.
+ */
+const FEATURES_USED = ['Gateway', 'HTTPRoute', 'ReferenceGrant', 'HTTPRoutePathRewrite', 'HTTPRouteRequestHeaderModification', 'HTTPRouteBackendRequestHeaderModification', 'HTTPRouteWeightedBackends', 'HTTPRouteHeaderMatching', 'HTTPRouteHostnames'];
 
 const NS = 'xtn-conformance';
 const NS_B = 'xtn-conformance-b';
@@ -764,7 +774,7 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
 export async function runConformance(ctx: ConformanceContext, opts: { only?: string[] } = {}): Promise<ConformanceReport> {
   const t = new Tools(ctx);
   const log = ctx.log ?? (() => undefined);
-  const gc = (await t.custom.getClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', name: ctx.gatewayClass })) as { spec: { controllerName: string } };
+  const gc = (await t.custom.getClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', name: ctx.gatewayClass })) as { spec: { controllerName: string }; status?: unknown };
   const cleanup = await applyFixtures(t);
   const cases: CaseReport[] = [];
   try {
@@ -792,7 +802,8 @@ export async function runConformance(ctx: ConformanceContext, opts: { only?: str
     kind: 'RoutingConformanceReport',
     date: new Date().toISOString(),
     gatewayClass: ctx.gatewayClass,
-    implementation: { controllerName: gc.spec.controllerName, version: ctx.implementationVersion ?? 'unknown' },
+    implementation: { controllerName: gc.spec.controllerName, version: ctx.implementationVersion ?? 'unknown', publishedFeatures: [...featureNames(gc)].sort() },
+    featuresUsed: FEATURES_USED,
     xtrinodeGateway: { version: '0.1.0' },
     backendProvider: ctx.backends.name,
     summary: { passed: count('Passed'), failed: count('Failed'), skipped: count('Skipped') },

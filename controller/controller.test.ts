@@ -306,7 +306,7 @@ describe('controller against a real API server', () => {
       const isClassGet = (r: ProxiedRequest) => r.method === 'GET' && r.path.includes('/gatewayclasses/');
       proxy.fault(isClassGet, { status: 500 });
       const kept = await features.sharedGroupPath();
-      expect({ path: kept.path, kept: kept.reason.includes('kept: could not read') }).toEqual({ path: 'gateway-weighted', kept: true });
+      expect({ path: kept.path, reason: kept.reason, stale: kept.stale?.startsWith('could not read the Gateway or its GatewayClass') }).toEqual({ path: 'gateway-weighted', reason: first.reason, stale: true });
       expect(proxy.count(isClassGet)).toBe(2);
       // With nothing read yet, a failed read means the router.
       const fresh = await new GatewayFeatures(api, { namespace: 'team-b', name: 'features-gw' }, 0).sharedGroupPath();

@@ -91,6 +91,7 @@ export class Controller {
   private featuresTimer: NodeJS.Timeout | undefined;
   private readonly features: GatewayFeatures | undefined;
   private sharedGroupPath: GatewaySettings['sharedGroupPath'];
+  private sharedGroupReason: string | undefined;
   private stopped = false;
 
   constructor(o: ControllerOptions) {
@@ -166,7 +167,9 @@ export class Controller {
    */
   private async checkFeatures(fromReconcile = false): Promise<void> {
     if (!this.features) return;
-    const { path, reason } = await this.features.sharedGroupPath();
+    const { path, reason, stale } = await this.features.sharedGroupPath();
+    if (stale) this.log.warn({ sharedGroups: path, err: stale }, 'could not re-read what the Gateway supports; shared groups keep their mode');
+    this.sharedGroupReason = `SHARED_GROUPS=auto: ${reason}`;
     if (path !== this.sharedGroupPath) {
       this.log.info({ sharedGroups: path, reason }, 'shared groups balanced by a new mode');
       this.sharedGroupPath = path;
@@ -237,7 +240,7 @@ export class Controller {
     const lifecycle = this.decideLifecycles(xtrinodes);
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
     await this.checkFeatures(true);
-    const settings = { ...this.o.settings, sharedGroupPath: this.sharedGroupPath };
+    const settings = { ...this.o.settings, sharedGroupPath: this.sharedGroupPath, ...(this.sharedGroupReason ? { sharedGroupReason: this.sharedGroupReason } : {}) };
     const out = translate({ xtrinodes, services: this.services.list() as never, settings, notReady });
     const failed: string[] = [];
     const attempt = async (what: string, f: () => Promise<void>) => {

@@ -49,7 +49,8 @@ export function classFeatures(gatewayClass: unknown): { features: Set<string>; f
   return { features: own, from: 'status.supportedFeatures' };
 }
 
-type SharedGroupPath = { path: 'gateway-weighted' | 'router'; reason: string };
+/** `stale`: the last read failed (why); path and reason are the last ones read. */
+type SharedGroupPath = { path: 'gateway-weighted' | 'router'; reason: string; stale?: string };
 
 export class GatewayFeatures {
   private cached: ({ at: number } & SharedGroupPath) | undefined;
@@ -86,7 +87,7 @@ export class GatewayFeatures {
     } catch (e) {
       const why = `could not read the Gateway or its GatewayClass (${(e as Error).message ?? String(e)})`;
       result = this.lastRead
-        ? { path: this.lastRead.path, reason: `${this.lastRead.reason}; kept: ${why}` }
+        ? { ...this.lastRead, stale: why }
         : { path: 'router', reason: `${why}; shared groups go through the router` };
     }
     this.cached = { at: now, ...result };

@@ -103,7 +103,7 @@ describe('least-privilege RBAC from manifests/', () => {
     );
     const kc = await asServiceAccount('xtrinode-system', 'xtrinode-controller');
     const features = new GatewayFeatures(kc.makeApiClient(k8s.CustomObjectsApi), { namespace: 'trino-gateway', name: 'trino-gateway' });
-    expect(await features.sharedGroupPath()).toEqual({ path: 'gateway-weighted', reason: `GatewayClass rbac-class supports ${BACKEND_HEADER_FEATURE}` });
+    expect(await features.sharedGroupPath()).toEqual({ path: 'gateway-weighted', reason: `GatewayClass rbac-class supports ${BACKEND_HEADER_FEATURE} (status.supportedFeatures)` });
   });
 
   test('the router reads the route table, takes a resume Lease and resumes, as its ServiceAccount', async () => {

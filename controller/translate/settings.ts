@@ -14,6 +14,8 @@ export interface GatewaySettings {
    * without OAuth2). The controller chooses it when the GatewayClass lists that feature.
    */
   sharedGroupPath: 'router' | 'gateway-weighted';
+  /** Why `sharedGroupPath` is what it is (SHARED_GROUPS=auto: what the GatewayClass supports), for the status of shared groups' members. */
+  sharedGroupReason?: string;
   /**
    * How a query's follow-ups find its coordinator. `prefix` (default): by URL; the Gateway sets
    * X-Forwarded-Prefix `/xtrinode/c/<namespace>/<name>` on every request to a coordinator, Trino

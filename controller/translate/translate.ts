@@ -210,6 +210,7 @@ export function translate(input: TranslateInput): TranslateOutput {
   const objects: K8sObject[] = [];
   const grants = new Map<string, Set<string>>(); // backend namespace -> Service names
   const routesOfGroup = new Map<string, string[]>();
+  const sharedNote = new Map<string, string>(); // group -> how its new statements are placed (shared groups)
   for (const g of [...groups.values()].sort((a, b) => cmp(a.name, b.name))) {
     const backends = g.members.map((m) => backendOf.get(m.key)!.backend).sort((a, b) => cmp(a.id, b.id));
     const ready = backends.filter((b) => b.state === 'Ready');
@@ -226,6 +227,11 @@ export function translate(input: TranslateInput): TranslateOutput {
     const hostnames = [...g.hostnames].sort();
     const headerValues = [...g.headerValues].sort();
     tableGroups.push({ name: g.name, hostnames, headerValues, default: g.default, path, backends });
+    if (backends.length > 1) {
+      sharedNote.set(g.name, path === 'gateway-weighted'
+        ? `; new statements weighted by the Gateway${settings.sharedGroupReason ? ` (${settings.sharedGroupReason})` : ''}`
+        : `; new statements placed by the router${settings.sharedGroupPath === 'router' && settings.sharedGroupReason ? ` (${settings.sharedGroupReason})` : ''}`);
+    }
 
     const members = g.members.map((m) => m.key).sort();
     const routes = groupRoutes(settings, { group: g.name, hostnames, headerValues, path, backends, members });
@@ -272,7 +278,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     if (lost.length === 0) {
       const selectors = describeSelectors(eff);
       conditions.push(cond(ConditionType.Accepted, 'True', Reason.Accepted,
-        selectors ? `routing group ${rt.group}: ${selectors}` : `routing group ${rt.group} has no hostname, header or default selector; set spec.routing to reach it`, rt.generation));
+        `${selectors ? `routing group ${rt.group}: ${selectors}` : `routing group ${rt.group} has no hostname, header or default selector; set spec.routing to reach it`}${sharedNote.get(rt.group) ?? ''}`, rt.generation));
     } else {
       conditions.push(cond(ConditionType.Accepted, 'False', lost[0]!.reason,
         `${lost.map((l) => l.message).join('; ')}. ${describeSelectors(eff) ? `Still routed: ${describeSelectors(eff)}.` : 'No other selector routes to this runtime.'}`, rt.generation));
