@@ -3,8 +3,8 @@
  * (conformance/suite.ts) through a real Gateway, the controller and router from the project's
  * image, real Trino 476 coordinators for a shared group, the Trino CLI, JDBC, python and the npm
  * trino-client. conformance.test.ts runs it through Traefik, conformance-envoy.test.ts through
- * Envoy Gateway with Envoy; each writes its report (`CONFORMANCE_REPORT_DIR`, default
- * .logs/conformance; `npm run conformance:report` writes the committed ones).
+ * Envoy Gateway with Envoy. Each run rewrites its implementation's report in conformance/reports/
+ * (`CONFORMANCE_REPORT_DIR` elsewhere): the committed reports are those of the last run.
  */
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
   const INSTALL = 'run as root (network namespaces) with Java 24+ at TRINO_JAVA_HOME (default /usr/lib/jvm/temurin-25-jdk-amd64, Debian: apt-get install temurin-25-jdk from the Adoptium repository) and iproute2';
   if (!realTrino.ok) process.stderr.write(`\n!!! REAL TRINO UNAVAILABLE: ${realTrino.reason}. The RealTrino* cases FAIL: ${INSTALL}.\n\n`);
   /** Where this run's report goes; `npm run conformance:report` writes the committed one. */
-  const REPORT = join(process.env.CONFORMANCE_REPORT_DIR ?? join(REPO_ROOT, '.logs/conformance'), REPORT_FILES[gateway]);
+  const REPORT = join(process.env.CONFORMANCE_REPORT_DIR ?? join(REPO_ROOT, 'conformance/reports'), REPORT_FILES[gateway]);
 
   beforeAll(async () => {
     stack = await startStack({ gateway, logsDir: join(REPO_ROOT, `.logs/conformance-${gateway}`) });
