@@ -1,10 +1,12 @@
 /**
  * Precedence by construction: random XTrinode sets are translated, and requests with every
  * combination of hostname, selector header and path are replayed through the generated
- * HTTPRoutes under two orderings:
- * - Gateway API's (Envoy Gateway, Istio, NGINX Gateway Fabric, Cilium): a Host that has routes of
- *   its own only sees those; then exact path, longest prefix, method, header count; ties between
- *   routes in any order.
+ * HTTPRoutes under three orderings:
+ * - Gateway API's (Istio, NGINX Gateway Fabric, Cilium): a Host that has routes of its own only
+ *   sees those; then exact path, longest prefix, method, header count; ties between routes in any
+ *   order.
+ * - Envoy Gateway's (v1.9): the same virtual host per hostname, but a method match counts as one
+ *   header match, and ties between routes go to the oldest (left open here: any of them).
  * - Traefik's (3.6, 3.7): one priority per match, path (Exact 100000, PathPrefix `/` 1, other
  *   prefixes 10000 + 100 per character) + 1000 for a method + 100 per header + the longest
  *   hostname's length + (rules - index); equal priorities in any order.
@@ -81,16 +83,17 @@ function traefikWinners(cs: Candidate[]): Candidate[] {
   return cs.filter((c) => prio(c) === best);
 }
 
-/** The candidates that win under Gateway API precedence with one virtual host per hostname. */
-function specWinners(cs: Candidate[], host: string): Candidate[] {
+/**
+ * The candidates that win under Gateway API precedence with one virtual host per hostname;
+ * `envoy`: Envoy Gateway's variant, where a method match counts as one more header match (and
+ * ties between routes go to the oldest, which the replay leaves open: any of them).
+ */
+function specWinners(cs: Candidate[], host: string, envoy = false): Candidate[] {
   const own = cs.filter((c) => c.hostnames?.includes(host));
   const pool = own.length > 0 ? own : cs.filter((c) => !c.hostnames);
-  const key = (c: Candidate) => [
-    c.match.path.type === 'Exact' ? 1 : 0,
-    c.match.path.value.length,
-    c.match.method ? 1 : 0,
-    c.match.headers?.length ?? 0,
-  ];
+  const key = (c: Candidate) => envoy
+    ? [c.match.path.type === 'Exact' ? 1 : 0, c.match.path.value.length, (c.match.method ? 1 : 0) + (c.match.headers?.length ?? 0)]
+    : [c.match.path.type === 'Exact' ? 1 : 0, c.match.path.value.length, c.match.method ? 1 : 0, c.match.headers?.length ?? 0];
   const cmp = (a: number[], b: number[]) => { for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!; return 0; };
   const best = pool.reduce<number[] | undefined>((acc, c) => (acc === undefined || cmp(key(c), acc) > 0 ? key(c) : acc), undefined);
   if (!best) return [];
@@ -199,7 +202,7 @@ function candidates(objects: K8sObject[]): Candidate[] {
   return out;
 }
 
-describe('route precedence holds under Gateway API and Traefik orderings', () => {
+describe('route precedence holds under Gateway API, Envoy Gateway and Traefik orderings', () => {
   const settingsCases: Array<Partial<GatewaySettings>> = [
     { sharedGroupPath: 'router', followUps: 'prefix' },
     { sharedGroupPath: 'gateway-weighted', followUps: 'prefix' },
@@ -217,7 +220,7 @@ describe('route precedence holds under Gateway API and Traefik orderings', () =>
         for (const r of requests(index)) {
           const matching = cs.filter((c) => matches(c, r));
           const want = expected(r, index);
-          for (const [ordering, winners] of [['gateway-api', specWinners(matching, r.host)], ['traefik', traefikWinners(matching)]] as const) {
+          for (const [ordering, winners] of [['gateway-api', specWinners(matching, r.host)], ['envoy-gateway', specWinners(matching, r.host, true)], ['traefik', traefikWinners(matching)]] as const) {
             const at = `seed ${seed}, ${ordering}, ${r.method} ${r.path} Host ${r.host} selector ${r.selector ?? '-'}`;
             if (winners.length === 0) problems.push(`${at}: no rule matches`);
             for (const w of winners) {
