@@ -1,17 +1,19 @@
 /**
  * Gateway benchmark: a query's follow-ups through a shared group's prefix route against the same
- * requests sent by the Gateway straight to the coordinator, in one run, through real Traefik
- * (the local stack's Gateway), printed as ratios.
+ * requests sent by the Gateway straight to the coordinator, in one run, through each real Gateway
+ * of the local stack (Traefik, then Envoy Gateway with Envoy), printed as ratios to that Gateway
+ * alone: the cost of the product on each Gateway.
  *
- *   npm run bench:gateway          (about two minutes; needs nginx and wrk: apt-get install nginx-light wrk)
+ *   npm run bench:gateway                      (both Gateways, about five minutes; needs nginx and wrk: apt-get install nginx-light wrk)
+ *   npm run bench:gateway -- --gateway envoy   (one of them)
  *
  * - origin: nginx serving Trino-shaped answers (a small /v1/query/{id} JSON, an 8.6 MB result
  *   page) on the ClusterIPs of three coordinator Services, so the origin is never the bottleneck;
  * - shared group `bench-shared` (two coordinators, weighted backendRefs or the router for new
  *   statements): polls go to `/xtrinode/c/bench/shared-1/...`, the prefix route (URLRewrite and
- *   X-Forwarded-Prefix set by Traefik), as Trino's nextUri sends them;
+ *   X-Forwarded-Prefix set by the Gateway), as Trino's nextUri sends them;
  * - reference: `direct` (one coordinator), whose hostname route sends `/` straight to it;
- * - the path every shared-group poll took before prefix routes: Traefik -> router -> coordinator;
+ * - the path every shared-group poll took before prefix routes: Gateway -> router -> coordinator;
  * - ceiling: nginx without any proxy.
  * Load: wrk (one thread), rounds interleaved (ABBA) so every path sees the same machine state; each
  * ratio is the median of the per-round ratios (paired), since the machine's speed drifts between
@@ -23,8 +25,8 @@ import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import * as k8s from '@kubernetes/client-node';
-import { startStack } from '../hack/stack.ts';
-import { componentDir } from '../test/components.ts';
+import { parseArgs } from 'node:util';
+import { startStack, type GatewayImplementation } from '../hack/stack.ts';
 import { median, need, rssMb, wrk as wrkRun } from './wrk.ts';
 
 const NS = 'bench';
@@ -36,10 +38,14 @@ const SECONDS = 3;
 
 const wrk = (url: string, host: string, connections: number) => wrkRun(url, host, connections, SECONDS);
 
-async function main(): Promise<void> {
-  need('nginx');
-  need('wrk');
-  const stack = await startStack({ examples: false, realTrino: false, log: () => undefined });
+/** The Gateway's data-plane process, for its RSS. */
+const DATA_PLANE: Record<GatewayImplementation, { name: string; pgrep: string }> = {
+  traefik: { name: 'Traefik', pgrep: 'traefik-.*/traefik --providers.kubernetesgateway' },
+  envoy: { name: 'Envoy', pgrep: 'envoy-versions/.*/bin/envoy' },
+};
+
+async function bench(gateway: GatewayImplementation): Promise<void> {
+  const stack = await startStack({ gateway, examples: false, realTrino: false, log: () => undefined });
   const dir = mkdtempSync(join(tmpdir(), 'xtn-gw-bench-'));
   let nginx: ChildProcess | undefined;
   try {
@@ -77,10 +83,10 @@ http {
     const prefix = `/xtrinode/c/${NS}/shared-1`;
     const targets = {
       'shared group, prefix route': { host: SHARED_HOST, base: `${stack.gatewayUrl}${prefix}` },
-      'Traefik straight to the coordinator': { host: DIRECT_HOST, base: stack.gatewayUrl },
+      'Gateway straight to the coordinator': { host: DIRECT_HOST, base: stack.gatewayUrl },
       // What every poll of a shared group took before prefix routes: the shared group's /v1/query
       // rule sends client-built URLs to the router, which finds the owner by query id.
-      'Traefik -> router (learned stickiness)': { host: SHARED_HOST, base: stack.gatewayUrl },
+      'Gateway -> router (learned stickiness)': { host: SHARED_HOST, base: stack.gatewayUrl },
       'nginx alone (no proxy)': { host: 'origin', base: `http://${ips[2]}:8080` },
     };
     for (const [what, t] of Object.entries(targets)) {
@@ -93,9 +99,9 @@ http {
         await new Promise((res) => setTimeout(res, 250));
       }
     }
-    const traefikPid = Number(execFileSync('pgrep', ['-n', '-f', 'traefik-.*/traefik --providers.kubernetesgateway']).toString().trim());
-    let traefikPeak = rssMb(traefikPid);
-    const sampler = setInterval(() => (traefikPeak = Math.max(traefikPeak, rssMb(traefikPid))), 200);
+    const dataPlanePid = Number(execFileSync('pgrep', ['-n', '-f', DATA_PLANE[gateway].pgrep]).toString().trim());
+    let dataPlanePeak = rssMb(dataPlanePid);
+    const sampler = setInterval(() => (dataPlanePeak = Math.max(dataPlanePeak, rssMb(dataPlanePid))), 200);
     const small: Record<string, number[]> = {};
     const large: Record<string, number[]> = {};
     for (let round = 0; round < ROUNDS; round++) {
@@ -107,9 +113,9 @@ http {
       }
     }
     clearInterval(sampler);
-    const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, traefik ${execFileSync(join(componentDir('traefik'), 'traefik'), ['version']).toString().match(/Version:\s+(\S+)/)?.[1] ?? 'traefik'}`;
-    process.stdout.write(`\nxtrinode gateway benchmark (${new Date().toISOString()})\nmachine: ${machine}\nload: wrk, 1 thread, ${SECONDS} s a measurement, ${ROUNDS} interleaved rounds; medians, ratios paired by round; wrk, Traefik, router and nginx share the cores\n\n`);
-    const ref = 'Traefik straight to the coordinator';
+    const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+    process.stdout.write(`\nxtrinode gateway benchmark on ${stack.gatewayVersion} (${new Date().toISOString()})\nmachine: ${machine}\nload: wrk, 1 thread, ${SECONDS} s a measurement, ${ROUNDS} interleaved rounds; medians, ratios paired by round; wrk, ${DATA_PLANE[gateway].name}, router and nginx share the cores\n\n`);
+    const ref = 'Gateway straight to the coordinator';
     const row = (label: string, xs: Record<string, number[]>, unit: string) => {
       process.stdout.write(`${label}\n`);
       for (const what of Object.keys(targets)) {
@@ -121,7 +127,7 @@ http {
     row('small polls (GET /v1/query/{id}), 32 connections', small, 'req/s');
     row('large result pages (8.6 MB), 4 connections', large, 'MB/s ');
     const routerPid = Number(execFileSync('pgrep', ['-n', '-f', 'router/main.ts']).toString().trim());
-    process.stdout.write(`\nTraefik RSS peak: ${traefikPeak.toFixed(0)} MB; router RSS after the run: ${rssMb(routerPid).toFixed(0)} MB\n`);
+    process.stdout.write(`\n${DATA_PLANE[gateway].name} RSS peak: ${dataPlanePeak.toFixed(0)} MB; router RSS after the run: ${rssMb(routerPid).toFixed(0)} MB\n`);
   } finally {
     nginx?.kill('SIGQUIT');
     await stack.stop();
@@ -129,4 +135,8 @@ http {
   }
 }
 
-await main();
+const { values } = parseArgs({ options: { gateway: { type: 'string', default: 'both' } } });
+if (!['both', 'traefik', 'envoy'].includes(values.gateway!)) throw new Error(`--gateway ${values.gateway}: traefik, envoy or both`);
+need('nginx');
+need('wrk');
+for (const g of (values.gateway === 'both' ? ['traefik', 'envoy'] : [values.gateway]) as GatewayImplementation[]) await bench(g);
