@@ -3,9 +3,11 @@
  * its queries, with their `Authorization` headers: a tenant must not be able to join another
  * tenant's group by naming it.
  *
- * - A group named `<namespace>--<name>` (the form of implicit groups) belongs to that namespace,
- *   whether or not it has a member there yet: the longest namespace of a member that prefixes the
- *   name, else the part before the first `--`.
+ * - A group named `<namespace>--<name>` (the form of implicit groups) belongs to the namespace of
+ *   the XTrinode that implies it: the member whose own `<namespace>--<name>` is the group's name,
+ *   the oldest if two do (namespace `a--b` XTrinode `c` and namespace `a` XTrinode `b--c` both
+ *   spell `a--b--c`: the name alone is not injective, so the first one keeps it and the other is
+ *   refused, loudly). With no such member yet it belongs to the part before the first `--`.
  * - Any other group belongs to the namespace of its oldest member.
  * - A member in another namespace is accepted only when a member in the owner namespace lists
  *   that namespace in `spec.routing.acceptMembersFrom`. A refused member is not routed at all.
@@ -22,8 +24,9 @@ export interface Refusal {
 /** The owner namespace of a group, and why (for messages). */
 export function groupOwner(group: string, membersOldestFirst: Runtime[]): { namespace: string; why: string } {
   if (group.includes('--')) {
-    const claimed = membersOldestFirst.map((m) => m.namespace).filter((ns) => group.startsWith(`${ns}--`)).sort((a, b) => b.length - a.length)[0];
-    const namespace = claimed ?? group.slice(0, group.indexOf('--'));
+    const implier = membersOldestFirst.find((m) => `${m.namespace}--${m.name}` === group);
+    if (implier) return { namespace: implier.namespace, why: `it is the implicit group of ${implier.key}, the oldest XTrinode whose <namespace>--<name> it is` };
+    const namespace = group.slice(0, group.indexOf('--'));
     return { namespace, why: `its name has the form of namespace ${namespace}'s implicit groups (${namespace}--<name>)` };
   }
   const oldest = membersOldestFirst[0]!;

@@ -169,22 +169,33 @@ describe('translation properties', () => {
   test('no XTrinode of another namespace reaches a group it was not let into, whatever the names and ages', () => {
     const next = ((seed) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31))(7);
     const pick = <T,>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;
-    for (let round = 0; round < 200; round++) {
-      const items = Array.from({ length: 2 + Math.floor(next() * 6) }, (_, i) => {
-        const ns = pick(['a', 'b', 'c', 'a--b']);
-        const group = pick(['g', 'h', 'a--rt', 'b--rt', 'a--b--rt', undefined]);
-        return xt(ns, `rt-${i}`, { ...(group ? { routingGroup: group } : {}), hostname: `h${i}.example.com`, ...(next() < 0.3 ? { acceptMembersFrom: [pick(['a', 'b', 'c'])] } : {}) }, `2026-01-${String(1 + Math.floor(next() * 28)).padStart(2, '0')}T00:00:00Z`);
-      });
+    const age = (x: ReturnType<typeof xt>) => `${x.metadata.creationTimestamp}|${x.metadata.namespace}/${x.metadata.name}`;
+    let implied = 0;
+    for (let round = 0; round < 300; round++) {
+      // Names that spell each other's implicit groups: namespace a--b with c, namespace a with b--c.
+      const byKey = new Map<string, ReturnType<typeof xt>>();
+      for (let i = 0; i < 2 + Math.floor(next() * 6); i++) {
+        const ns = pick(['a', 'b', 'a--b']);
+        const name = pick(['c', 'b--c', `rt-${i}`]);
+        const group = pick(['g', 'a--b--c', 'a--c', 'b--c', undefined, undefined]);
+        byKey.set(`${ns}/${name}`, xt(ns, name, { ...(group ? { routingGroup: group } : {}), hostname: `h${i}.example.com`, ...(next() < 0.3 ? { acceptMembersFrom: [pick(['a', 'b', 'a--b'])] } : {}) }, `2026-01-${String(1 + Math.floor(next() * 28)).padStart(2, '0')}T00:00:00Z`));
+      }
+      const items = [...byKey.values()];
+      const groupOf = (x: (typeof items)[number]) => (x.spec as { routing: { routingGroup?: string } }).routing.routingGroup ?? `${x.metadata.namespace}--${x.metadata.name}`;
       const out = translate({ xtrinodes: items, settings: DEFAULT_SETTINGS });
       for (const g of out.table.groups) {
-        const namespaces = [...new Set(g.backends.map((b) => b.id.split('/')[0]!))];
-        const owner = g.name.includes('--') ? namespaces.filter((n) => g.name.startsWith(`${n}--`)).sort((x, y) => y.length - x.length)[0] : undefined;
-        // every backend is in the owner namespace, or let in by a member of it
-        const members = items.filter((x) => g.backends.some((b) => b.id === `${x.metadata.namespace}/${x.metadata.name}`));
-        const ownerNs = owner ?? members.sort((x, y) => x.metadata.creationTimestamp!.localeCompare(y.metadata.creationTimestamp!) || `${x.metadata.namespace}/${x.metadata.name}`.localeCompare(`${y.metadata.namespace}/${y.metadata.name}`))[0]!.metadata.namespace;
-        const consent = new Set(members.filter((m) => m.metadata.namespace === ownerNs).flatMap((m) => (m.spec as { routing: { acceptMembersFrom?: string[] } }).routing.acceptMembersFrom ?? []));
-        for (const ns of namespaces) expect({ group: g.name, ns, allowed: ns === ownerNs || consent.has(ns) }).toEqual({ group: g.name, ns, allowed: true });
-        if (g.name.includes('--')) expect({ group: g.name, ownedByItsPrefix: g.name.startsWith(`${ownerNs}--`) }).toEqual({ group: g.name, ownedByItsPrefix: true });
+        const all = items.filter((x) => groupOf(x) === g.name).sort((x, y) => age(x).localeCompare(age(y)));
+        // The rule, as the README states it: a group spelled <namespace>--<name> belongs to the
+        // namespace of the oldest XTrinode whose own <namespace>--<name> it is, else to the part
+        // before the first '--'; any other group to its oldest member's namespace.
+        const implier = all.find((x) => `${x.metadata.namespace}--${x.metadata.name}` === g.name);
+        if (implier) implied++;
+        const ownerNs = g.name.includes('--') ? (implier?.metadata.namespace ?? g.name.split('--')[0]!) : all[0]!.metadata.namespace;
+        const consent = new Set(all.filter((m) => m.metadata.namespace === ownerNs).flatMap((m) => (m.spec as { routing: { acceptMembersFrom?: string[] } }).routing.acceptMembersFrom ?? []));
+        const want = all.filter((x) => x.metadata.namespace === ownerNs || consent.has(x.metadata.namespace!)).map((x) => `${x.metadata.namespace}/${x.metadata.name}`).sort();
+        expect({ group: g.name, members: g.backends.map((b) => b.id).sort() }).toEqual({ group: g.name, members: want });
+        // the XTrinode that implies a group is always in it
+        if (implier) expect(g.backends.map((b) => b.id)).toContain(`${implier.metadata.namespace}/${implier.metadata.name}`);
       }
       // and every refusal says so on the XTrinode
       const routed = new Set(out.table.groups.flatMap((g) => g.backends.map((b) => b.id)));
@@ -193,6 +204,16 @@ describe('translation properties', () => {
         const accepted = out.statuses.get(key)!.status.conditions!.find((c) => c.type === 'Accepted')!;
         expect({ key, routed: routed.has(key) }).toEqual({ key, routed: accepted.reason !== 'GroupOwnedElsewhere' });
       }
+    }
+    expect(implied).toBeGreaterThan(100);
+  });
+
+  test('namespace a--b XTrinode c and namespace a XTrinode b--c spell the same implicit group: the older keeps it, the younger is refused', () => {
+    for (const [older, younger] of [[['a--b', 'c'], ['a', 'b--c']], [['a', 'b--c'], ['a--b', 'c']]] as const) {
+      const out = translate({ xtrinodes: [xt(older[0], older[1], {}, '2026-01-01T00:00:00Z'), xt(younger[0], younger[1], {}, '2026-01-02T00:00:00Z')], settings: DEFAULT_SETTINGS });
+      expect(out.table.groups.map((g) => ({ name: g.name, members: g.backends.map((b) => b.id) }))).toEqual([{ name: 'a--b--c', members: [`${older[0]}/${older[1]}`] }]);
+      const refused = out.statuses.get(`${younger[0]}/${younger[1]}`)!.status.conditions!.find((c) => c.type === 'Accepted')!;
+      expect({ reason: refused.reason, names: refused.message.includes(`implicit group of ${older[0]}/${older[1]}`) }).toEqual({ reason: 'GroupOwnedElsewhere', names: true });
     }
   });
 
