@@ -51,6 +51,7 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
       routerMetricsUrls: [`${stack.routerAdminUrl}/metrics`],
       setSharedGroups: (mode) => stack.restartController(mode ? { SHARED_GROUPS: mode } : {}),
       restartRouter: () => stack.restartRouter(),
+      ...(gateway === 'envoy' ? { clusterNotFoundAnswers: (host: string, sinceMs: number) => Promise.resolve(envoyClusterNotFound(join(stack.logsDir, 'envoy-gateway.log'), host, sinceMs)) } : {}),
     });
     mkdirSync(join(REPORT, '..'), { recursive: true });
     writeFileSync(REPORT, stringify(report, { lineWidth: 0 }));
@@ -139,4 +140,20 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
       });
     }
   });
+}
+
+/** Requests for `host` since `sinceMs` that Envoy answered itself with flag NC, from its JSON access log. */
+export function envoyClusterNotFound(logFile: string, host: string, sinceMs: number): number {
+  let n = 0;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const at = line.indexOf('{"');
+    if (at < 0 || !line.includes('"response_flags":"NC"')) continue;
+    try {
+      const e = JSON.parse(line.slice(at)) as { ':authority'?: string; start_time?: string };
+      if ((e[':authority'] ?? '').split(':')[0] === host && Date.parse(e.start_time ?? '') >= sinceMs) n++;
+    } catch {
+      /* not an access log line */
+    }
+  }
+  return n;
 }

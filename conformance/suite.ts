@@ -64,6 +64,12 @@ export interface ConformanceContext {
   restartRouter?: () => Promise<void>;
   /** Sets the controller's SHARED_GROUPS (undefined: its default); the local stack restarts it. */
   setSharedGroups?: (mode: 'router' | 'gateway-weighted' | undefined) => Promise<void>;
+  /**
+   * A known defect of the Gateway implementation, measured from its own access log: how many
+   * requests for `host` since `sinceMs` it answered itself because a route named a cluster it did
+   * not have (Envoy's response flag `NC`, envoyproxy/gateway#9029). Unset: none are excused.
+   */
+  clusterNotFoundAnswers?: (host: string, sinceMs: number) => Promise<number>;
 }
 
 export type Result = 'Passed' | 'Failed' | 'Skipped';
@@ -73,6 +79,8 @@ export interface CaseReport {
   description: string;
   result: Result;
   reason?: string;
+  /** A limitation of the implementation that the case measured and bounded (it passed). */
+  limitation?: string;
   durationMs: number;
 }
 
@@ -123,6 +131,8 @@ class Tools {
   readonly custom: k8s.CustomObjectsApi;
   readonly core: k8s.CoreV1Api;
   readonly port: string;
+  /** Set by a case that passed within a documented limitation of the implementation. */
+  limitation: string | undefined;
 
   constructor(ctx: ConformanceContext) {
     this.ctx = ctx;
@@ -416,7 +426,8 @@ const CASES: Case[] = [
       const routing = { routingGroup: 'conformance-move', hostname: host };
       await t.xtrinode(NS, 'c-move-1', { routing: { ...routing, weight: 1 } });
       await t.eventually('moving runtime served', () => t.send({ host, body: 'SELECT 1' }), (x) => served(x) === 'c-move-1');
-      const bad: string[] = [];
+      const bad: Array<{ status: number; what: string }> = [];
+      const since = Date.now();
       let step = 'start';
       let sent = 0;
       let stop = false;
@@ -429,7 +440,7 @@ const CASES: Case[] = [
             const next = (r.json() as { nextUri?: string }).nextUri;
             if (next) answers.push(await t.send({ host: new URL(next).hostname, path: new URL(next).pathname }).catch((e: Error) => ({ status: 0, headers: {}, text: e.message, json: () => ({}) }) as Reply));
           }
-          for (const a of answers) if (a.status === 0 || (a.status >= 500 && !header(a, 'x-xtrinode-error'))) bad.push(`${step}: ${a.status} ${a.text.slice(0, 80)}`);
+          for (const a of answers) if (a.status === 0 || (a.status >= 500 && !header(a, 'x-xtrinode-error'))) bad.push({ status: a.status, what: `${step}: ${a.status} ${a.text.slice(0, 80)}` });
           answers = [];
           await new Promise((res) => setTimeout(res, 50));
         }
@@ -467,7 +478,14 @@ const CASES: Case[] = [
       }
       t.ctx.log?.(`  (phases seen: ${phases.seen.filter((p, i, a) => p !== a[i - 1]).join(' -> ')})`);
       t.ctx.log?.(`  (${sent} polls during suspend, resume, join, weights, leave, delete; ${bad.length} bad)`);
-      expect(bad.length === 0, `${bad.length} of ${sent} requests got a 5xx that is not the router's own answer (or no answer): ${bad.slice(0, 6).join(' | ')}`);
+      // Envoy Gateway (v1.9) removes a cluster before the route that names it: requests in between
+      // get Envoy's own 500/503 with flag NC. Excused only as many as its access log shows, at
+      // most one per step; anything else (a dropped connection, a 502, a 5xx Envoy did not log as
+      // NC, or more of them) fails the case as before.
+      const nc = bad.length > 0 && t.ctx.clusterNotFoundAnswers ? await t.ctx.clusterNotFoundAnswers(host, since) : 0;
+      const excused = Math.min(nc, bad.filter((b) => b.status === 500 || b.status === 503).length);
+      expect(bad.length - excused === 0 && excused <= 6, `${bad.length} of ${sent} requests got a 5xx that is not the router's own answer (or no answer)${excused ? `, ${excused} of them the Gateway's cluster_not_found (at most 6 excused)` : ''}: ${bad.slice(0, 6).map((b) => b.what).join(' | ')}`);
+      if (excused > 0) t.limitation = `${excused} of ${sent} requests got the Gateway's own ${[...new Set(bad.map((b) => b.status))].join('/')} with flag NC (cluster not found) while routes changed (${bad.map((b) => b.what.split(':')[0]).join(', ')}): envoyproxy/gateway#9029, a cluster removed before the route naming it; see README, Tested Gateway implementations`;
     },
   },
   {
@@ -783,6 +801,7 @@ export async function runConformance(ctx: ConformanceContext, opts: { only?: str
       const t0 = Date.now();
       let result: Result = 'Passed';
       let reason: string | undefined;
+      t.limitation = undefined;
       try {
         await c.run(t);
       } catch (e) {
@@ -790,7 +809,8 @@ export async function runConformance(ctx: ConformanceContext, opts: { only?: str
         reason = (e as Error).message;
       }
       log(`${result.padEnd(7)} ${c.name}${reason ? `: ${reason}` : ''}`);
-      cases.push({ name: c.name, description: c.description, result, ...(reason ? { reason } : {}), durationMs: Date.now() - t0 });
+      if (t.limitation) log(`  limitation: ${t.limitation}`);
+      cases.push({ name: c.name, description: c.description, result, ...(reason ? { reason } : {}), ...(t.limitation ? { limitation: t.limitation } : {}), durationMs: Date.now() - t0 });
     }
   } finally {
     await cleanup();

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { until } from '../test/until.ts';
 import { startApiProxy, type ProxiedRequest } from '../test/api-proxy.ts';
 import { GatewayFeatures } from './gateway-features.ts';
+import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 
 let cp: ControlPlane;
 let kc: k8s.KubeConfig;
@@ -291,6 +292,51 @@ describe('controller against a real API server', () => {
     c1 = newController(`replica-back-${status}`);
     await c1.start();
     await until('the test controller leads again', async () => c1.isLeader, 20_000);
+  }, 90_000);
+
+  test('an idle suspension whose coordinator has queries by the time of the scale-down is cancelled; without queries it scales to 0', async () => {
+    const fake = new FakeCoordinator({ name: 'busy' });
+    const port = await fake.start(0, '127.0.0.1');
+    const origin = `http://127.0.0.1:${port}`;
+    await c1.idle();
+    await c1.stop();
+    const c = new Controller({ kubeConfig: kc, settings, identity: 'replica-idle-recheck', leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, coordinatorOrigin: (svc) => (svc.name === 'busy-coordinator' ? origin : undefined) });
+    controllers.push(c);
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const replicas = async () => (await apps.readNamespacedDeployment({ name: 'busy-coordinator', namespace: 'team-b' })).spec!.replicas;
+    const idleSuspended = (at: string) => ({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'busy', namespace: 'team-b', annotations: { 'analytics.xtrinode.io/idle-suspended-at': at } }, spec: { suspend: true, idleTimeout: '1h', routing: { hostname: 'busy.example.com' } } });
+    try {
+      await apply(service('team-b', 'busy-coordinator'));
+      await apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'busy-coordinator', namespace: 'team-b', labels: { 'analytics.xtrinode.io/xtrinode': 'busy', 'analytics.xtrinode.io/role': 'coordinator' } }, spec: { replicas: 1, selector: { matchLabels: { a: 'busy' } }, template: { metadata: { labels: { a: 'busy' } }, spec: { containers: [{ name: 'c', image: 'x' }] } } } });
+      // A query started after the idle decision (the coordinator counts it as running).
+      const q = await fetch(`${origin}/v1/statement`, { method: 'POST', headers: { 'x-trino-user': 'me' }, body: 'SELECT 1' });
+      expect(q.status).toBe(200);
+      await apply(idleSuspended('2026-12-06T00:00:00Z'));
+      await c.start();
+      await until('idle suspension cancelled', async () => {
+        const x = (await getXt('team-b', 'busy')) as unknown as { spec: { suspend?: boolean }; metadata: { annotations?: Record<string, string> } };
+        return x.spec.suspend === false && x.metadata.annotations?.['analytics.xtrinode.io/idle-suspended-at'] === undefined;
+      }, 30_000);
+      await c.idle();
+      expect(await replicas()).toBe(1);
+      // The same, with the coordinator quiet: the suspension goes through.
+      await fake.stop();
+      const quiet = new FakeCoordinator({ name: 'busy' });
+      await quiet.start(port, '127.0.0.1');
+      try {
+        await apply(idleSuspended('2026-12-06T00:00:01Z'));
+        await until('scaled to 0', async () => (await replicas()) === 0, 30_000);
+      } finally {
+        await quiet.stop();
+      }
+    } finally {
+      await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'busy' }).catch(() => undefined);
+      await fake.stop().catch(() => undefined);
+      await c.stop();
+      c1 = newController('replica-after-idle-recheck');
+      await c1.start();
+      await until('the test controller leads again', async () => c1.isLeader, 20_000);
+    }
   }, 90_000);
 
   test('SHARED_GROUPS=auto on an Envoy Gateway class (no status.supportedFeatures) balances by gateway weights, and a failed read keeps the last answer', async () => {

@@ -13,6 +13,7 @@ import { ObjectBackoff } from './object-backoff.ts';
 import { startSynced } from './informer-sync.ts';
 import { withGatewayConditions, type RouteStatusView } from './status-conditions.ts';
 import { CoordinatorActivity } from './coordinator-activity.ts';
+import { readQueryManager } from '../lib/query-manager.ts';
 import { RouteSettling } from './route-settling.ts';
 import type { K8sObject } from './translate/routes.ts';
 import * as k8s from '@kubernetes/client-node';
@@ -25,7 +26,7 @@ import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 import { GatewayFeatures } from './gateway-features.ts';
 import { LeaderElector } from './leader-election.ts';
-import { ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
+import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
 import { parseDurationMs } from '../lib/duration.ts';
 
 export const FIELD_MANAGER = 'xtrinode-controller';
@@ -417,6 +418,31 @@ export class Controller {
       const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
       const spec = (xt.spec ?? {}) as { suspend?: boolean; idleTimeout?: string };
       const d = decisions.get(key)!;
+      const idleSuspendedAt = xt.metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED];
+      if (spec.suspend && idleSuspendedAt && routesSettled && d.actions.some((a) => a.replicas === 0)) {
+        // An idle suspension: the routes lead to the router now, but queries may have started on
+        // the coordinator since the idle decision (a poll-less client, a query by another path).
+        // Re-read it right before scaling to 0; queries there cancel the suspension.
+        const origin = origins.get(key);
+        const f = origin ? await readQueryManager(origin, 3000) : undefined;
+        if (f && f.running + f.queued > 0) {
+          await attemptFor(key, 'cancel idle suspension', async () => {
+            await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations: { [ANNOTATION_IDLE_SUSPENDED]: null } }, spec: { suspend: false } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+            this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend-cancel' });
+            this.log.info({ xtrinode: key, running: f.running, queued: f.queued }, 'idle suspension cancelled: the coordinator has queries');
+            await this.event(xt, 'Normal', 'IdleSuspensionCancelled', `suspended at ${idleSuspendedAt} for idleness, but before its workloads were scaled down its coordinator reported ${f.running} running and ${f.queued} queued queries; it stays up.`);
+          });
+          continue;
+        }
+        // No answer: nothing observable runs there (a coordinator that is down or hung); go on.
+      }
+      if (!spec.suspend && idleSuspendedAt) {
+        // Resumed: the mark goes, so a suspension a user asks for later is not taken for an idle one.
+        await attemptFor(key, 'clear the idle-suspension mark', async () => {
+          await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations: { [ANNOTATION_IDLE_SUSPENDED]: null } } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+          this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
+        });
+      }
       for (const a of d.actions) {
         if (a.replicas === 0 && !routesSettled) continue; // the next pass, once the Gateway took the routes
         await attemptFor(key, `scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
@@ -457,7 +483,7 @@ export class Controller {
           this.busySeen.delete(key);
           this.activity.forget(key);
           await attemptFor(key, 'idle suspension', async () => {
-            await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+            await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations: { [ANNOTATION_IDLE_SUSPENDED]: new Date().toISOString() } }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
             this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });
             await this.event(xt, 'Normal', 'IdleSuspended', `no query for ${spec.idleTimeout}; suspended. The next query through the gateway resumes it.`);
           });

@@ -10,6 +10,12 @@
 export const LABEL_XTRINODE = 'analytics.xtrinode.io/xtrinode';
 export const LABEL_ROLE = 'analytics.xtrinode.io/role';
 export const ANNOTATION_REPLICAS = 'analytics.xtrinode.io/replicas-before-suspend';
+/**
+ * Written by the controller with the `spec.suspend: true` of an idle suspension (RFC 3339): the
+ * scale-down that follows re-reads the coordinator first and, if queries started since the idle
+ * decision, cancels the suspension instead. A suspension a user asked for has no such annotation.
+ */
+export const ANNOTATION_IDLE_SUSPENDED = 'analytics.xtrinode.io/idle-suspended-at';
 /** Written by the router: when this runtime last served a request (RFC 3339). */
 export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
 

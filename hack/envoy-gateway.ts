@@ -13,7 +13,9 @@
  *   its admin server on a free loopback port;
  * - Envoy reaches backends by ClusterIP (`EnvoyProxy.spec.routingType: Service`): there are no
  *   EndpointSlices here (the API server refuses loopback endpoints), as Traefik's nativeLB;
- * - `--disable-hot-restart`, so two Envoys (two stacks) can share the machine.
+ * - `--disable-hot-restart`, so two Envoys (two stacks) can share the machine;
+ * - `mergeBackends`: one cluster per Service (see envoyProxy() below), what the README recommends
+ *   for any Envoy Gateway in front of xtrinode-gateway.
  * The Gateway never turns Programmed=True in Host mode (there is no Service to get an address
  * from); routes are Accepted and ResolvedRefs as in a cluster.
  */
@@ -51,6 +53,11 @@ function envoyProxy(): Record<string, unknown> {
     spec: {
       provider: { type: 'Host', host: { envoyVersion: ENVOY_VERSION } },
       routingType: 'Service',
+      // One Envoy cluster per Service, shared by every rule that sends to it without filters of
+      // its own (the coordinator prefix rules, a single coordinator's catch-all, the router):
+      // its name no longer depends on a rule's index, so routes that change do not send requests
+      // to a cluster Envoy does not know yet (503/500 with flag NC, envoyproxy/gateway#9029).
+      mergeBackends: {},
       extraArgs: ['--disable-hot-restart'],
       logging: { level: { default: 'warn' } },
     },
