@@ -41,8 +41,9 @@ export class ServiceWatch {
     await Promise.all([...namespaces].filter((ns) => !this.informers.has(ns)).map(async (ns) => {
       const informer = k8s.makeInformer<Obj>(this.kc, `/api/v1/namespaces/${ns}/services`, () => this.core.listNamespacedService({ namespace: ns }) as unknown as Promise<k8s.KubernetesListObject<Obj>>);
       for (const ev of ['add', 'update', 'delete'] as const) informer.on(ev, () => this.onChange());
+      let listed = false; // a later failure (after a 410 the informer lists again) must still restart it
       informer.on('error', (err: unknown) => {
-        if (this.stopped || this.informers.get(ns) !== informer || !hasSynced(informer)) return;
+        if (this.stopped || this.informers.get(ns) !== informer || !listed) return;
         this.onError(ns, err);
         setTimeout(() => {
           if (!this.stopped && this.informers.get(ns) === informer) informer.start().then(() => this.onChange(), () => undefined);
@@ -50,7 +51,8 @@ export class ServiceWatch {
       });
       this.informers.set(ns, informer);
       await informer.start();
-      if (!hasSynced(informer)) {
+      listed = hasSynced(informer);
+      if (!listed) {
         this.informers.delete(ns);
         void informer.stop().catch(() => undefined);
         failed.push(ns);
