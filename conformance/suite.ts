@@ -364,6 +364,16 @@ const CASES: Case[] = [
       if (!t.ctx.routerMetricsUrls) throw new Skip('this environment cannot read the router\'s metrics');
       const route = 'xtrinode-conformance-weighted';
       await t.eventually(`route ${route} balances by weighted backendRefs`, () => catchAllRefs(t, route), (refs) => refs.map((r) => r.name).sort().join(',') === 'c-w1-coordinator,c-w2-coordinator', 60_000);
+      // The controller may have just switched the group (it re-reads the GatewayClass every 30 s,
+      // and Traefik fills its supportedFeatures after it starts): until the Gateway has
+      // reprogrammed, a statement may still take the router. Wait for three in a row without it.
+      let streak = 0;
+      await t.eventually('Gateway programmed for weighted backendRefs', async () => {
+        const b0 = await routerRequests(t);
+        await t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' });
+        streak = (await routerRequests(t)) === b0 ? streak + 1 : 0;
+        return streak;
+      }, (n) => n >= 3, 60_000);
       const before = await routerRequests(t);
       const owners = new Set<string>();
       for (let i = 0; i < 20; i++) owners.add(served(await t.send({ host: `weighted.${DOMAIN}`, body: 'SELECT 1' })) ?? 'none');
