@@ -10,14 +10,14 @@ import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { request } from 'undici';
-import { startStack, GATEWAY, type GatewayImplementation, type Stack } from '../hack/stack.ts';
+import { startStack, GATEWAY, GATEWAY_NAMES, type GatewayImplementation, type Stack } from '../hack/stack.ts';
+import { envoyClusterNotFound } from '../hack/envoy-gateway.ts';
 import { TRINO_JAVA_HOME, trinoAvailable } from '../hack/trino.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
 import { runConformance, CASE_NAMES, type ConformanceReport } from './suite.ts';
 import { localBackends } from './local-backends.ts';
 import { routerSettings } from '../hack/manifests.ts';
 
-const NAMES: Record<GatewayImplementation, string> = { traefik: 'Traefik', envoy: 'Envoy Gateway' };
 /** The committed report of each implementation, under conformance/reports/. */
 export const REPORT_FILES: Record<GatewayImplementation, string> = { traefik: 'traefik-local.yaml', envoy: 'envoy-gateway-local.yaml' };
 
@@ -32,7 +32,7 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
   const realTrino = trinoAvailable();
   const INSTALL = 'run as root (network namespaces) with Java 24+ at TRINO_JAVA_HOME (default /usr/lib/jvm/temurin-25-jdk-amd64, Debian: apt-get install temurin-25-jdk from the Adoptium repository) and iproute2';
   if (!realTrino.ok) process.stderr.write(`\n!!! REAL TRINO UNAVAILABLE: ${realTrino.reason}. The RealTrino* cases FAIL: ${INSTALL}.\n\n`);
-  /** Where this run's report goes; `npm run conformance:report` writes the committed one. */
+  /** Where this run's report goes: the committed one unless CONFORMANCE_REPORT_DIR says otherwise. */
   const REPORT = join(process.env.CONFORMANCE_REPORT_DIR ?? join(REPO_ROOT, 'conformance/reports'), REPORT_FILES[gateway]);
 
   beforeAll(async () => {
@@ -109,7 +109,7 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
     });
   });
 
-  describe(`the controller and the router as their Deployments run them (${NAMES[gateway]})`, () => {
+  describe(`the controller and the router as their Deployments run them (${GATEWAY_NAMES[gateway]})`, () => {
     test('ran from the project image with podman, as manifests/ describes them (user, read-only root, memory limit, ServiceAccount)', () => {
       expect(stack.run).toBe('image');
     });
@@ -129,7 +129,7 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
     });
   });
 
-  describe(`routing conformance on the local stack (${NAMES[gateway]})`, () => {
+  describe(`routing conformance on the local stack (${GATEWAY_NAMES[gateway]})`, () => {
     test('every case ran', () => {
       expect(report.cases.map((c) => c.name)).toEqual(CASE_NAMES);
     });
@@ -140,20 +140,4 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
       });
     }
   });
-}
-
-/** Requests for `host` since `sinceMs` that Envoy answered itself with flag NC, from its JSON access log. */
-export function envoyClusterNotFound(logFile: string, host: string, sinceMs: number): number {
-  let n = 0;
-  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-    const at = line.indexOf('{"');
-    if (at < 0 || !line.includes('"response_flags":"NC"')) continue;
-    try {
-      const e = JSON.parse(line.slice(at)) as { ':authority'?: string; start_time?: string };
-      if ((e[':authority'] ?? '').split(':')[0] === host && Date.parse(e.start_time ?? '') >= sinceMs) n++;
-    } catch {
-      /* not an access log line */
-    }
-  }
-  return n;
 }

@@ -427,7 +427,7 @@ export class Controller {
         const f = origin ? await readQueryManager(origin, 3000) : undefined;
         if (f && f.running + f.queued > 0) {
           await attemptFor(key, 'cancel idle suspension', async () => {
-            await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations: { [ANNOTATION_IDLE_SUSPENDED]: null } }, spec: { suspend: false } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+            await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: null }, { suspend: false });
             this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend-cancel' });
             this.log.info({ xtrinode: key, running: f.running, queued: f.queued }, 'idle suspension cancelled: the coordinator has queries');
             await this.event(xt, 'Normal', 'IdleSuspensionCancelled', `suspended at ${idleSuspendedAt} for idleness, but before its workloads were scaled down its coordinator reported ${f.running} running and ${f.queued} queued queries; it stays up.`);
@@ -439,7 +439,7 @@ export class Controller {
       if (!spec.suspend && idleSuspendedAt) {
         // Resumed: the mark goes, so a suspension a user asks for later is not taken for an idle one.
         await attemptFor(key, 'clear the idle-suspension mark', async () => {
-          await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations: { [ANNOTATION_IDLE_SUSPENDED]: null } } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+          await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: null });
           this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
         });
       }
@@ -483,7 +483,7 @@ export class Controller {
           this.busySeen.delete(key);
           this.activity.forget(key);
           await attemptFor(key, 'idle suspension', async () => {
-            await this.objects.patch({ apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations: { [ANNOTATION_IDLE_SUSPENDED]: new Date().toISOString() } }, spec: { suspend: true } } as unknown as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+            await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: new Date().toISOString() }, { suspend: true });
             this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });
             await this.event(xt, 'Normal', 'IdleSuspended', `no query for ${spec.idleTimeout}; suspended. The next query through the gateway resumes it.`);
           });
@@ -495,6 +495,14 @@ export class Controller {
       this.idleTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), Math.min(nextIdleCheck + 50, 2 ** 31 - 1));
       this.idleTimer.unref();
     }
+  }
+
+  /** A merge patch of an XTrinode's annotations (null removes one) and, when given, its spec. */
+  private async patchXTrinode(xt: XTrinode, annotations: Record<string, string | null>, spec?: Record<string, unknown>): Promise<void> {
+    await this.objects.patch(
+      { apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations }, ...(spec ? { spec } : {}) } as unknown as k8s.KubernetesObject,
+      undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch,
+    );
   }
 
   private async event(xt: XTrinode, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

@@ -20,10 +20,11 @@
  * from); routes are Accepted and ResolvedRefs as in a cluster.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { componentDir } from '../test/components.ts';
+import { until } from '../test/until.ts';
 import { applyFiles, freePort, type ControlPlane } from './control-plane.ts';
 
 export const ENVOY_GATEWAY_CONTROLLER = 'gateway.envoyproxy.io/gatewayclass-controller';
@@ -40,7 +41,8 @@ export async function installEnvoyGateway(cp: ControlPlane, apply: Apply): Promi
   const crds = join(componentDir('envoy-gateway'), 'crds');
   await applyFiles(cp, readdirSync(crds).filter((n) => n.endsWith('.yaml')).sort().map((n) => join(crds, n)));
   await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ENVOY_GATEWAY_NAMESPACE } });
-  await until(() => apply(envoyProxy()), 'the EnvoyProxy CRD to be served');
+  // A CRD just created is served a moment later.
+  await until('the EnvoyProxy CRD to be served', async () => (await apply(envoyProxy()), true), 30_000);
   await apply({
     apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: ENVOY_GATEWAY_CLASS },
     spec: { controllerName: ENVOY_GATEWAY_CONTROLLER, parametersRef: { group: 'gateway.envoyproxy.io', kind: 'EnvoyProxy', name: 'local-host', namespace: ENVOY_GATEWAY_NAMESPACE } },
@@ -62,19 +64,6 @@ function envoyProxy(): Record<string, unknown> {
       logging: { level: { default: 'warn' } },
     },
   };
-}
-
-/** A CRD just created is served a moment later: retries `f` for up to 30 s. */
-async function until(f: () => Promise<void>, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await f();
-    } catch (e) {
-      if (Date.now() > deadline) throw new Error(`waiting for ${what}: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
 }
 
 export interface EnvoyGatewayRun {
@@ -130,4 +119,20 @@ export async function startEnvoyGateway(o: { kubeconfig: string; dir: string; lo
 export function envoyGatewayVersion(): string {
   const out = execFileSync(join(componentDir('envoy-gateway'), 'envoy-gateway'), ['version'], { encoding: 'utf8' });
   return out.match(/ENVOY_GATEWAY_VERSION:\s*(\S+)/)?.[1] ?? out.trim().split('\n')[0] ?? 'unknown';
+}
+
+/** Requests for `host` since `sinceMs` that Envoy answered itself with flag NC, from its JSON access log. */
+export function envoyClusterNotFound(logFile: string, host: string, sinceMs: number): number {
+  let n = 0;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const at = line.indexOf('{"');
+    if (at < 0 || !line.includes('"response_flags":"NC"')) continue;
+    try {
+      const e = JSON.parse(line.slice(at)) as { ':authority'?: string; start_time?: string };
+      if ((e[':authority'] ?? '').split(':')[0] === host && Date.parse(e.start_time ?? '') >= sinceMs) n++;
+    } catch {
+      /* not an access log line */
+    }
+  }
+  return n;
 }

@@ -52,6 +52,8 @@ export const GATEWAY = { namespace: 'trino-gateway', name: 'trino-gateway' };
 export type GatewayImplementation = 'traefik' | 'envoy';
 /** The GatewayClass of each implementation the stack can run. */
 export const GATEWAY_CLASSES: Record<GatewayImplementation, string> = { traefik: TRAEFIK_CLASS, envoy: ENVOY_GATEWAY_CLASS };
+/** How messages name each implementation. */
+export const GATEWAY_NAMES: Record<GatewayImplementation, string> = { traefik: 'Traefik', envoy: 'Envoy Gateway' };
 export { TRAEFIK_CONTROLLER };
 
 /** XTRINODE_GATEWAY (traefik, the default, or envoy); anything else is refused by name. */
@@ -216,7 +218,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const run = o.run ?? (process.env.XTRINODE_RUN === 'processes' ? 'processes' : 'image');
   const gateway = o.gateway ?? gatewayFromEnv();
   const gatewayClass = GATEWAY_CLASSES[gateway];
-  const gatewayName = gateway === 'envoy' ? 'Envoy Gateway' : 'Traefik';
+  const gatewayName = GATEWAY_NAMES[gateway];
   if (run === 'image') {
     const can = podmanAvailable();
     if (!can.ok) throw new Error(`the local stack runs the controller and the router from the project's image with podman, and ${can.reason}. (For a quick loop without the image: XTRINODE_RUN=processes.)`);
