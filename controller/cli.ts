@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatProblem, listInputFiles, loadInput, render } from './render.ts';
-import { DEFAULT_SETTINGS, parseChoice, parseGatewayRef, parseServiceRef, type GatewaySettings } from './translate/settings.ts';
+import { DEFAULT_SETTINGS, parseChoice, parseGatewayRef, parseNamespaceList, parseServiceRef, type GatewaySettings } from './translate/settings.ts';
 
 const RENDER_HELP = `Usage: xtrinode render -f <file-or-dir> [-f ...] [options]
 
@@ -26,6 +26,12 @@ Options:
                                 HTTPRouteBackendRequestHeaderModification; see README)
   --follow-ups prefix|router    how follow-ups reach their coordinator (default: prefix: by URL,
                                 /xtrinode/c/<namespace>/<name>; router: learned by the router)
+  --accept-rules-from NS[,NS]   namespaces whose routing rules are in force without the default
+                                route owner's consent (* for all; default: none)
+  --routing-group-header on|off X-Trino-Routing-Group: <group> selects a group (default: on)
+  --client-tag-matches regex|none
+                                client tags as RegularExpression header matches (default), or left
+                                to the router for a Gateway without them
   --check-services              report missing coordinator Services even when the input has none
                                 (by default Services are checked only if the input contains some)
   -h, --help                    this help
@@ -52,6 +58,9 @@ export async function main(argv: string[]): Promise<number> {
         'router-service': { type: 'string' },
         'shared-groups': { type: 'string' },
         'follow-ups': { type: 'string' },
+        'accept-rules-from': { type: 'string' },
+        'routing-group-header': { type: 'string' },
+        'client-tag-matches': { type: 'string' },
         'check-services': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -76,7 +85,10 @@ export async function main(argv: string[]): Promise<number> {
     const router = values['router-service'] ? parseServiceRef(values['router-service'], gatewayNamespace) : { ...DEFAULT_SETTINGS.router, namespace: gatewayNamespace };
     const sharedGroupPath = parseChoice('--shared-groups', values['shared-groups'] ?? 'router', ['router', 'gateway-weighted'] as const);
     const followUps = parseChoice('--follow-ups', values['follow-ups'] ?? 'prefix', ['prefix', 'router'] as const);
-    settings = { gateway, gatewayNamespace, router, sharedGroupPath, followUps };
+    const acceptRulesFrom = parseNamespaceList('--accept-rules-from', values['accept-rules-from'] ?? '');
+    const routingGroupHeader = parseChoice('--routing-group-header', values['routing-group-header'] ?? 'on', ['on', 'off'] as const) === 'on';
+    const clientTagMatches = parseChoice('--client-tag-matches', values['client-tag-matches'] ?? 'regex', ['regex', 'none'] as const);
+    settings = { gateway, gatewayNamespace, router, sharedGroupPath, followUps, acceptRulesFrom, routingGroupHeader, clientTagMatches };
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return 2;

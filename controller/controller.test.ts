@@ -137,6 +137,14 @@ describe('controller against a real API server', () => {
   test('the API server refuses an invalid XTrinode (CRD schema and CEL rules)', async () => {
     await expect(apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'bad', namespace: 'production' }, spec: { routing: { header: 'X-Other=1' } } })).rejects.toThrow(/spec.routing.header: Invalid value.*must have the form X-Trino-XTrinode/);
     await expect(apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'bad', namespace: 'production' }, spec: { routing: { hostname: 'Upper.Example.com' } } })).rejects.toThrow(/spec.routing.hostname/);
+    const rules = (r: unknown[]) => apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'bad', namespace: 'production' }, spec: { routing: { rules: r } } });
+    await expect(rules([{ name: 'nothing' }])).rejects.toThrow(/a rule needs at least one of source, user, catalog, clientTags/);
+    await expect(rules([{ clientTags: ['a', 'b', 'c', 'd', 'e'] }])).rejects.toThrow(/clientTags: Too many: 5: must have at most 4 items/);
+    await expect(rules([{ clientTags: ['a,b'] }])).rejects.toThrow(/clientTags\[0\]: Invalid value/);
+    await expect(rules([{ clientTags: ['x', 'x'] }])).rejects.toThrow(/clientTags\[1\]: Duplicate value/);
+    await expect(rules([{ name: 'r', source: 'a' }, { name: 'r', source: 'b' }])).rejects.toThrow(/rule names must be unique/);
+    await expect(rules([{ source: ' padded' }])).rejects.toThrow(/rules\[0\].source: Invalid value/);
+    await expect(rules(Array.from({ length: 17 }, (_, i) => ({ source: `s${i}` })))).rejects.toThrow(/rules: Too many: 17: must have at most 16 items/);
   });
 
   test('conflicts are reported on the loser without touching valid routes; cross-namespace deletes clean up', async () => {

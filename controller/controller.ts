@@ -571,7 +571,7 @@ function mergeStatus(live: XTrinodeStatus | undefined, desired: XTrinodeStatus):
   const out: XTrinodeStatus = { ...desired, conditions };
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   // fields the translation no longer sets are removed by sending null (merge patch)
-  for (const k of ['hostname', 'hostnames', 'headerSelector', 'phase', 'routingGroup', 'routes']) if (!(k in out) && live && k in live) out[k] = null;
+  for (const k of ['hostname', 'hostnames', 'headerSelector', 'rules', 'phase', 'routingGroup', 'routes']) if (!(k in out) && live && k in live) out[k] = null;
   return out;
 }
 

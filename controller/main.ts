@@ -8,6 +8,11 @@
  *                                           of a new statement in a shared group; auto: the Gateway
  *                                           when its GatewayClass lists HTTPRouteBackendRequestHeaderModification
  *   FOLLOW_UPS (prefix)                     prefix | router: follow-ups by URL, or by the router
+ *   ACCEPT_RULES_FROM (none)                namespaces (comma-separated, * for all) whose routing rules
+ *                                           are in force without the default route owner's consent
+ *   ROUTING_GROUP_HEADER (on)               on | off: X-Trino-Routing-Group: <group> selects a group
+ *   CLIENT_TAG_MATCHES (regex)              regex | none: client-tag conditions as RegularExpression
+ *                                           header matches, or left to the router (Gateways without them)
  *   POD_NAMESPACE (xtrinode-system)         namespace of the leader-election Lease
  *   POD_NAME (hostname)                     identity in the Lease
  *   METRICS_PORT (9090), METRICS_HOST (0.0.0.0)  /metrics and /healthz
@@ -18,7 +23,7 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { Controller } from './controller.ts';
-import { parseChoice, parseGatewayRef, parseServiceRef } from './translate/settings.ts';
+import { parseChoice, parseGatewayRef, parseNamespaceList, parseServiceRef } from './translate/settings.ts';
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -27,6 +32,9 @@ async function main(): Promise<void> {
   const gatewayNamespace = env.GATEWAY_NAMESPACE ?? gateway.namespace;
   const shared = parseChoice('SHARED_GROUPS', env.SHARED_GROUPS ?? 'auto', ['auto', 'router', 'gateway-weighted'] as const);
   const followUps = parseChoice('FOLLOW_UPS', env.FOLLOW_UPS ?? 'prefix', ['prefix', 'router'] as const);
+  const acceptRulesFrom = parseNamespaceList('ACCEPT_RULES_FROM', env.ACCEPT_RULES_FROM ?? '');
+  const routingGroupHeader = parseChoice('ROUTING_GROUP_HEADER', env.ROUTING_GROUP_HEADER ?? 'on', ['on', 'off'] as const) === 'on';
+  const clientTagMatches = parseChoice('CLIENT_TAG_MATCHES', env.CLIENT_TAG_MATCHES ?? 'regex', ['regex', 'none'] as const);
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromDefault();
   const controller = new Controller({
@@ -34,7 +42,7 @@ async function main(): Promise<void> {
     logger: log,
     identity: env.POD_NAME ?? hostname(),
     leaseNamespace: env.POD_NAMESPACE ?? 'xtrinode-system',
-    settings: { gateway, gatewayNamespace, router: parseServiceRef(env.ROUTER_SERVICE ?? 'xtrinode-router:8080', gatewayNamespace), sharedGroupPath: shared === 'auto' ? 'router' : shared, followUps },
+    settings: { gateway, gatewayNamespace, router: parseServiceRef(env.ROUTER_SERVICE ?? 'xtrinode-router:8080', gatewayNamespace), sharedGroupPath: shared === 'auto' ? 'router' : shared, followUps, acceptRulesFrom, routingGroupHeader, clientTagMatches },
     ...(shared === 'auto' ? { sharedGroups: 'auto' as const } : {}),
   });
   const server = createServer((req, res) => {

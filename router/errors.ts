@@ -42,8 +42,10 @@ export class RouterError extends Error {
 }
 
 export const errors = {
-  unknownSelector: (v: string) =>
-    new RouterError(RouterErrorCode.UnknownSelector, 404, `xtrinode-gateway: no routing group has the selector X-Trino-XTrinode=${clip(v)}. Check the header value (kubectl get xtrinode -A lists the selectors); requests with an unknown selector never fall back to the default route.`),
+  unknownSelector: (v: string, header = 'X-Trino-XTrinode') =>
+    new RouterError(RouterErrorCode.UnknownSelector, 404, header === 'X-Trino-XTrinode'
+      ? `xtrinode-gateway: no routing group has the selector X-Trino-XTrinode=${clip(v)}. Check the header value (kubectl get xtrinode -A lists the selectors); requests with an unknown selector never fall back to the default route.`
+      : `xtrinode-gateway: no routing group is named ${clip(v)} (header ${header}). Check the group name (kubectl get xtrinode -A lists the groups); requests with an unknown selector never fall back to the default route.`),
   noRoute: (host: string) =>
     new RouterError(RouterErrorCode.NoRoute, 404, `xtrinode-gateway: no route for host ${clip(host)} and no default route. Connect with a routing hostname or set the X-Trino-XTrinode header.`),
   noHealthy: (group: string) =>

@@ -39,24 +39,27 @@ export class FollowUps {
   }
 
   /** Owner known -> straight there; unknown -> probe where the protocol allows. */
-  async byQueryId(req: FastifyRequest, reply: FastifyReply, index: RouteIndex, a: Affinity & { kind: 'query' | 'spooled' }, host: string | undefined, selector: string | undefined): Promise<string> {
+  async byQueryId(req: FastifyRequest, reply: FastifyReply, index: RouteIndex, a: Affinity & { kind: 'query' | 'spooled' }, host: string | undefined, selector: string | undefined, routingGroup?: string): Promise<string> {
     const { sticky, metrics, forwarder, opts } = this.ctx;
-    // Only inside the group the request resolves to: a client's credentials never go to a
-    // coordinator its request was not routed to, whatever the router learned.
-    const r = index.resolve(host, selector);
-    if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
-    const group: RouteGroup | undefined = r.kind === 'group' ? r.group : undefined;
+    // Only inside the groups the request may reach: a client's credentials never go to a
+    // coordinator its request could not have been routed to, whatever the router learned. Without
+    // a hostname or selector that is the default group and every group a routing rule leads to
+    // (a follow-up does not repeat the X-Trino-Source or client tags its statement was placed by).
+    const r = index.resolve(host, selector, { routingGroup });
+    if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value, r.header);
+    const byDefault = r.kind === 'no-route' || (r.kind === 'group' && r.via === 'default');
+    const groups: RouteGroup[] = [...(r.kind === 'group' ? [r.group] : []), ...(byDefault ? index.ruleGroups.filter((g) => r.kind !== 'group' || g !== r.group) : [])];
     if (a.kind === 'query') {
       const owner = sticky.get(a.suffix);
       const entry = owner === undefined ? undefined : index.backends.get(owner);
-      if (entry && group && entry.group.name === group.name) {
+      if (entry && groups.some((g) => g.name === entry.group.name)) {
         metrics.stickyHit.inc();
         await forwarder.forward(req, reply, entry.backend, { retryNotSentMs: opts.followUpRetryMs });
         return 'sticky-hit';
       }
     }
     metrics.stickyMiss.inc();
-    const candidates = (group?.backends ?? []).filter((b) => b.state === 'Ready');
+    const candidates = groups.flatMap((g) => g.backends).filter((b) => b.state === 'Ready');
     if (candidates.length === 0) throw a.kind === 'query' ? errors.queryNotFound(a.queryId) : errors.malformed('no coordinator to serve this segment');
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') throw errors.malformed(`${method} is not a follow-up method`);

@@ -17,6 +17,7 @@ import { requestProblem } from './request-checks.ts';
 import type { Resumer } from './resume.ts';
 import type { RoutingContext } from './router-options.ts';
 import type { StatementBudget } from './statement-budget.ts';
+import { ruleRequest } from './routing-rules.ts';
 import { affinityOf } from './trino-paths.ts';
 
 export interface RequestKinds {
@@ -54,7 +55,8 @@ export async function routeRequest(ctx: RoutingContext, k: RequestKinds, req: Fa
   const selectorHeader = req.headers['x-trino-xtrinode'];
   const selector = Array.isArray(selectorHeader) ? selectorHeader[0] : selectorHeader;
   const host = req.headers.host;
-  if (affinity.kind === 'query' || affinity.kind === 'spooled') return k.followUps.byQueryId(req, reply, index, affinity, host, selector);
+  const routingGroup = oneHeader(req.headers['x-trino-routing-group']);
+  if (affinity.kind === 'query' || affinity.kind === 'spooled') return k.followUps.byQueryId(req, reply, index, affinity, host, selector, routingGroup);
 
   // OAuth2: a signed route marker or cookie pins the request to the coordinator of its handshake.
   const oauth2 = ctx.oauth2;
@@ -68,12 +70,17 @@ export async function routeRequest(ctx: RoutingContext, k: RequestKinds, req: Fa
     }
   }
 
-  const r = index.resolve(host, selector);
-  if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value);
-  if (r.kind === 'no-route') throw errors.noRoute(host ?? '');
+  // Routing rules place new statements only; everything else of the entry point goes by default.
   const newStatement = req.method === 'POST' && path === '/v1/statement';
+  const r = index.resolve(host, selector, { routingGroup, rules: newStatement ? ruleRequest(req.headers) : undefined });
+  if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value, r.header);
+  if (r.kind === 'no-route') throw errors.noRoute(host ?? '');
   if (newStatement && k.held.held) return k.statements.place(req, reply, r.group, k.held.held, k.budget);
   const backend: RouteBackend = k.statements.choose(r.group);
   await ctx.forwarder.forward(req, reply, backend, { setCookieFor: routingPath ? backend : undefined, deleteCookie, learnFromBody: newStatement });
   return 'proxied';
+}
+
+function oneHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }

@@ -45,13 +45,43 @@ export const GroupSchema = z
   })
   .strict();
 
+const RuleValue = z.string().min(1).max(128);
+
+/**
+ * A routing rule in force (spec.routing.rules of an XTrinode, consented and not in conflict):
+ * a new statement that no hostname claims and that carries no selector header goes to `group`
+ * when every condition given holds. The table lists rules in precedence order (more conditions
+ * first, then the oldest XTrinode, then spec order): the first match wins.
+ */
+export const RuleSchema = z
+  .object({
+    group: DnsLabel,
+    /** `<namespace>/<name>` of the XTrinode that declares it. */
+    xtrinode: z.string().min(3),
+    name: z.string().min(1).max(80),
+    source: RuleValue.optional(),
+    user: RuleValue.optional(),
+    catalog: RuleValue.optional(),
+    clientTags: z.array(z.string().min(1).max(63).regex(/^[^,\s]+$/)).min(1).max(4).optional(),
+  })
+  .strict()
+  .refine((r) => r.source !== undefined || r.user !== undefined || r.catalog !== undefined || r.clientTags !== undefined, 'a rule needs a condition');
+
 export const RouteTableSchema = z
   .object({
     version: z.literal(ROUTE_TABLE_VERSION),
     groups: z.array(GroupSchema),
+    /** In precedence order; absent: none. */
+    rules: z.array(RuleSchema).optional(),
+    /** Whether `X-Trino-Routing-Group: <group>` selects a group; absent: it does. */
+    routingGroupHeader: z.boolean().optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
+    const groupNames = new Set(t.groups.map((g) => g.name));
+    for (const [i, r] of (t.rules ?? []).entries()) {
+      if (!groupNames.has(r.group)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'group'], message: `rule ${r.name} of ${r.xtrinode} leads to group ${r.group}, which is not in the table` });
+    }
     const hosts = new Map<string, string>();
     const headers = new Map<string, string>();
     const names = new Set<string>();
@@ -77,6 +107,7 @@ export const RouteTableSchema = z
 export type RouteTable = z.infer<typeof RouteTableSchema>;
 export type RouteGroup = z.infer<typeof GroupSchema>;
 export type RouteBackend = z.infer<typeof BackendSchema>;
+export type RouteRule = z.infer<typeof RuleSchema>;
 
 export type ParseResult = { ok: true; table: RouteTable } | { ok: false; error: string };
 

@@ -49,6 +49,42 @@ export function selectorValueProblem(v: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Routing rules (spec.routing.rules): which new statements of the shared entry point (no hostname
+ * claims them, no selector header) an XTrinode takes, by what Trino clients send on their own.
+ */
+export const RULE_HEADERS = {
+  source: 'X-Trino-Source',
+  user: 'X-Trino-User',
+  catalog: 'X-Trino-Catalog',
+  clientTags: 'X-Trino-Client-Tags',
+} as const;
+/** The header Trino Gateway's clients use to name a routing group (accepted as a selector). */
+export const ROUTING_GROUP_HEADER = 'X-Trino-Routing-Group';
+export const MAX_RULES_PER_XTRINODE = 16;
+export const MAX_CLIENT_TAGS_PER_RULE = 4;
+/** A source, user or catalog value: printable ASCII, no surrounding blanks (an HTTP header value as sent). */
+export const RULE_VALUE = /^[!-~]([ -~]*[!-~])?$/;
+/** A client tag: no ',' (the list separator) and no blanks (the CLI trims them). */
+export const CLIENT_TAG = /^[A-Za-z0-9._:=/@+-]+$/;
+
+const RuleValue = z.string().min(1).max(128).regex(RULE_VALUE, 'must be printable ASCII without leading or trailing blanks');
+const Rule = z
+  .object({
+    name: z.string().max(63).regex(DNS_LABEL, 'must be a DNS label (lowercase letters, digits and -)').optional(),
+    source: RuleValue.optional(),
+    user: RuleValue.optional(),
+    catalog: RuleValue.optional(),
+    clientTags: z
+      .array(z.string().min(1).max(63).regex(CLIENT_TAG, "must be a client tag: letters, digits and . _ : = / @ + - (no ',' or blanks)"))
+      .min(1)
+      .max(MAX_CLIENT_TAGS_PER_RULE)
+      .refine((ts) => new Set(ts).size === ts.length, 'must not list a tag twice')
+      .optional(),
+  })
+  .strict()
+  .refine((r) => r.source !== undefined || r.user !== undefined || r.catalog !== undefined || r.clientTags !== undefined, 'a rule needs at least one of source, user, catalog, clientTags');
+
 const ServiceRef = z
   .object({
     name: z.string().min(1).max(63).optional(),
@@ -65,6 +101,13 @@ const Routing = z
     default: z.boolean().optional(),
     weight: z.number().int().min(0).max(1000000).optional(),
     acceptMembersFrom: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must name namespaces (DNS labels)').max(63)).max(64).optional(),
+    rules: z
+      .array(Rule)
+      .min(1)
+      .max(MAX_RULES_PER_XTRINODE)
+      .refine((rs) => { const names = rs.flatMap((r) => (r.name ? [r.name] : [])); return new Set(names).size === names.length; }, 'rule names must be unique')
+      .optional(),
+    acceptRulesFrom: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must name namespaces (DNS labels)').max(63)).max(64).optional(),
   })
   .strict();
 
@@ -96,6 +139,8 @@ export interface XTrinodeStatus {
   hostnames?: string[];
   headerSelector?: string;
   default?: boolean;
+  /** Names of the routing rules in force (unnamed ones as `rules[<index>]`). */
+  rules?: string[];
   phase?: string;
   routes?: string[];
   conditions?: Condition[];
@@ -148,4 +193,6 @@ export const Reason = {
   ServiceNotChecked: 'ServiceNotChecked',
   Suspended: 'Suspended',
   GroupOwnedElsewhere: 'GroupOwnedElsewhere',
+  RuleConflict: 'RuleConflict',
+  RuleNotPermitted: 'RuleNotPermitted',
 } as const;

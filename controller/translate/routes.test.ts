@@ -1,6 +1,8 @@
 /**
- * Precedence by construction: random XTrinode sets are translated, and requests with every
- * combination of hostname, selector header and path are replayed through the generated
+ * Precedence by construction: random XTrinode sets (with routing rules) are translated, and
+ * requests with every combination of hostname, selector header (X-Trino-XTrinode,
+ * X-Trino-Routing-Group), rule headers (source, user, catalog, client tags) and path are replayed
+ * through the generated
  * HTTPRoutes under three orderings:
  * - Gateway API's (Istio, NGINX Gateway Fabric, Cilium): a Host that has routes of its own only
  *   sees those; then exact path, longest prefix, method, header count; ties between routes in any
@@ -11,18 +13,21 @@
  *   prefixes 10000 + 100 per character) + 1000 for a method + 100 per header + the longest
  *   hostname's length + (rules - index); equal priorities in any order.
  * Wherever a request lands, after the router's own resolution (the real RouteIndex) it must end
- * where the semantics say: the coordinator its prefix names, else hostname > header > default.
+ * where the semantics say, as `semantics()` below reads them from the route table on its own: the
+ * coordinator its prefix names, else hostname > X-Trino-XTrinode > X-Trino-Routing-Group > the
+ * first rule of the table that matches a new statement > default.
  */
 import { translate, type K8sObject } from './translate.ts';
 import { DEFAULT_SETTINGS, type GatewaySettings } from './settings.ts';
 import { FORWARDED_PREFIX_HEADER, coordinatorPrefix } from './routes.ts';
 import { RouteIndex } from '../../router/route-index.ts';
+import { ruleRequest } from '../../router/routing-rules.ts';
 import { parseCoordinatorPath } from '../../router/coordinator-prefix.ts';
 import type { XTrinode } from '../api/xtrinode.ts';
 
 type Filter = { type: string; requestHeaderModifier?: { set?: Array<{ name: string; value: string }>; remove?: string[] }; urlRewrite?: unknown };
 type BackendRef = { name: string; namespace: string; filters?: Filter[] };
-type Match = { path: { type: string; value: string }; method?: string; headers?: Array<{ name: string; value: string }> };
+type Match = { path: { type: string; value: string }; method?: string; headers?: Array<{ type?: string; name: string; value: string }> };
 type Rule = { matches: Match[]; filters?: Filter[]; backendRefs: BackendRef[] };
 type Route = K8sObject & { spec: { hostnames?: string[]; rules: Rule[] } };
 
@@ -40,6 +45,8 @@ interface Request {
   selector: string | undefined;
   method: string;
   path: string;
+  /** Other headers, lowercase names: x-trino-routing-group, x-trino-source, -user, -catalog, -client-tags. */
+  headers: Record<string, string>;
 }
 
 /** A small deterministic PRNG, so a failure names a seed that reproduces it. */
@@ -64,7 +71,10 @@ function matches(c: Candidate, r: Request): boolean {
   if (!pathMatches(c.match.path, r.path)) return false;
   if (c.match.method && c.match.method !== r.method) return false;
   for (const h of c.match.headers ?? []) {
-    if (h.name.toLowerCase() !== 'x-trino-xtrinode' || r.selector !== h.value) return false;
+    const name = h.name.toLowerCase();
+    const value = name === 'x-trino-xtrinode' ? r.selector : r.headers[name];
+    if (value === undefined) return false;
+    if (h.type === 'RegularExpression' ? !new RegExp(h.value).test(value) : value !== h.value) return false;
   }
   return true;
 }
@@ -137,15 +147,73 @@ function routerDestination(r: Request, index: RouteIndex): string[] {
   const p = parseCoordinatorPath(r.path);
   if (p) return 'malformed' in p ? ['router:malformed'] : index.backends.has(p.id) ? [p.id] : ['router:unknown-coordinator'];
   if (r.path.startsWith('/xtrinode/')) return ['router:served'];
-  const res = index.resolve(r.host, r.selector);
+  const newStatement = r.method === 'POST' && r.path === '/v1/statement';
+  const res = index.resolve(r.host, r.selector, { routingGroup: r.headers['x-trino-routing-group'], rules: newStatement ? ruleRequest(r.headers) : undefined });
   if (res.kind !== 'group') return [`router:${res.kind}`];
   return res.group.backends.map((b) => b.id).sort();
 }
 
-/** What the semantics say: a prefix names its coordinator; otherwise hostname > header > default. */
-function expected(r: Request, index: RouteIndex): string[] {
-  return routerDestination(r, index);
+/**
+ * What the semantics say, read from the route table without the router's code: a prefix names its
+ * coordinator; else hostname > X-Trino-XTrinode > X-Trino-Routing-Group > rules (table order,
+ * new statements only) > default.
+ */
+function semantics(r: Request, table: RouteIndex['table']): string[] {
+  const ids = (g: (typeof table.groups)[number]) => g.backends.map((b) => b.id).sort();
+  const prefix = /^\/xtrinode\/c\/([^/]+)\/([^/]+)(\/|$)/.exec(r.path);
+  if (prefix) {
+    const id = `${prefix[1]}/${prefix[2]}`;
+    return table.groups.some((g) => g.backends.some((b) => b.id === id)) ? [id] : ['router:unknown-coordinator'];
+  }
+  if (r.path.startsWith('/xtrinode/')) return ['router:served'];
+  const byHost = table.groups.find((g) => g.hostnames.includes(r.host));
+  if (byHost) return ids(byHost);
+  if (r.selector !== undefined) {
+    const g = table.groups.find((x) => x.headerValues.includes(r.selector!));
+    return g ? ids(g) : ['router:unknown-selector'];
+  }
+  const rg = r.headers['x-trino-routing-group'];
+  if (rg !== undefined && table.routingGroupHeader !== false) {
+    const g = table.groups.find((x) => x.name === rg);
+    return g ? ids(g) : ['router:unknown-selector'];
+  }
+  if (r.method === 'POST' && r.path === '/v1/statement') {
+    const tags = (r.headers['x-trino-client-tags'] ?? '').split(',').map((t) => t.trim());
+    const rule = (table.rules ?? []).find((x) =>
+      (x.source === undefined || x.source === r.headers['x-trino-source']) &&
+      (x.user === undefined || x.user === r.headers['x-trino-user']) &&
+      (x.catalog === undefined || x.catalog === r.headers['x-trino-catalog']) &&
+      (x.clientTags ?? []).every((t) => tags.includes(t)));
+    if (rule) return ids(table.groups.find((g) => g.name === rule.group)!);
+  }
+  const def = table.groups.find((g) => g.default);
+  return def ? ids(def) : ['router:no-route'];
 }
+
+const RULE_POOL: Array<Record<string, unknown>> = [
+  { source: 'airflow' },
+  { source: 'airflow', clientTags: ['nightly'] },
+  { clientTags: ['etl', 'nightly'] },
+  { clientTags: ['nightly', 'etl'] },
+  { user: 'alice' },
+  { user: 'alice', catalog: 'hive' },
+  { catalog: 'hive' },
+  { source: 'dbt', user: 'alice', clientTags: ['etl'] },
+];
+
+/** Rule headers a request may carry (the empty set always among them). */
+const RULE_HEADER_POOL: Array<Record<string, string>> = [
+  { 'x-trino-source': 'airflow' },
+  { 'x-trino-source': 'airflow', 'x-trino-client-tags': 'etl, nightly' },
+  { 'x-trino-client-tags': 'nightly,etl' },
+  { 'x-trino-client-tags': ' etl , nightly ,x' },
+  { 'x-trino-client-tags': 'etl' },
+  { 'x-trino-user': 'alice' },
+  { 'x-trino-user': 'alice', 'x-trino-catalog': 'hive', 'x-trino-source': 'dbt', 'x-trino-client-tags': 'etl' },
+  { 'x-trino-catalog': 'hive', 'x-trino-source': 'airflow' },
+  { 'x-trino-routing-group': 'shared' },
+  { 'x-trino-routing-group': 'no-such-group', 'x-trino-source': 'airflow' },
+];
 
 function randomXTrinodes(next: () => number): XTrinode[] {
   const pick = <T,>(xs: T[]): T => xs[Math.floor(next() * xs.length)]!;
@@ -159,6 +227,10 @@ function randomXTrinodes(next: () => number): XTrinode[] {
     if (next() < 0.6) routing.header = `X-Trino-XTrinode=${pick(['h1', 'h2', 'team/h3'])}`;
     if (next() < 0.3) routing.default = true;
     if (next() < 0.4) routing.weight = Math.floor(next() * 4);
+    if (next() < 0.5) {
+      const rules = RULE_POOL.filter(() => next() < 0.3);
+      if (rules.length > 0) routing.rules = rules;
+    }
     out.push({
       apiVersion: 'analytics.xtrinode.io/v1',
       kind: 'XTrinode',
@@ -186,7 +258,9 @@ function requests(index: RouteIndex): Request[] {
     ...[...index.backends.keys()].map((id): [string, string] => ['DELETE', coordinatorPrefix(id)]),
   ];
   const out: Request[] = [];
-  for (const host of hosts) for (const selector of selectors) for (const [method, path] of paths) out.push({ host, selector, method, path });
+  for (const host of hosts) for (const selector of selectors) for (const [method, path] of paths) {
+    for (const headers of [{}, ...RULE_HEADER_POOL]) out.push({ host, selector, method, path, headers });
+  }
   return out;
 }
 
@@ -205,13 +279,15 @@ function candidates(objects: K8sObject[]): Candidate[] {
 describe('route precedence holds under Gateway API, Envoy Gateway and Traefik orderings', () => {
   const settingsCases: Array<Partial<GatewaySettings>> = [
     { sharedGroupPath: 'router', followUps: 'prefix' },
-    { sharedGroupPath: 'gateway-weighted', followUps: 'prefix' },
-    { sharedGroupPath: 'router', followUps: 'router' },
+    { sharedGroupPath: 'gateway-weighted', followUps: 'prefix', acceptRulesFrom: ['*'] },
+    { sharedGroupPath: 'router', followUps: 'router', acceptRulesFrom: ['prod'], clientTagMatches: 'none', routingGroupHeader: false },
   ];
   for (const overrides of settingsCases) {
-    test(`${overrides.sharedGroupPath} shared groups, ${overrides.followUps} follow-ups: 80 random XTrinode sets`, () => {
+    test(`${JSON.stringify(overrides)}: 80 random XTrinode sets`, () => {
       const settings = { ...DEFAULT_SETTINGS, ...overrides };
       let replayed = 0;
+      let ruleRoutesWon = 0;
+      let placedByRule = 0;
       const problems: string[] = [];
       for (let seed = 1; seed <= 80 && problems.length < 5; seed++) {
         const out = translate({ xtrinodes: randomXTrinodes(rng(seed * 7919)), settings });
@@ -219,13 +295,16 @@ describe('route precedence holds under Gateway API, Envoy Gateway and Traefik or
         const cs = candidates(out.objects);
         for (const r of requests(index)) {
           const matching = cs.filter((c) => matches(c, r));
-          const want = expected(r, index);
+          const want = semantics(r, out.table);
+          const withoutRuleHeaders = semantics({ ...r, headers: r.headers['x-trino-routing-group'] ? { 'x-trino-routing-group': r.headers['x-trino-routing-group'] } : {} }, out.table);
+          if (want.join() !== withoutRuleHeaders.join()) placedByRule++;
           for (const [ordering, winners] of [['gateway-api', specWinners(matching, r.host)], ['envoy-gateway', specWinners(matching, r.host, true)], ['traefik', traefikWinners(matching)]] as const) {
-            const at = `seed ${seed}, ${ordering}, ${r.method} ${r.path} Host ${r.host} selector ${r.selector ?? '-'}`;
+            const at = `seed ${seed}, ${ordering}, ${r.method} ${r.path} Host ${r.host} selector ${r.selector ?? '-'} ${JSON.stringify(r.headers)}`;
             if (winners.length === 0) problems.push(`${at}: no rule matches`);
             for (const w of winners) {
               // Weighted backendRefs may pick any coordinator of the group; each must be one the semantics allow.
               const got = destination(w.rule, r, index, settings.followUps, problems);
+              if (w.route.includes('.rules')) ruleRoutesWon++;
               const wrong = got.filter((g) => !want.includes(g));
               if (wrong.length > 0) problems.push(`${at}: route ${w.route} ends at ${wrong.join(', ')}, semantics say ${want.join(', ')}`);
               replayed++;
@@ -235,6 +314,9 @@ describe('route precedence holds under Gateway API, Envoy Gateway and Traefik or
       }
       expect(problems).toEqual([]);
       expect(replayed).toBeGreaterThan(10_000);
+      // The rules took part: requests their headers sent elsewhere than the default, and rules routes won.
+      expect(placedByRule).toBeGreaterThan(50);
+      expect(ruleRoutesWon).toBeGreaterThan(500);
     });
   }
 
@@ -245,7 +327,7 @@ describe('route precedence holds under Gateway API, Envoy Gateway and Traefik or
     ];
     const out = translate({ xtrinodes: xts, settings: DEFAULT_SETTINGS });
     const index = new RouteIndex(out.table);
-    const r: Request = { host: 'a.io', selector: 'b', method: 'POST', path: '/v1/statement' };
+    const r: Request = { host: 'a.io', selector: 'b', method: 'POST', path: '/v1/statement', headers: {} };
     const winners = traefikWinners(candidates(out.objects).filter((c) => matches(c, r)));
     // Traefik picks the header route (102 > 1 + 4 + 1): it leads to the router, which resolves the hostname first.
     expect(winners.map((w) => w.route)).toEqual(['xtrinode-p--b.header']);

@@ -31,8 +31,8 @@
  * hostname route's `/xtrinode` rule wins instead, the router forwards by the same prefix.
  * `routes.test.ts` replays requests through both orderings.
  */
-import { SELECTOR_HEADER } from '../api/xtrinode.ts';
-import type { RouteBackend, RouteGroup } from '../../routetable/schema.ts';
+import { RULE_HEADERS, SELECTOR_HEADER } from '../api/xtrinode.ts';
+import type { RouteBackend, RouteGroup, RouteRule } from '../../routetable/schema.ts';
 import type { GatewaySettings } from './settings.ts';
 import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import type { IReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant';
@@ -42,6 +42,8 @@ export const MANAGED_BY = 'xtrinode-gateway';
 export const LABEL_GROUP = 'analytics.xtrinode.io/routing-group';
 export const ANNOTATION_MEMBERS = 'analytics.xtrinode.io/members';
 export const ANNOTATION_PURPOSE = 'analytics.xtrinode.io/purpose';
+/** On a rules route: which XTrinode rule each of its HTTPRoute rules is, by index. */
+export const ANNOTATION_RULES = 'analytics.xtrinode.io/rules';
 /** A group name is a DNS label (no '.'), so `xtrinode.<...>` is never a group's route. */
 export const FALLBACK_ROUTE = 'xtrinode.fallback';
 export const FORWARDED_PREFIX_HEADER = 'X-Forwarded-Prefix';
@@ -73,6 +75,8 @@ export interface GroupRoutesInput {
   path: RouteGroup['path'];
   backends: RouteBackend[];
   members: string[];
+  /** The group's routing rules in force, in precedence order. */
+  rules?: RouteRule[];
 }
 
 /** Gateway API types from @kubernetes-models/gateway-api: the compiler checks every field we generate. */
@@ -82,6 +86,8 @@ type HTTPBackendRef = NonNullable<NonNullable<IHTTPRoute['spec']['rules']>[numbe
 type HTTPRouteFilter = NonNullable<NonNullable<IHTTPRoute['spec']['rules']>[number]['filters']>[number];
 
 const PATH_ALL = { type: 'PathPrefix' as const, value: '/' };
+/** Where new statements are POSTed: what routing rules match. */
+const PATH_STATEMENT = { type: 'Exact' as const, value: '/v1/statement' };
 /** Paths the router serves itself (wait URIs of held queries) or forwards by prefix. */
 const PATH_ROUTER = { type: 'PathPrefix' as const, value: '/xtrinode' };
 /** Paths a client builds itself, or that need OAuth2 cookie stickiness: weighted groups send them to the router. */
@@ -177,12 +183,70 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
   chunk(prefixRules, MAX_RULES_PER_ROUTE).forEach((rules, k) => {
     out.push(route(k === 0 ? `xtrinode-${g.group}.prefix` : `xtrinode-${g.group}.prefix.${k + 1}`, 'coordinator prefixes (follow-ups of header and default traffic)', rules));
   });
+  chunk((g.rules ?? []).flatMap((r) => ruleRule(s, r)), MAX_RULES_PER_ROUTE).forEach((rs, i) => {
+    const name = i === 0 ? `xtrinode-${g.group}.rules` : `xtrinode-${g.group}.rules.${i + 1}`;
+    const r = route(name, 'routing rules (new statements no hostname or selector header claims; the router places them and applies the precedence of the rules)', rs.map((x) => x.rule));
+    r.metadata.annotations![ANNOTATION_RULES] = rs.map((x, k) => `${k + 1}: ${x.of.xtrinode} ${x.of.name} (${describeRule(x.of)})`).join('\n');
+    out.push(r);
+  });
   chunk(g.headerValues, MAX_MATCHES_PER_RULE).forEach((vs, i) => {
     const name = i === 0 ? `xtrinode-${g.group}.header` : `xtrinode-${g.group}.header.${i + 1}`;
     const matches = vs.map((v): HTTPRouteMatch => ({ path: PATH_ALL, headers: [{ type: 'Exact', name: SELECTOR_HEADER, value: v }] }));
     out.push(route(name, `${SELECTOR_HEADER} header routing (the router places new statements; a hostname always outranks a header)`, [{ matches, backendRefs: [routerRef(s)] }]));
   });
   return out;
+}
+
+/** `source=airflow, clientTags=etl+nightly`: a rule's conditions, for status and annotations. */
+export function describeRule(r: { source?: string; user?: string; catalog?: string; clientTags?: readonly string[] }): string {
+  const parts: string[] = [];
+  if (r.source !== undefined) parts.push(`source=${r.source}`);
+  if (r.user !== undefined) parts.push(`user=${r.user}`);
+  if (r.catalog !== undefined) parts.push(`catalog=${r.catalog}`);
+  if (r.clientTags !== undefined) parts.push(`clientTags=${r.clientTags.join('+')}`);
+  return parts.join(', ');
+}
+
+/** Regex metacharacters a client tag may contain (CLIENT_TAG allows '.', '+' and no others). */
+function escapeRegex(t: string): string {
+  return t.replace(/[.+]/g, (c) => `\\${c}`);
+}
+
+/**
+ * One RE2 pattern (also valid JavaScript) per order of the tags: the comma-separated list holds
+ * every tag, in that order, anything between, blanks around each tag. A header match is a single
+ * pattern and RE2 has no lookahead, so "all of them, any order" is one match per permutation (at
+ * most 4! = 24, under the 64 matches of an HTTPRoute rule). Anchored: Traefik's HeaderRegexp
+ * searches, Envoy's safe_regex matches the whole value.
+ */
+export function clientTagPatterns(tags: readonly string[]): string[] {
+  const orders: string[][] = [];
+  const permute = (rest: readonly string[], acc: string[]) => {
+    if (rest.length === 0) orders.push(acc);
+    rest.forEach((t, i) => permute([...rest.slice(0, i), ...rest.slice(i + 1)], [...acc, t]));
+  };
+  permute(tags, []);
+  return orders.map((o) => `^(?:.*,)?[ \\t]*${o.map(escapeRegex).join('[ \\t]*,(?:.*,)?[ \\t]*')}[ \\t]*(?:,.*)?$`);
+}
+
+/**
+ * The HTTPRoute rule of one routing rule: new statements (`/v1/statement` exactly) carrying its
+ * headers, to the router. Every match leads to the router, which resolves hostname, selector and
+ * rule precedence itself, so a match that is wider than the rule (tags left out under
+ * `clientTagMatches: none`) never misroutes; a rule that would have no header left gets none.
+ */
+function ruleRule(s: GatewaySettings, r: RouteRule): Array<{ rule: Rule; of: RouteRule }> {
+  type Header = NonNullable<HTTPRouteMatch['headers']>[number];
+  const exact: Header[] = [];
+  if (r.source !== undefined) exact.push({ type: 'Exact', name: RULE_HEADERS.source, value: r.source });
+  if (r.user !== undefined) exact.push({ type: 'Exact', name: RULE_HEADERS.user, value: r.user });
+  if (r.catalog !== undefined) exact.push({ type: 'Exact', name: RULE_HEADERS.catalog, value: r.catalog });
+  const tagPatterns = r.clientTags && s.clientTagMatches !== 'none' ? clientTagPatterns(r.clientTags) : [];
+  const headerSets: Header[][] = tagPatterns.length > 0
+    ? tagPatterns.map((p) => [...exact, { type: 'RegularExpression', name: RULE_HEADERS.clientTags, value: p }])
+    : exact.length > 0 ? [exact] : [];
+  if (headerSets.length === 0) return [];
+  return [{ rule: { matches: headerSets.map((headers) => ({ path: PATH_STATEMENT, headers })), backendRefs: [routerRef(s)] }, of: r }];
 }
 
 export function fallbackRoute(s: GatewaySettings): K8sObject & IHTTPRoute {

@@ -28,7 +28,19 @@ export interface Runtime {
   oauth2: boolean;
   /** Namespaces this runtime lets join its routing group (counts when its namespace owns the group). */
   acceptMembersFrom: string[];
+  /** Its routing rules, in spec order; `name` is the spec's or `rules[<index>]`, tags sorted. */
+  rules: RuntimeRule[];
+  /** Namespaces whose rules are in force (counts when this runtime holds the default route). */
+  acceptRulesFrom: string[];
   service: { namespace: string; name: string; port: number };
+}
+
+export interface RuntimeRule {
+  name: string;
+  source?: string;
+  user?: string;
+  catalog?: string;
+  clientTags?: string[];
 }
 
 export interface FieldProblem {
@@ -129,6 +141,14 @@ export function readRuntime(xt: XTrinode): RuntimeResult {
       suspend: spec.suspend === true,
       oauth2: spec.coordinator?.oauth2 === true,
       acceptMembersFrom: routing.acceptMembersFrom ?? [],
+      rules: (routing.rules ?? []).map((r, i) => ({
+        name: r.name ?? `rules[${i}]`,
+        ...(r.source !== undefined ? { source: r.source } : {}),
+        ...(r.user !== undefined ? { user: r.user } : {}),
+        ...(r.catalog !== undefined ? { catalog: r.catalog } : {}),
+        ...(r.clientTags !== undefined ? { clientTags: [...r.clientTags].sort() } : {}),
+      })),
+      acceptRulesFrom: routing.acceptRulesFrom ?? [],
       service: {
         namespace,
         name: spec.coordinator?.service?.name ?? `${rtName}-coordinator`,

@@ -25,6 +25,21 @@ export interface GatewaySettings {
    * shared groups then always go through the router.
    */
   followUps: 'prefix' | 'router';
+  /**
+   * Namespaces whose routing rules are in force whatever the default route's owner says (`*`: all).
+   * The platform team's consent; the owner of the default route gives its own by
+   * `spec.routing.acceptRulesFrom`. Absent: none.
+   */
+  acceptRulesFrom?: string[];
+  /** Whether `X-Trino-Routing-Group: <group>` selects a group (for clients of Trino Gateway). Absent: it does. */
+  routingGroupHeader?: boolean;
+  /**
+   * How client-tag conditions appear in HTTPRoutes: `regex` (default), a RegularExpression header
+   * match (RE2 syntax, anchored), or `none` for a Gateway without regex header matches: the
+   * rule's match then leaves the tags out (a rule of tags alone gets none) and the router, which
+   * every rule match leads to, still applies them; only `kubectl` shows less.
+   */
+  clientTagMatches?: 'regex' | 'none';
 }
 
 export const DEFAULT_SETTINGS: GatewaySettings = {
@@ -34,6 +49,15 @@ export const DEFAULT_SETTINGS: GatewaySettings = {
   sharedGroupPath: 'router',
   followUps: 'prefix',
 };
+
+/** Parses a comma-separated list of namespaces (or `*`), for ACCEPT_RULES_FROM. */
+export function parseNamespaceList(what: string, s: string): string[] {
+  const items = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  for (const x of items) {
+    if (x !== '*' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(x)) throw new Error(`${what} "${s}": "${x}" is not a namespace name (DNS label) or *`);
+  }
+  return items;
+}
 
 /** Parses `NAMESPACE/NAME[/SECTION]`. */
 export function parseGatewayRef(s: string): GatewaySettings['gateway'] {

@@ -19,9 +19,11 @@ import {
   serializeRouteTable,
   type RouteBackend,
   type RouteGroup,
+  type RouteRule,
   type RouteTable,
 } from '../../routetable/schema.ts';
-import { compareAge, readRuntime, type FieldProblem, type Runtime } from './runtime.ts';
+import { compareAge, readRuntime, type FieldProblem, type Runtime, type RuntimeRule } from './runtime.ts';
+import { ruleConditions } from '../../router/routing-rules.ts';
 import type { GatewaySettings } from './settings.ts';
 import {
   ANNOTATION_PURPOSE,
@@ -30,6 +32,7 @@ import {
   MANAGED_BY,
   MAX_BACKENDREFS_PER_RULE,
   coordinatorPrefix,
+  describeRule,
   fallbackRoute,
   groupRoutes,
   referenceGrants,
@@ -130,7 +133,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     list.push(l);
     losses.set(rt.key, list);
   };
-  const effective = new Map<string, { hostnames: string[]; headerValue?: string; default: boolean }>();
+  const effective = new Map<string, Effective>();
 
   for (const rt of runtimes) {
     let g = groups.get(rt.group);
@@ -139,7 +142,7 @@ export function translate(input: TranslateInput): TranslateOutput {
       groups.set(rt.group, g);
     }
     g.members.push(rt);
-    const eff: { hostnames: string[]; headerValue?: string; default: boolean } = { hostnames: [], default: false };
+    const eff: Effective = { hostnames: [], default: false, rules: [] };
     for (const h of rt.hostnames) {
       const owner = hostOwner.get(h);
       if (owner && owner.group !== rt.group) {
@@ -175,6 +178,8 @@ export function translate(input: TranslateInput): TranslateOutput {
     }
     effective.set(rt.key, eff);
   }
+
+  const tableRules = claimRules(runtimes, defaultOwner, settings, effective, lose);
 
   // Backends: each runtime's coordinator Service, checked when Services were given.
   const serviceIndex = input.services ? indexServices(input.services) : undefined;
@@ -234,7 +239,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     }
 
     const members = g.members.map((m) => m.key).sort();
-    const routes = groupRoutes(settings, { group: g.name, hostnames, headerValues, path, backends, members });
+    const routes = groupRoutes(settings, { group: g.name, hostnames, headerValues, path, backends, members, rules: tableRules.filter((r) => r.group === g.name) });
     objects.push(...routes);
     routesOfGroup.set(g.name, routes.map((r) => r.metadata.name));
     // Every coordinator Service a route may point at, whatever its state now: a grant is never
@@ -256,7 +261,12 @@ export function translate(input: TranslateInput): TranslateOutput {
     objects.push(...referenceGrants(settings, ns, [...names].sort()));
   }
 
-  const table: RouteTable = { version: ROUTE_TABLE_VERSION, groups: tableGroups };
+  const table: RouteTable = {
+    version: ROUTE_TABLE_VERSION,
+    groups: tableGroups,
+    ...(tableRules.length > 0 ? { rules: tableRules } : {}),
+    ...(settings.routingGroupHeader === false ? { routingGroupHeader: false } : {}),
+  };
   objects.push({
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -278,7 +288,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     if (lost.length === 0) {
       const selectors = describeSelectors(eff);
       conditions.push(cond(ConditionType.Accepted, 'True', Reason.Accepted,
-        `${selectors ? `routing group ${rt.group}: ${selectors}` : `routing group ${rt.group} has no hostname, header or default selector; set spec.routing to reach it`}${sharedNote.get(rt.group) ?? ''}`, rt.generation));
+        `${selectors ? `routing group ${rt.group}: ${selectors}` : `routing group ${rt.group} has no hostname, header, rule or default selector; set spec.routing to reach it`}${sharedNote.get(rt.group) ?? ''}`, rt.generation));
     } else {
       conditions.push(cond(ConditionType.Accepted, 'False', lost[0]!.reason,
         `${lost.map((l) => l.message).join('; ')}. ${describeSelectors(eff) ? `Still routed: ${describeSelectors(eff)}.` : 'No other selector routes to this runtime.'}`, rt.generation));
@@ -291,6 +301,7 @@ export function translate(input: TranslateInput): TranslateOutput {
       ...(eff.hostnames[0] !== undefined ? { hostname: eff.hostnames[0], hostnames: eff.hostnames } : {}),
       ...(eff.headerValue !== undefined ? { headerSelector: eff.headerValue } : {}),
       default: eff.default,
+      ...(eff.rules.length > 0 ? { rules: eff.rules } : {}),
       routes: routes.length > 0 ? [...routes, FALLBACK_ROUTE] : [FALLBACK_ROUTE],
       conditions,
     };
@@ -310,10 +321,64 @@ function followUpsNote(s: GatewaySettings, key: string): string {
     : 'follow-ups through the router (--follow-ups router)';
 }
 
-function describeSelectors(e: { hostnames: string[]; headerValue?: string; default: boolean }): string {
+interface Effective {
+  hostnames: string[];
+  headerValue?: string;
+  default: boolean;
+  /** Names of its rules in force. */
+  rules: string[];
+}
+
+/**
+ * The routing rules in force, in precedence order (more conditions first, then the oldest
+ * XTrinode, then spec order). A namespace's rules count only with consent: the controller's
+ * `acceptRulesFrom`, or the default route's owner (its namespace, and the namespaces its group's
+ * members in that namespace list in `spec.routing.acceptRulesFrom`). An identical rule (same
+ * conditions) of a younger XTrinode of another group loses with RuleConflict.
+ */
+function claimRules(runtimes: Runtime[], defaultOwner: Runtime | undefined, settings: GatewaySettings, effective: Map<string, Effective>, lose: (rt: Runtime, l: Loss) => void): RouteRule[] {
+  const allowed = new Set(settings.acceptRulesFrom ?? []);
+  if (defaultOwner) {
+    allowed.add(defaultOwner.namespace);
+    for (const m of runtimes) {
+      if (m.group === defaultOwner.group && m.namespace === defaultOwner.namespace) for (const ns of m.acceptRulesFrom) allowed.add(ns);
+    }
+  }
+  const owners = new Map<string, { rt: Runtime; rule: RuntimeRule }>();
+  const claims: Array<{ rt: Runtime; rule: RuntimeRule; order: number }> = [];
+  for (const rt of runtimes) {
+    if (rt.rules.length === 0) continue;
+    if (!allowed.has('*') && !allowed.has(rt.namespace)) {
+      const why = defaultOwner
+        ? `the XTrinode ${defaultOwner.key}, which holds the default route, does not list namespace ${rt.namespace} in spec.routing.acceptRulesFrom`
+        : 'no XTrinode holds the default route to consent';
+      lose(rt, { reason: Reason.RuleNotPermitted, message: `its routing rules are not in force: ${why}, and the controller's ACCEPT_RULES_FROM does not name it (rules take traffic of the shared entry point, so its owner decides)` });
+      continue;
+    }
+    const eff = effective.get(rt.key)!;
+    for (const rule of rt.rules) {
+      const key = JSON.stringify([rule.source ?? null, rule.user ?? null, rule.catalog ?? null, rule.clientTags ?? []]);
+      const owner = owners.get(key);
+      if (owner && owner.rt.group !== rt.group) {
+        lose(rt, { reason: Reason.RuleConflict, message: `rule ${rule.name} (${describeRule(rule)}) is already routed to group ${owner.rt.group} by rule ${owner.rule.name} of the older XTrinode ${owner.rt.key}` });
+        continue;
+      }
+      eff.rules.push(rule.name);
+      if (!owner) {
+        owners.set(key, { rt, rule });
+        claims.push({ rt, rule, order: claims.length });
+      }
+    }
+  }
+  claims.sort((a, b) => ruleConditions(b.rule) - ruleConditions(a.rule) || a.order - b.order);
+  return claims.map(({ rt, rule }) => ({ group: rt.group, xtrinode: rt.key, ...rule }));
+}
+
+function describeSelectors(e: Effective): string {
   const parts: string[] = [];
   if (e.hostnames.length > 0) parts.push(`hostnames ${e.hostnames.join(', ')}`);
   if (e.headerValue !== undefined) parts.push(`header ${SELECTOR_HEADER}=${e.headerValue}`);
+  if (e.rules.length > 0) parts.push(`rules ${e.rules.join(', ')}`);
   if (e.default) parts.push('default route');
   return parts.join('; ');
 }
