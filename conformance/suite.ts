@@ -42,8 +42,8 @@ export interface BackendProvider {
 export interface RealClients {
   /** java, the Trino CLI jar and the Trino JDBC driver jar. */
   trinoCli?: { java: string; jar: string; jdbcJar?: string };
-  /** A group served by real Trino, with its hostname and a header selector. */
-  trinoGroup?: { hostname: string; header: string };
+  /** A group served by real Trino, with its hostname, a header selector and one of its XTrinodes (routing rules are added to it for a case). */
+  trinoGroup?: { hostname: string; header: string; xtrinode?: { namespace: string; name: string } };
   /** A Python with the PyPI `trino` client installed. */
   python?: string;
 }
@@ -269,19 +269,19 @@ function trinoCli(t: Tools, hostname: string, sql: string, extra: string[] = [])
 }
 
 /** The Trino JDBC driver (conformance/clients/JdbcQuery.java) against `jdbc:trino://<hostname>:<gateway port>/<catalog/schema>`. */
-function trinoJdbc(t: Tools, hostname: string, sql: string, catalogSchema = ''): Promise<string> {
+function trinoJdbc(t: Tools, hostname: string, sql: string, catalogSchema = '', properties = ''): Promise<string> {
   const jar = t.ctx.realClients?.trinoCli?.jdbcJar;
   if (!jar) throw new Skip('no Trino JDBC driver in this environment');
   const program = join(dirname(fileURLToPath(import.meta.url)), 'clients/JdbcQuery.java');
-  return javaClient(t, hostname, ['-cp', jar, program, `jdbc:trino://${hostname}:${t.port}${catalogSchema ? `/${catalogSchema}` : ''}`, 'conformance', sql]);
+  return javaClient(t, hostname, ['-cp', jar, program, `jdbc:trino://${hostname}:${t.port}${catalogSchema ? `/${catalogSchema}` : ''}`, 'conformance', sql, properties]);
 }
 
 /** The Python client (conformance/clients/python_query.py) against the Gateway URL with a selector header. */
-function python(t: Tools, selector: string, sql: string): Promise<string> {
+function python(t: Tools, selector: string, sql: string, connect: Record<string, unknown> = {}): Promise<string> {
   const py = t.ctx.realClients!.python!;
   const program = join(dirname(fileURLToPath(import.meta.url)), 'clients/python_query.py');
   return new Promise<string>((resolve, reject) => {
-    execFile(py, [program, t.ctx.gatewayUrl, selector, sql], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(-800)}`)) : resolve(stdout)));
+    execFile(py, [program, t.ctx.gatewayUrl, selector, sql, JSON.stringify(connect)], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(-800)}`)) : resolve(stdout)));
   });
 }
 
@@ -745,6 +745,81 @@ const CASES: Case[] = [
       }
     },
   },
+  {
+    name: 'RoutingGroupHeaderSelects',
+    description: 'X-Trino-Routing-Group: <group> (the header Trino Gateway clients send) reaches that group; an unknown group gets a 404 naming the header, never the default route.',
+    async run(t) {
+      await t.eventually('routing group header', () => t.send({ host: 'unrelated.invalid', headers: { 'x-trino-routing-group': 'conformance-weighted' }, body: 'SELECT 1' }), (x) => ['c-w1', 'c-w2'].includes(served(x) ?? ''));
+      const r = await t.send({ host: 'unrelated.invalid', headers: { 'x-trino-routing-group': 'conformance-no-such-group' }, body: 'SELECT 1' });
+      expect(r.status === 404 && header(r, 'x-xtrinode-error') === 'XTN_UNKNOWN_SELECTOR', `status ${r.status} ${header(r, 'x-xtrinode-error')}`);
+      expect(r.text.includes('X-Trino-Routing-Group') && r.text.includes('conformance-no-such-group'), `message does not name the header and value: ${r.text}`);
+      expect(served(r) === undefined, `served by ${served(r)}`);
+    },
+  },
+  {
+    name: 'RoutingRulesWithRealClients',
+    description: "Routing rules by source and client tags, with the default route owner's consent: the Trino CLI (--source, --client-tags in any order and spacing), JDBC (source, clientTags) and python (source, client_tags) land on the rule's runtime, a rule on the real Trino group runs there, queries matching no rule land on the default route; a namespace without consent gets RuleNotPermitted and routes nothing.",
+    async run(t) {
+      const g = t.ctx.realClients?.trinoGroup;
+      if (!g?.xtrinode || !t.ctx.realClients?.python) throw new Skip('no real Trino coordinators or clients in this environment');
+      type Table = { groups: Array<{ default: boolean; backends: Array<{ id: string }> }> };
+      const tb = JSON.parse((await t.core.readNamespacedConfigMap({ namespace: t.ctx.gateway.namespace, name: 'trino-gateway-routes' })).data?.['routes.json'] ?? '{"groups":[]}') as Table;
+      const owners = tb.groups.find((x) => x.default)?.backends.map((b) => b.id.split('/') as [string, string]) ?? [];
+      expect(owners.length > 0, 'no default route in the route table');
+      const defaults = owners.map(([, name]) => name);
+      const xt = (ns: string, name: string, routing: Record<string, unknown>) => t.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: ns }, spec: { routing } });
+      const host = `rules.${DOMAIN}`;
+
+      // No consent for NS_B: refused, and its source goes to the default route.
+      const refused = await t.eventually('RuleNotPermitted on the rules of a namespace nobody consented to', () => t.status(NS_B, 'c-rules-b'), (s) => s.conditions?.some((c) => c.type === 'Accepted' && c.reason === 'RuleNotPermitted') === true);
+      expect(refused.conditions!.find((c) => c.type === 'Accepted')!.message.includes('acceptRulesFrom'), `message: ${JSON.stringify(refused.conditions)}`);
+
+      try {
+        for (const [ns, name] of owners) await xt(ns, name, { acceptRulesFrom: [NS, g.xtrinode.namespace] });
+        await xt(g.xtrinode.namespace, g.xtrinode.name, { rules: [{ name: 'trino-loader', source: 'trino-loader' }] });
+        const st = await t.eventually('rules of c-rules in force', () => t.status(NS, 'c-rules'), (s) => s.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True') === true && JSON.stringify((s as { rules?: string[] }).rules) === '["airflow","nightly-etl"]');
+        expect(st.conditions!.find((c) => c.type === 'Accepted')!.message.includes('rules airflow, nightly-etl'), `status: ${JSON.stringify(st.conditions)}`);
+        const route = (await t.custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: t.ctx.gateway.namespace, plural: 'httproutes', name: `xtrinode-${NS}--c-rules.rules` })) as { metadata: { annotations?: Record<string, string> }; spec: { rules: Array<{ matches: Array<{ headers?: Array<{ type: string; name: string }> }> }> } };
+        expect((route.metadata.annotations?.['analytics.xtrinode.io/rules'] ?? '').includes(`${NS}/c-rules nightly-etl`), `annotations: ${JSON.stringify(route.metadata.annotations)}`);
+        expect(route.spec.rules.some((r) => r.matches.some((m) => m.headers?.some((h) => h.type === 'RegularExpression' && h.name === 'X-Trino-Client-Tags'))), 'no client tag match in the rules route');
+
+        await t.eventually('a rule by source through the Gateway', () => t.send({ host, headers: { 'x-trino-source': 'airflow' }, body: 'SELECT 1' }), (x) => served(x) === 'c-rules');
+        await t.eventually('a rule by client tags through the Gateway', () => t.send({ host, headers: { 'x-trino-client-tags': 'nightly, etl' }, body: 'SELECT 1' }), (x) => served(x) === 'c-rules');
+        const dbt = await t.send({ host, headers: { 'x-trino-source': 'dbt' }, body: 'SELECT 1' });
+        expect(defaults.includes(served(dbt) ?? ''), `a source only a refused rule names was served by ${served(dbt)}, not the default route (${defaults.join(', ')})`);
+
+        const cliRow = (name: string) => `"0","${name}"`;
+        const landed: string[] = [];
+        for (const extra of [['--source', 'airflow'], ['--client-tags', 'etl,nightly'], ['--client-tags', 'nightly,etl'], ['--client-tags', ' etl , nightly']]) {
+          const out = (await trinoCli(t, host, 'SELECT 1', extra)).trim();
+          expect(out === cliRow('c-rules'), `CLI ${extra.join(' ')} printed ${JSON.stringify(out)}`);
+          landed.push(`cli ${extra.join(' ')}`);
+        }
+        for (const extra of [[], ['--client-tags', 'etl'], ['--source', 'dbt']]) {
+          const out = (await trinoCli(t, host, 'SELECT 1', extra)).trim();
+          expect(defaults.some((d) => out === cliRow(d)), `CLI ${extra.join(' ') || '(no rule)'} printed ${JSON.stringify(out)}, not the default route's ${defaults.join(', ')}`);
+        }
+        for (const props of ['source=airflow', 'clientTags=nightly,etl']) {
+          const out = (await trinoJdbc(t, host, 'SELECT 1', '', props)).trim();
+          expect(out === '0\tc-rules', `JDBC ${props} printed ${JSON.stringify(out)}`);
+        }
+        const plainJdbc = (await trinoJdbc(t, host, 'SELECT 1')).trim();
+        expect(defaults.some((d) => plainJdbc === `0\t${d}`), `JDBC without rule properties printed ${JSON.stringify(plainJdbc)}`);
+        for (const connect of [{ source: 'airflow' }, { client_tags: ['nightly', 'etl'] }]) {
+          const out = (await python(t, '', 'SELECT 1', connect)).trim();
+          expect(out === '0\tc-rules', `python ${JSON.stringify(connect)} printed ${JSON.stringify(out)}`);
+        }
+        const plainPy = (await python(t, '', 'SELECT 1')).trim();
+        expect(defaults.some((d) => plainPy === `0\t${d}`), `python without rule arguments printed ${JSON.stringify(plainPy)}`);
+        // The real Trino group: only a real coordinator answers from its tpch and system catalogs.
+        const real = (await trinoCli(t, host, "SELECT count(*), max(node_version) FROM tpch.tiny.nation CROSS JOIN system.runtime.nodes WHERE coordinator", ['--source', 'trino-loader'])).trim();
+        expect(real === '"25","476"', `CLI --source trino-loader printed ${JSON.stringify(real)}, not real Trino 476's answer`);
+      } finally {
+        for (const [ns, name] of owners) await xt(ns, name, {});
+        await xt(g.xtrinode.namespace, g.xtrinode.name, {});
+      }
+    },
+  },
 ];
 
 /** The fixtures every case relies on, applied once. */
@@ -767,6 +842,10 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await t.xtrinode(NS, 'c-w1', { routing: { routingGroup: 'conformance-weighted', hostname: `weighted.${DOMAIN}`, weight: 3 } });
   await t.xtrinode(NS, 'c-w2', { routing: { routingGroup: 'conformance-weighted', hostname: `weighted.${DOMAIN}`, weight: 1 } });
   await t.xtrinode(NS_B, 'c-crossns', { routing: { hostname: `crossns.${DOMAIN}` } });
+  await b.coordinator(NS, 'c-rules');
+  await t.xtrinode(NS, 'c-rules', { routing: { rules: [{ name: 'airflow', source: 'airflow' }, { name: 'nightly-etl', clientTags: ['etl', 'nightly'] }] } });
+  await b.coordinator(NS_B, 'c-rules-b');
+  await t.xtrinode(NS_B, 'c-rules-b', { routing: { rules: [{ name: 'grab-dbt', source: 'dbt' }] } });
   await t.xtrinode(NS, 'c-this-name-makes-the-generated-group-name-too-long-x', { routing: { hostname: `invalid.${DOMAIN}` } });
   if (b.oauth2) {
     await t.xtrinode(NS, 'c-sso-1', { coordinator: { oauth2: true }, routing: { routingGroup: 'conformance-sso', hostname: `sso.${DOMAIN}` } });

@@ -1,6 +1,7 @@
 // A real JDBC client for the conformance suite: runs one statement through the Trino JDBC driver
 // and prints each row, columns separated by tabs.
-//   java -cp trino-jdbc.jar conformance/clients/JdbcQuery.java jdbc:trino://host:port/tpch/tiny user "SELECT 1"
+//   java -cp trino-jdbc.jar conformance/clients/JdbcQuery.java jdbc:trino://host:port/tpch/tiny user "SELECT 1" [key=value;key=value]
+// The optional last argument sets more connection properties (source=airflow;clientTags=etl,nightly).
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -11,6 +12,12 @@ public class JdbcQuery {
     public static void main(String[] args) throws Exception {
         Properties props = new Properties();
         props.setProperty("user", args[1]);
+        if (args.length > 3 && !args[3].isEmpty()) {
+            for (String kv : args[3].split(";")) {
+                int eq = kv.indexOf('=');
+                props.setProperty(kv.substring(0, eq), kv.substring(eq + 1));
+            }
+        }
         try (Connection c = DriverManager.getConnection(args[0], props);
              Statement s = c.createStatement();
              ResultSet rs = s.executeQuery(args[2])) {
