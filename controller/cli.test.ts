@@ -47,5 +47,18 @@ describe('xtrinode CLI', () => {
     const help = xtrinode(['render', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('(default: trino-gateway/trino-gateway)');
+    const badNs = xtrinode(['render', '-f', 'examples/', '--accept-rules-from', 'team-a,Team_B']);
+    expect([badNs.code, badNs.stderr.trim()]).toEqual([2, 'error: --accept-rules-from "team-a,Team_B": "Team_B" is not a namespace name (DNS label) or *']);
+    expect(xtrinode(['render', '-f', 'examples/', '--client-tag-matches', 'glob']).stderr).toContain('--client-tag-matches "glob": expected regex or none');
+  });
+
+  test('render prints routing rules offline; --accept-rules-from gives consent without a default route', () => {
+    const input = ['apiVersion: analytics.xtrinode.io/v1', 'kind: XTrinode', 'metadata: {name: etl, namespace: team-a}', 'spec: {routing: {rules: [{name: airflow, source: airflow}]}}'].join('\n');
+    const refused = xtrinode(['render', '-f', '-'], input);
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('team-a/etl: RuleNotPermitted')]);
+    const granted = xtrinode(['render', '-f', '-', '--accept-rules-from', 'team-a'], input);
+    expect(granted.code).toBe(0);
+    const route = parseAllDocuments(granted.stdout).map((d) => (d as { toJS(): { kind: string; metadata: { name: string }; spec?: { rules?: Array<{ matches: unknown[] }> } } }).toJS()).find((o) => o.metadata.name === 'xtrinode-team-a--etl.rules');
+    expect(route?.spec?.rules?.[0]?.matches).toEqual([{ path: { type: 'Exact', value: '/v1/statement' }, headers: [{ type: 'Exact', name: 'X-Trino-Source', value: 'airflow' }] }]);
   });
 });

@@ -196,6 +196,41 @@ describe('controller against a real API server', () => {
     for (const [ns, name] of [['team-b', 'guest'], ['production', 'pool-owner']] as const) await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: ns, plural: 'xtrinodes', name });
   });
 
+  test('routing rules: an identical younger rule of another group gets RuleConflict and an Event; rules of a namespace without consent get RuleNotPermitted; the rules route goes to the router', async () => {
+    // production holds the default route (default-runtime), so its own rules are in force.
+    for (const [ns, n] of [['production', 'rules-old'], ['production', 'rules-young'], ['team-b', 'rules-guest']] as const) await apply(service(ns, `${n}-coordinator`));
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'rules-old', namespace: 'production' }, spec: { routing: { rules: [{ name: 'airflow', source: 'airflow' }] } } });
+    await until('rules route of rules-old', () => getRoute('xtrinode-production--rules-old.rules'));
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'rules-young', namespace: 'production' }, spec: { routing: { rules: [{ name: 'mine-too', source: 'airflow' }] } } });
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'rules-guest', namespace: 'team-b' }, spec: { routing: { rules: [{ name: 'dbt', source: 'dbt' }] } } });
+    const young = await until('RuleConflict on rules-young', async () => {
+      const x = await getXt('production', 'rules-young');
+      return cond(x, 'Accepted')?.reason === 'RuleConflict' ? x : undefined;
+    });
+    expect(cond(young, 'Accepted')?.message).toContain('already routed to group production--rules-old by rule airflow of the older XTrinode production/rules-old');
+    const guest = await until('RuleNotPermitted on team-b/rules-guest', async () => {
+      const x = await getXt('team-b', 'rules-guest');
+      return cond(x, 'Accepted')?.reason === 'RuleNotPermitted' ? x : undefined;
+    });
+    expect(cond(guest, 'Accepted')?.message).toContain('production/default-runtime, which holds the default route, does not list namespace team-b');
+    expect(await getRoute('xtrinode-team-b--rules-guest.rules')).toBeUndefined();
+    const route = (await getRoute('xtrinode-production--rules-old.rules'))!;
+    expect(route.spec.rules.map((r) => r.backendRefs.map((b) => `${b.namespace}/${b.name}`))).toEqual([['trino-gateway/xtrinode-router']]);
+    const events = await until('RuleConflict event', async () => {
+      const list = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'production' });
+      return list.items.some((e) => e.reason === 'RuleConflict' && e.involvedObject.name === 'rules-young') ? list : undefined;
+    });
+    expect(events.items.length).toBeGreaterThan(0);
+
+    // Consent by the default route's owner: team-b's rule comes into force.
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'default-runtime', namespace: 'production' }, spec: { size: 's', routing: { default: true, acceptRulesFrom: ['team-b'] } } });
+    await until('team-b/rules-guest accepted', async () => cond(await getXt('team-b', 'rules-guest'), 'Accepted')?.status === 'True');
+    await until('its rules route', () => getRoute('xtrinode-team-b--rules-guest.rules'));
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'default-runtime', namespace: 'production' }, spec: { size: 's', routing: { default: true } } });
+    for (const [ns, name] of [['production', 'rules-old'], ['production', 'rules-young'], ['team-b', 'rules-guest']] as const) await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: ns, plural: 'xtrinodes', name });
+    await until('rules routes removed', async () => !(await getRoute('xtrinode-production--rules-old.rules')));
+  });
+
   test('one runtime whose workloads cannot be scaled blocks nobody: others are suspended, routed and get status', async () => {
     // The API server itself refuses any change to one Deployment (a ValidatingAdmissionPolicy).
     await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: 'frozen-deployment' }, spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'] }] }, validations: [{ expression: "object.metadata.name != 'frozen-coordinator'", message: 'frozen by this test' }] } });
