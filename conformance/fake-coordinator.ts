@@ -129,7 +129,7 @@ export class FakeCoordinator {
     }
 
     if (path === '/v1/info') return json(200, { nodeVersion: { version: 'fake' }, environment: 'test', coordinator: true, starting: this.starting, uptime: '1s' });
-    const running = () => [...this.queries.values()].filter((q) => q.state !== 'FINISHED').length;
+    const running = () => this.running;
     if (path === '/ui/api/stats') return json(200, { runningQueries: running(), queuedQueries: 0, blockedQueries: 0 });
     if (path === '/v1/jmx/mbean/trino.execution:name=QueryManager') {
       if (!req.headers['x-trino-user'] && !req.headers.authorization) {
@@ -243,6 +243,11 @@ export class FakeCoordinator {
       stats: { state: q.state, queued: q.state === 'QUEUED', scheduled: q.state !== 'QUEUED', nodes: 1, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: 0, elapsedTimeMillis: 0, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 },
       warnings: [],
     };
+  }
+
+  /** Queries its clients have not polled to the end: what its QueryManager MBean reports as running. */
+  get running(): number {
+    return [...this.queries.values()].filter((q) => q.state !== 'FINISHED').length;
   }
 
   private large: Buffer | undefined;

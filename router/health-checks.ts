@@ -72,6 +72,13 @@ export class HealthChecks {
    * For held queries: a backend marked Ready in the table whose /v1/info says it is up (checked
    * now, whatever the last round said; a success marks it healthy again).
    */
+  /** Whether the coordinator takes new queries now (one shared check every 250 ms). */
+  async up(b: RouteBackend): Promise<boolean> {
+    const up = await this.coordinators.up(this.o.origin(b), 250);
+    if (up) this.health.set(b.id, { healthy: true });
+    return up;
+  }
+
   async readyBackend(group: RouteGroup): Promise<RouteBackend | undefined> {
     for (const b of group.backends.filter((x) => x.state === 'Ready' && x.weight > 0)) {
       // One check per coordinator every 250 ms, whatever the number of held queries asking.

@@ -41,6 +41,8 @@ export interface CapturedResponse {
 
 export interface HeldQueryHost {
   group(name: string): RouteGroup | undefined;
+  /** Whether the group's members have query limits (capacity.ts): its held statements go in FIFO order. */
+  limited?(group: RouteGroup): boolean;
   /** A backend of the group that takes new queries now (Ready in the table and answering /v1/info). */
   readyBackend(group: RouteGroup): Promise<RouteBackend | undefined>;
   /** Sends the statement; throws `NotSentError` when the connection failed before sending. Retries end by `deadline`. */
@@ -50,8 +52,14 @@ export interface HeldQueryHost {
 
 export class NotSentError extends Error {}
 
+/** Why a statement is held: its runtime is waking, or every member of its group is at its limit. */
+export type HoldReason = 'resume' | 'capacity';
+
 interface Held {
   id: string;
+  reason: HoldReason;
+  /** When it was held (the queue wait starts). */
+  since: number;
   /** The query's capability in its wait URI (128 random bits, base64url). */
   secret: string;
   group: string;
@@ -65,7 +73,7 @@ interface Held {
   deadline: number;
   token: number;
   result: CapturedResponse | undefined;
-  failure: string | undefined;
+  failure: { message: string; name: string } | undefined;
   cancelled: boolean;
   changed: Array<() => void>;
 }
@@ -81,10 +89,20 @@ export interface HeldQueriesOptions {
   budget?: StatementBudget;
   /** A held query not polled for this long is dropped. Default 5 minutes. */
   abandonAfterMs?: number;
+  /** How long a statement waits in a full group's queue. Default 10 minutes. */
+  queueTimeoutMs?: number;
+  /** Statements waiting per group in this process; over it, new ones fail. Default 1,000. */
+  queueLimit?: number;
+  /** Called with the group and seconds waited when a held statement leaves the queue (submitted). */
+  waited?: (group: string, seconds: number) => void;
 }
 
 export class HeldQueries {
   private readonly held = new Map<string, Held>();
+  /** Per group, the held statements not yet handed to a coordinator, oldest first. */
+  private readonly queues = new Map<string, Held[]>();
+  /** Per group, the waits to cut short when its queue moves. */
+  private readonly kicks = new Map<string, Array<() => void>>();
   private readonly host: HeldQueryHost;
   private readonly o: HeldQueriesOptions;
   private seq = 0;
@@ -103,20 +121,55 @@ export class HeldQueries {
     return this.held.size;
   }
 
+  get queueLimit(): number {
+    return this.o.queueLimit ?? 1000;
+  }
+
+  get queueTimeoutMs(): number {
+    return this.o.queueTimeoutMs ?? 600_000;
+  }
+
+  /** Statements of the group waiting for a coordinator in this process. */
+  waiting(group: string): number {
+    return this.queues.get(group)?.length ?? 0;
+  }
+
+  /** Every group's waiting statements (metrics). */
+  depths(): Map<string, number> {
+    return new Map([...this.queues.entries()].map(([g, q]) => [g, q.length]));
+  }
+
+  /**
+   * A FAILED QueryResults for a statement that is not held (its group's queue is full): the client
+   * shows the message and stops.
+   */
+  refusal(base: string, message: string, name: string): string {
+    const h = { id: this.newId(), since: Date.now(), deadline: Date.now(), base } as Held;
+    return JSON.stringify(this.failed(h, { message, name }, 0));
+  }
+
+  private newId(): string {
+    const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    return `${stamp.slice(0, 8)}_${stamp.slice(8, 14)}_${String(this.seq++ % 100000).padStart(5, '0')}_${randomBytes(4).toString('hex').slice(0, 5).replace(/[^a-z0-9]/g, 'x')}`;
+  }
+
   /**
    * Holds a statement and returns the first QUEUED response body. `budgeted` says the caller
    * already took the body's bytes from the budget (they pass to the held query); otherwise they
    * are taken here. Throws a 503 RouterError when the budget is spent.
    */
-  hold(group: RouteGroup, headers: Record<string, string | string[]>, body: Buffer, base: string, budgeted = false): string {
+  hold(group: RouteGroup, headers: Record<string, string | string[]>, body: Buffer, base: string, budgeted = false, reason: HoldReason = 'resume'): string {
     if (!budgeted && this.o.budget && !this.o.budget.take(body.length)) throw errors.overloaded(`statements being read or held fill the router's memory budget for them (${Math.round(this.o.budget.limitBytes / 1048576)} MiB)`);
-    const now = new Date();
-    const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    const id = `${stamp.slice(0, 8)}_${stamp.slice(8, 14)}_${String(this.seq++ % 100000).padStart(5, '0')}_${randomBytes(4).toString('hex').slice(0, 5).replace(/[^a-z0-9]/g, 'x')}`;
-    const h: Held = { id, secret: randomBytes(16).toString('base64url'), group: group.name, headers, body, bytes: this.o.budget ? body.length : 0, base, seen: Date.now(), deadline: Date.now() + this.o.timeoutMs, token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
+    const id = this.newId();
+    const now = Date.now();
+    const h: Held = { id, reason, since: now, secret: randomBytes(16).toString('base64url'), group: group.name, headers, body, bytes: this.o.budget ? body.length : 0, base, seen: now, deadline: now + (reason === 'capacity' ? this.queueTimeoutMs : this.o.timeoutMs), token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
     this.held.set(id, h);
+    const q = this.queues.get(group.name) ?? [];
+    q.push(h);
+    this.queues.set(group.name, q);
     this.sweep();
-    this.host.resume(group);
+    // Scale-out: a member suspended by spec.suspend is resumed when statements wait for the group.
+    if (reason === 'resume' || group.backends.some((b) => b.state === 'Suspended')) this.host.resume(group);
     void this.run(h);
     return JSON.stringify(this.queued(h));
   }
@@ -178,7 +231,7 @@ export class HeldQueries {
     h.seen = Date.now(); // a poll that waited is as recent as its answer
     // Once answered for good, a retried poll gets the same answer for a minute (the sweeper drops it).
     if (h.result) return h.result;
-    const body = JSON.stringify(h.failure ? this.failed(h, h.failure) : this.queued(h));
+    const body = JSON.stringify(h.failure ? this.failed(h, h.failure, this.position(h)) : this.queued(h));
     return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(body) };
   }
 
@@ -193,7 +246,40 @@ export class HeldQueries {
   private drop(h: Held): void {
     h.cancelled = true;
     this.held.delete(h.id);
+    this.dequeue(h);
     this.release(h);
+  }
+
+  /** Takes the statement out of its group's queue and lets the next one try. */
+  private dequeue(h: Held): void {
+    const q = this.queues.get(h.group);
+    if (!q) return;
+    const i = q.indexOf(h);
+    if (i >= 0) q.splice(i, 1);
+    if (q.length === 0) this.queues.delete(h.group);
+    for (const k of this.kicks.get(h.group)?.splice(0) ?? []) k();
+  }
+
+  /** Waits `ms`, or less when the group's queue moves. */
+  private pause(group: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.kicks.get(group) ?? [];
+      const done = () => {
+        clearTimeout(t);
+        const i = list.indexOf(done);
+        if (i >= 0) list.splice(i, 1);
+        if (list.length === 0 && this.kicks.get(group) === list) this.kicks.delete(group);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      list.push(done);
+      this.kicks.set(group, list);
+    });
+  }
+
+  /** 1 for the next statement of its group's queue. */
+  private position(h: Held): number {
+    return (this.queues.get(h.group)?.indexOf(h) ?? -1) + 1;
   }
 
   private release(h: Held): void {
@@ -233,6 +319,7 @@ export class HeldQueries {
 
   /** The held query was answered for good (submitted or failed): its body is no longer needed. */
   private notify(h: Held): void {
+    this.dequeue(h);
     this.release(h);
     for (const f of h.changed.splice(0)) f();
   }
@@ -241,18 +328,25 @@ export class HeldQueries {
     let lastResume = Date.now();
     while (!h.cancelled) {
       if (Date.now() > h.deadline) {
-        h.failure = `xtrinode-gateway: Trino runtime group ${h.group} did not become ready within ${Math.round(this.o.timeoutMs / 1000)}s of the resume; the query was not submitted. Check kubectl describe xtrinode.`;
+        h.failure = h.reason === 'capacity'
+          ? { name: 'XTRINODE_QUEUE_TIMEOUT', message: `xtrinode-gateway: the query waited ${Math.round(this.queueTimeoutMs / 1000)}s (QUEUE_TIMEOUT) in the gateway queue of routing group ${h.group}, whose members were all at their capacity.maxQueries; it was not submitted. Run it again later, or raise the limits (kubectl get xtrinode).` }
+          : { name: 'XTRINODE_RUNTIME_NOT_READY', message: `xtrinode-gateway: Trino runtime group ${h.group} did not become ready within ${Math.round(this.o.timeoutMs / 1000)}s of the resume; the query was not submitted. Check kubectl describe xtrinode.` };
         this.notify(h);
         return;
       }
       const group = this.host.group(h.group);
       if (!group) {
-        h.failure = `xtrinode-gateway: routing group ${h.group} no longer exists; the query was not submitted.`;
+        h.failure = { name: 'XTRINODE_RUNTIME_NOT_READY', message: `xtrinode-gateway: routing group ${h.group} no longer exists; the query was not submitted.` };
         this.notify(h);
         return;
       }
-      const backend = await this.host.readyBackend(group);
+      // A group with limits serves its queue in order: only the oldest waiting statement asks.
+      const fifo = this.host.limited?.(group) === true;
+      const backend = fifo && this.position(h) !== 1 ? undefined : await this.host.readyBackend(group);
       if (backend) {
+        if (h.cancelled) return;
+        this.dequeue(h); // its slot is taken: the next statement may ask while this one is submitted
+        this.o.waited?.(h.group, (Date.now() - h.since) / 1000);
         try {
           const result = await this.host.submit(backend, h.headers, h.body, h.deadline);
           if (h.cancelled) return; // dropped meanwhile; the coordinator's query is abandoned by Trino
@@ -262,31 +356,44 @@ export class HeldQueries {
         } catch (e) {
           if (!(e instanceof NotSentError)) {
             // The statement may have reached the coordinator: never send it twice.
-            h.failure = 'xtrinode-gateway: the connection to the coordinator broke while submitting the query; it was not retried to avoid running it twice. Run it again.';
+            h.failure = { name: 'XTRINODE_SUBMISSION_BROKEN', message: 'xtrinode-gateway: the connection to the coordinator broke while submitting the query; it was not retried to avoid running it twice. Run it again.' };
             this.notify(h);
             return;
           }
         }
-      } else if (Date.now() - lastResume > 2000) {
+      } else if ((h.reason === 'resume' || group.backends.some((b) => b.state === 'Suspended')) && Date.now() - lastResume > 2000) {
         this.host.resume(group); // deduplicated; takes over a Lease whose holder died
         lastResume = Date.now();
       }
-      await new Promise((r) => setTimeout(r, READY_CHECK_MS));
+      if (backend) {
+        // Not sent: the coordinator is unreachable; back in the queue at its place in time.
+        const q = this.queues.get(h.group) ?? [];
+        const at = q.findIndex((x) => x.since > h.since);
+        q.splice(at < 0 ? q.length : at, 0, h);
+        this.queues.set(h.group, q);
+      }
+      await this.pause(h.group, READY_CHECK_MS);
     }
   }
 
   private queued(h: Held) {
-    return { id: h.id, infoUri: `${h.base}/ui/`, nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug(h)}/${++h.token}`, stats: this.stats('QUEUED', h), warnings: [] };
+    return { id: h.id, infoUri: `${h.base}/ui/`, nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug(h)}/${++h.token}`, stats: this.stats('QUEUED', h, this.position(h)), warnings: [] };
   }
 
   /** A Trino QueryResults that failed: the client shows the message and stops polling. */
-  private failed(h: Held, message: string) {
-    const error = { message, errorCode: 65536, errorName: 'XTRINODE_RUNTIME_NOT_READY', errorType: 'EXTERNAL', failureInfo: { type: 'io.xtrinode.RuntimeNotReady', message, suppressed: [], stack: [] } };
-    return { id: h.id, infoUri: `${h.base}/ui/`, stats: this.stats('FAILED', h), error, warnings: [] };
+  private failed(h: Held, f: { message: string; name: string }, position: number) {
+    const type = f.name === 'XTRINODE_RUNTIME_NOT_READY' || f.name === 'XTRINODE_SUBMISSION_BROKEN' ? 'EXTERNAL' : 'INSUFFICIENT_RESOURCES';
+    const error = { message: f.message, errorCode: 65536, errorName: f.name, errorType: type, failureInfo: { type: `io.xtrinode.${f.name}`, message: f.message, suppressed: [], stack: [] } };
+    return { id: h.id, infoUri: `${h.base}/ui/`, stats: this.stats('FAILED', h, position), error, warnings: [] };
   }
 
-  private stats(state: string, h: Held) {
-    const elapsed = Date.now() - (h.deadline - this.o.timeoutMs);
-    return { state, queued: state === 'QUEUED', scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: 0, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: elapsed, elapsedTimeMillis: elapsed, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 };
+  /**
+   * Trino's stats of a query that has not reached a coordinator: QUEUED, no splits running; the
+   * position in its group's queue (1: next) as `queuedSplits`, which the Trino CLI shows on its
+   * progress line, and the time waited as `queuedTimeMillis`.
+   */
+  private stats(state: string, h: Held, position: number) {
+    const elapsed = Date.now() - h.since;
+    return { state, queued: state === 'QUEUED', scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: position, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: elapsed, elapsedTimeMillis: elapsed, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 };
   }
 }

@@ -17,6 +17,9 @@
  *   DRAIN_TIMEOUT (30s)
  *   RESUME (on with ROUTES_CONFIGMAP)     resume suspended runtimes through the API server
  *   RESUME_TIMEOUT (5m)                  how long a new query waits for a waking runtime
+ *   QUEUE_LIMIT (1000)                   statements waiting per routing group and router process when
+ *                                        every member is at its capacity.maxQueries; over it, FAILED
+ *   QUEUE_TIMEOUT (10m)                  how long a statement waits in that queue before it FAILS
  *   POD_NAMESPACE (trino-gateway)        namespace of the resume Leases
  *   POD_NAME, POD_IP                     this replica's identity and address for its peers
  *   ROUTER_SECRET                        shared by all replicas (at least 32 characters): seals the
@@ -60,6 +63,12 @@ export function parseBytes(name: string, s: string): number {
   const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(s.trim());
   if (!m) throw new Error(`${name} must be a size like 160Mi or 1Gi, not "${s}"`);
   return Number(m[1]) * (m[2] === 'Gi' ? 2 ** 30 : m[2] === 'Mi' ? 2 ** 20 : m[2] === 'Ki' ? 2 ** 10 : 1);
+}
+
+/** A whole number from 1 up, like QUEUE_LIMIT=1000. */
+export function parseCount(name: string, s: string): number {
+  if (!/^[1-9][0-9]{0,8}$/.test(s.trim())) throw new Error(`${name} must be a whole number from 1 to 999999999, not "${s}"`);
+  return Number(s.trim());
 }
 
 export function parseBackendUrls(s: string | undefined): Map<string, string> {
@@ -125,6 +134,8 @@ async function main(): Promise<void> {
     clientHeadersTimeoutMs: parseDuration(env.CLIENT_HEADERS_TIMEOUT ?? '30s'),
     clientRequestTimeoutMs: parseDuration(env.CLIENT_REQUEST_TIMEOUT ?? '2m'),
     probeTimeoutMs: parseDuration(env.PROBE_TIMEOUT ?? '5s'),
+    queueLimit: parseCount('QUEUE_LIMIT', env.QUEUE_LIMIT ?? '1000'),
+    queueTimeoutMs: parseDuration(env.QUEUE_TIMEOUT ?? '10m'),
     balancing,
     resolveService: (s) => {
       const fixed = overrides.get(`${s.namespace}/${s.name}`);

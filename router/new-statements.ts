@@ -10,6 +10,7 @@ import { Balancer } from './balancer.ts';
 import { RouterError, errors } from './errors.ts';
 import { firstHeader, forwardedProto, upstreamHeaders } from './forwarding-headers.ts';
 import type { HeldQueries } from './held-queries.ts';
+import { limited, type Capacity } from './capacity.ts';
 import type { Resumer } from './resume.ts';
 import type { RoutingContext } from './router-options.ts';
 import type { StatementBudget } from './statement-budget.ts';
@@ -18,10 +19,12 @@ export class NewStatements {
   private readonly ctx: RoutingContext;
   private readonly balancer: Balancer;
   private readonly resumer: Resumer | undefined;
+  private readonly capacity: Capacity | undefined;
 
-  constructor(ctx: RoutingContext, resumer: Resumer | undefined) {
+  constructor(ctx: RoutingContext, resumer: Resumer | undefined, capacity?: Capacity) {
     this.ctx = ctx;
     this.resumer = resumer;
+    this.capacity = capacity;
     this.balancer = new Balancer(ctx.opts.balancing);
   }
 
@@ -68,6 +71,25 @@ export class NewStatements {
       reply.code(200).header('content-type', 'application/json').send(text);
       return 'held-for-resume';
     };
+    if (this.capacity && limited(group)) {
+      // Query limits: a member with room now, else the group's queue (FIFO), if there is room in it.
+      const b = held.waiting(group.name) === 0 ? await this.capacity.admit(group) : undefined;
+      if (!b) {
+        if (held.waiting(group.name) >= held.queueLimit) {
+          reply.code(200).header('content-type', 'application/json').send(held.refusal(base, `xtrinode-gateway: the gateway queue of routing group ${group.name} is full (${held.queueLimit} statements waiting, QUEUE_LIMIT); every member is at its capacity.maxQueries. Run the query again later, or raise the limits (kubectl get xtrinode).`, 'XTRINODE_QUEUE_FULL'));
+          return 'queue-full';
+        }
+        const text = held.hold(group, headers, body, base, true, 'capacity');
+        handedOver();
+        reply.code(200).header('content-type', 'application/json').send(text);
+        return 'queued-for-capacity';
+      }
+      await this.ctx.forwarder.forward(req, reply, b, { learnFromBody: true, body, onNotSent: () => {
+        this.ctx.health.markUnhealthy(b.id);
+        return hold();
+      } });
+      return 'proxied';
+    }
     if (!group.backends.some((b) => b.state === 'Ready' && b.weight > 0) && group.backends.some((b) => b.state === 'Suspended')) return hold();
     let backend: RouteBackend;
     try {

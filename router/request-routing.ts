@@ -17,6 +17,7 @@ import { requestProblem } from './request-checks.ts';
 import type { Resumer } from './resume.ts';
 import type { RoutingContext } from './router-options.ts';
 import type { StatementBudget } from './statement-budget.ts';
+import { limited } from './capacity.ts';
 import { ruleRequest } from './routing-rules.ts';
 import { affinityOf } from './trino-paths.ts';
 
@@ -75,7 +76,7 @@ export async function routeRequest(ctx: RoutingContext, k: RequestKinds, req: Fa
   const r = index.resolve(host, selector, { routingGroup, rules: newStatement ? ruleRequest(req.headers) : undefined });
   if (r.kind === 'unknown-selector') throw errors.unknownSelector(r.value, r.header);
   if (r.kind === 'no-route') throw errors.noRoute(host ?? '');
-  if (newStatement && k.held.held) return k.statements.place(req, reply, r.group, k.held.held, k.budget);
+  if (newStatement && k.held.held && (k.resumer || limited(r.group))) return k.statements.place(req, reply, r.group, k.held.held, k.budget);
   const backend: RouteBackend = k.statements.choose(r.group);
   await ctx.forwarder.forward(req, reply, backend, { setCookieFor: routingPath ? backend : undefined, deleteCookie, learnFromBody: newStatement });
   return 'proxied';

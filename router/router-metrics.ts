@@ -34,7 +34,10 @@ export class RouterMetrics {
   }
 
   /** Gauges read when scraped. */
-  constructor(read: { inFlight: () => number; statementBytes: () => number; statementBudget: () => number; heldQueries: () => number }) {
+  readonly queueWait = new Histogram({ name: 'xtrinode_router_queue_wait_seconds', help: 'Time a held statement waited before it was handed to a coordinator, by routing group', labelNames: ['group'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900], registers: [this.registry] });
+
+  constructor(read: { inFlight: () => number; statementBytes: () => number; statementBudget: () => number; heldQueries: () => number; queueDepths?: () => Map<string, number> }) {
+    new Gauge({ name: 'xtrinode_router_queued_statements', help: 'Statements waiting in a routing group\'s gateway queue (every member at its capacity.maxQueries, or waking)', labelNames: ['group'], aggregator: 'sum', registers: [this.registry], collect() { this.reset(); for (const [g, n] of read.queueDepths?.() ?? []) this.set({ group: g }, n); } });
     new Gauge({ name: 'xtrinode_router_in_flight', help: 'Requests in flight', registers: [this.registry], collect() { this.set(read.inFlight()); } });
     new Gauge({ name: 'xtrinode_router_statement_bytes', help: 'Statement bodies buffered or held, in bytes (limit: xtrinode_router_statement_budget_bytes)', registers: [this.registry], collect() { this.set(read.statementBytes()); } });
     new Gauge({ name: 'xtrinode_router_statement_budget_bytes', help: 'Memory budget for buffered and held statements', registers: [this.registry], collect() { this.set(read.statementBudget()); } });

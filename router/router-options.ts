@@ -51,6 +51,12 @@ export interface RouterOptions {
   maxStatementBytes?: number;
   /** How long a follow-up poll is retried while its coordinator refuses connections (restarting). */
   followUpRetryMs?: number;
+  /** How long a statement waits in a full group's queue (QUEUE_TIMEOUT). */
+  queueTimeoutMs?: number;
+  /** Statements waiting per group and process (QUEUE_LIMIT). */
+  queueLimit?: number;
+  /** How often a limited coordinator's QueryManager is read at most. */
+  capacityReadMs?: number;
 }
 
 export type RouterSettings = Required<Omit<RouterOptions, 'oauth2' | 'logger' | 'resumer' | 'peer'>> & Pick<RouterOptions, 'oauth2' | 'resumer' | 'peer'>;
@@ -75,6 +81,9 @@ export function settle(o: RouterOptions): RouterSettings {
     activityIntervalMs: o.activityIntervalMs ?? 30_000,
     maxStatementBytes: o.maxStatementBytes ?? 16 * 1024 * 1024,
     followUpRetryMs: o.followUpRetryMs ?? 10_000,
+    queueTimeoutMs: o.queueTimeoutMs ?? 600_000,
+    queueLimit: o.queueLimit ?? 1000,
+    capacityReadMs: o.capacityReadMs ?? 1000,
     ...(o.oauth2 ? { oauth2: o.oauth2 } : {}),
     ...(o.resumer ? { resumer: o.resumer } : {}),
     ...(o.peer ? { peer: o.peer } : {}),

@@ -18,6 +18,7 @@ import { StickyMap } from './sticky-map.ts';
 import { RouterError, replyWithError } from './errors.ts';
 import { TokenSigner } from './signed-token.ts';
 import { HeldQueries } from './held-queries.ts';
+import { Capacity, limited } from './capacity.ts';
 import { clientServer } from './client-connection.ts';
 import { StatementBudget } from './statement-budget.ts';
 import { serveAdmin } from './admin-endpoints.ts';
@@ -46,6 +47,7 @@ export class TrinoRouter {
   private readonly ctx: RoutingContext;
   private readonly kinds: RequestKinds;
   private readonly held: HeldQueries | undefined;
+  private readonly capacity: Capacity;
   private index: RouteIndex | undefined;
   private admin: { close(): Promise<void> } | undefined;
   /** Fastify's request handler, also served on the peer port of a worker (workers.ts). */
@@ -60,7 +62,7 @@ export class TrinoRouter {
     const opts = (this.opts = settle(options));
     const log = (this.log = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' }));
     this.statements = new StatementBudget(opts.statementBudgetBytes);
-    const metrics = new RouterMetrics({ inFlight: () => this.inFlight, statementBytes: () => this.statements.usedBytes, statementBudget: () => this.statements.limitBytes, heldQueries: () => this.held?.size ?? 0 });
+    const metrics = new RouterMetrics({ inFlight: () => this.inFlight, statementBytes: () => this.statements.usedBytes, statementBudget: () => this.statements.limitBytes, heldQueries: () => this.held?.size ?? 0, queueDepths: () => this.held?.depths() ?? new Map() });
     this.metrics = metrics.registry;
     const origin = (b: RouteBackend) => opts.resolveService(b.service);
     const sticky = new StickyMap();
@@ -74,23 +76,25 @@ export class TrinoRouter {
     }, oauth2);
     this.ctx = { opts, log, metrics, index: () => this.index, sticky, forwarder, health, oauth2 };
     const held = new HeldRouting(this.ctx);
-    if (opts.resumer) {
-      const resumer = opts.resumer;
-      resumer.counter = metrics.resumes;
-      const peer = opts.peer;
-      this.held = held.held = new HeldQueries(
-        {
-          group: (name) => this.index?.table.groups.find((g) => g.name === name),
-          readyBackend: (g) => health.readyBackend(g),
-          submit: (b, headers, body, deadline) => held.submit(b, headers, body, deadline),
-          resume: (g) => void resumer.resume(g),
-        },
-        { timeoutMs: opts.resumeTimeoutMs, budget: this.statements, abandonAfterMs: opts.heldAbandonAfterMs, ...(peer ? { selfAddress: peer.selfAddress, signer: new TokenSigner(peer.secret) } : {}) },
-      );
-    }
+    const capacity = new Capacity({ origin, readMs: opts.capacityReadMs, timeoutMs: opts.probeTimeoutMs, up: (b) => health.up(b) });
+    this.capacity = capacity;
+    // Held statements: for a waking runtime (with a resumer) and for a full group's queue (always).
+    const resumer = opts.resumer;
+    if (resumer) resumer.counter = metrics.resumes;
+    const peer = opts.peer;
+    this.held = held.held = new HeldQueries(
+      {
+        group: (name) => this.index?.table.groups.find((g) => g.name === name),
+        limited,
+        readyBackend: (g) => (limited(g) ? capacity.admit(g) : health.readyBackend(g)),
+        submit: (b, headers, body, deadline) => held.submit(b, headers, body, deadline),
+        resume: (g) => void resumer?.resume(g),
+      },
+      { timeoutMs: opts.resumeTimeoutMs, budget: this.statements, abandonAfterMs: opts.heldAbandonAfterMs, queueTimeoutMs: opts.queueTimeoutMs, queueLimit: opts.queueLimit, waited: (g, s) => metrics.queueWait.observe({ group: g }, s), ...(peer ? { selfAddress: peer.selfAddress, signer: new TokenSigner(peer.secret) } : {}) },
+    );
     this.kinds = {
       followUps: new FollowUps(this.ctx),
-      statements: new NewStatements(this.ctx, opts.resumer),
+      statements: new NewStatements(this.ctx, opts.resumer, capacity),
       held,
       budget: this.statements,
       resumer: opts.resumer,
@@ -131,6 +135,7 @@ export class TrinoRouter {
     for (const { backend } of this.index.backends.values()) live.add(this.opts.resolveService(backend.service));
     this.ctx.health.retain(live);
     this.ctx.forwarder.retain(live);
+    this.capacity.retain(new Set(this.index.backends.keys()));
     this.log.info({ groups: table.groups.length, backends: this.index.backends.size }, 'route table applied');
   }
 

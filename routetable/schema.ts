@@ -26,6 +26,8 @@ export const BackendSchema = z
     state: z.enum(['Ready', 'Suspended', 'Unresolved']),
     /** X-Forwarded-Prefix the router sets on requests to this coordinator (`followUps: prefix`). */
     prefix: z.string().regex(/^\/xtrinode\/c\/[a-z0-9-]{1,63}\/[a-z0-9-]{1,63}$/).optional(),
+    /** spec.capacity.maxQueries: queued + running queries the gateway gives this coordinator. */
+    maxQueries: z.number().int().min(1).max(100000).optional(),
   })
   .strict();
 

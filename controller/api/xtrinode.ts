@@ -118,6 +118,7 @@ export const XTrinodeSpecSchema = z
     idleTimeout: z.string().regex(DURATION, 'must be a duration like 30m or 1h30m').optional(),
     coordinator: z.object({ service: ServiceRef.optional(), oauth2: z.boolean().optional() }).strict().optional(),
     routing: Routing.optional(),
+    capacity: z.object({ maxQueries: z.number().int().min(1).max(100000).optional() }).strict().optional(),
   })
   .strict();
 

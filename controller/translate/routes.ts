@@ -142,6 +142,7 @@ function purposeOf(path: RouteGroup['path'], backends: RouteBackend[]): string {
   if (path === 'coordinator') return `straight to the coordinator of ${backends[0]!.id}`;
   if (path === 'gateway-weighted') return `new statements weighted across ${backends.length} coordinators by the Gateway, each setting its own ${FORWARDED_PREFIX_HEADER}; follow-ups by prefix`;
   const states = backends.filter((b) => b.state !== 'Ready').map((b) => `${b.id} is ${b.state}`);
+  if (backends.some((b) => b.maxQueries !== undefined)) return `new statements through the router, which places them within each coordinator's capacity.maxQueries and queues the rest${states.length > 0 ? ` (${states.join(', ')})` : ''}`;
   if (states.length > 0) return `new statements through the router: ${states.join(', ')}`;
   return `new statements through the router, which chooses among ${backends.length} coordinators`;
 }

@@ -24,6 +24,8 @@ export interface Runtime {
   default: boolean;
   weight: number;
   suspend: boolean;
+  /** spec.capacity.maxQueries. */
+  maxQueries: number | undefined;
   /** The coordinator uses OAuth2: its group's new statements need the router's handshake stickiness. */
   oauth2: boolean;
   /** Namespaces this runtime lets join its routing group (counts when its namespace owns the group). */
@@ -140,6 +142,7 @@ export function readRuntime(xt: XTrinode): RuntimeResult {
       weight: routing.weight ?? 1,
       suspend: spec.suspend === true,
       oauth2: spec.coordinator?.oauth2 === true,
+      maxQueries: spec.capacity?.maxQueries,
       acceptMembersFrom: routing.acceptMembersFrom ?? [],
       rules: (routing.rules ?? []).map((r, i) => ({
         name: r.name ?? `rules[${i}]`,

@@ -205,7 +205,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     if (state === 'Ready' && rt.suspend) state = 'Suspended';
     if (state === 'Ready' && input.notReady?.has(rt.key)) state = 'Suspended';
     backendOf.set(rt.key, {
-      backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state, ...(settings.followUps === 'prefix' ? { prefix: coordinatorPrefix(rt.key) } : {}) },
+      backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state, ...(settings.followUps === 'prefix' ? { prefix: coordinatorPrefix(rt.key) } : {}), ...(rt.maxQueries !== undefined ? { maxQueries: rt.maxQueries } : {}) },
       refCondition,
     });
   }
@@ -219,8 +219,12 @@ export function translate(input: TranslateInput): TranslateOutput {
   for (const g of [...groups.values()].sort((a, b) => cmp(a.name, b.name))) {
     const backends = g.members.map((m) => backendOf.get(m.key)!.backend).sort((a, b) => cmp(a.id, b.id));
     const ready = backends.filter((b) => b.state === 'Ready');
+    // A group with query limits places every new statement through the router, which counts
+    // them and queues what no member has room for (README: Capacity).
+    const limits = backends.some((b) => b.maxQueries !== undefined);
     let path: RouteGroup['path'] = 'router';
-    if (backends.length === 1 && ready.length === 1) path = 'coordinator';
+    if (limits) path = 'router';
+    else if (backends.length === 1 && ready.length === 1) path = 'coordinator';
     else if (
       settings.sharedGroupPath === 'gateway-weighted' &&
       settings.followUps === 'prefix' &&
@@ -232,7 +236,9 @@ export function translate(input: TranslateInput): TranslateOutput {
     const hostnames = [...g.hostnames].sort();
     const headerValues = [...g.headerValues].sort();
     tableGroups.push({ name: g.name, hostnames, headerValues, default: g.default, path, backends });
-    if (backends.length > 1) {
+    if (limits) {
+      sharedNote.set(g.name, `; new statements placed by the router within each member's capacity.maxQueries, queued by the router when every member is full`);
+    } else if (backends.length > 1) {
       sharedNote.set(g.name, path === 'gateway-weighted'
         ? `; new statements weighted by the Gateway${settings.sharedGroupReason ? ` (${settings.sharedGroupReason})` : ''}`
         : `; new statements placed by the router${settings.sharedGroupPath === 'router' && settings.sharedGroupReason ? ` (${settings.sharedGroupReason})` : ''}`);
