@@ -10,7 +10,7 @@ import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { request } from 'undici';
-import { startStack, GATEWAY, GATEWAY_NAMES, type GatewayImplementation, type Stack } from '../hack/stack.ts';
+import { startStack, GATEWAY, STACK_QUEUE, GATEWAY_NAMES, type GatewayImplementation, type Stack } from '../hack/stack.ts';
 import { envoyClusterNotFound } from '../hack/envoy-gateway.ts';
 import { TRINO_JAVA_HOME, trinoAvailable } from '../hack/trino.ts';
 import { REPO_ROOT, componentDir } from '../test/components.ts';
@@ -52,6 +52,7 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
       ...(stack.realTrino.ok ? { realClients: { trinoCli: { java: join(TRINO_JAVA_HOME, 'bin/java'), jar: stack.trinoCliJar, jdbcJar: join(componentDir('trino'), 'trino-jdbc.jar') }, trinoGroup: { hostname: 'shared.trino.example.com', header: 'shared', xtrinode: { namespace: 'production', name: 'runtime-shared-1' } }, python: join(componentDir('python-trino'), 'bin/python') } } : {}),
       log: (l) => process.stderr.write(`[conformance] ${l}\n`),
       routerMetricsUrls: [`${stack.routerAdminUrl}/metrics`],
+      routerQueue: { ...STACK_QUEUE, processes: Number(routerSettings().env.WORKERS ?? '1') },
       setSharedGroups: (mode) => stack.restartController(mode ? { SHARED_GROUPS: mode } : {}),
       restartRouter: () => stack.restartRouter(),
       ...(gateway === 'envoy' ? { clusterNotFoundAnswers: (host: string, sinceMs: number) => Promise.resolve(envoyClusterNotFound(join(stack.logsDir, 'envoy-gateway.log'), host, sinceMs)) } : {}),

@@ -70,6 +70,12 @@ export interface ConformanceContext {
    * not have (Envoy's response flag `NC`, envoyproxy/gateway#9029). Unset: none are excused.
    */
   clusterNotFoundAnswers?: (host: string, sinceMs: number) => Promise<number>;
+  /**
+   * The router's queue settings (QUEUE_LIMIT per process, QUEUE_TIMEOUT) and its processes per
+   * replica times replicas: the capacity case needs them to know when a queue is full and how far
+   * over a limit a coordinator may go.
+   */
+  routerQueue?: { limit: number; timeoutMs: number; processes: number };
 }
 
 export type Result = 'Passed' | 'Failed' | 'Skipped';
@@ -820,6 +826,100 @@ const CASES: Case[] = [
       }
     },
   },
+  {
+    name: 'GatewayQueueWithRealClients',
+    description: 'A group of two real Trino coordinators with capacity.maxQueries 1: six clients (two Trino CLI, two JDBC, two python) each run a query of a few seconds; no coordinator runs more than the limit plus the documented slack, every query finishes, some waited in the gateway queue. On a full fake group: QUEUE_LIMIT and QUEUE_TIMEOUT reach the Trino CLI as readable errors, and DELETE removes a queued statement.',
+    async run(t) {
+      const g = t.ctx.realClients?.trinoGroup;
+      const q = t.ctx.routerQueue;
+      if (!g?.xtrinode || !t.ctx.realClients?.python || !q || !t.ctx.routerMetricsUrls) throw new Skip('no real Trino coordinators, clients, router queue settings or router metrics in this environment');
+      type Table = { groups: Array<{ name: string; path: string; backends: Array<{ id: string; maxQueries?: number }> }> };
+      const table = async () => JSON.parse((await t.core.readNamespacedConfigMap({ namespace: t.ctx.gateway.namespace, name: 'trino-gateway-routes' })).data?.['routes.json'] ?? '{"groups":[]}') as Table;
+      const key = `${g.xtrinode.namespace}/${g.xtrinode.name}`;
+      const members = ((await table()).groups.find((x) => x.backends.some((b) => b.id === key))?.backends ?? []).map((b) => b.id.split('/') as [string, string]);
+      expect(members.length === 2, `the real Trino group has ${members.length} members, the case needs 2`);
+      const capacity = (ns: string, name: string, spec: Record<string, unknown>) => t.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: ns }, spec });
+      const waitedCount = async () => {
+        let n = 0;
+        for (const url of t.ctx.routerMetricsUrls!) for (const m of (await (await fetch(url)).text()).matchAll(/^xtrinode_router_queue_wait_seconds_count\{group="([^"]+)"\} (\d+)/gm)) n += m[1] === undefined ? 0 : Number(m[2]);
+        return n;
+      };
+      try {
+        for (const [ns, name] of members) await capacity(ns, name, { capacity: { maxQueries: 1 } });
+        await t.eventually('limits in the route table', table, (tb) => tb.groups.some((x) => x.path === 'router' && x.backends.length === 2 && x.backends.every((b) => b.maxQueries === 1)));
+        // Let the Gateway take the group's new statements to the router before the clients start.
+        await new Promise((r) => setTimeout(r, 3000));
+        // What each coordinator reports, through the Gateway by its prefix, every 200 ms.
+        let max = 0;
+        let samples = 0;
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            for (const [ns, name] of members) {
+              const r = await t.send({ host: g.hostname, path: `/xtrinode/c/${ns}/${name}/v1/jmx/mbean/trino.execution:name=QueryManager` }).catch(() => undefined);
+              if (r?.status !== 200) continue;
+              const attrs = r.json<{ attributes: Array<{ name: string; value: number }> }>().attributes;
+              const n = (attrs.find((a) => a.name === 'QueuedQueries')?.value ?? 0) + (attrs.find((a) => a.name === 'RunningQueries')?.value ?? 0);
+              max = Math.max(max, n);
+              samples++;
+            }
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        })();
+        const before = await waitedCount();
+        const sql = 'SELECT count(*) FROM tpch.sf1.lineitem';
+        const t0 = Date.now();
+        const outs = await Promise.all([
+          trinoCli(t, g.hostname, sql).then((o) => ['cli', o.trim() === '"6001215"', o]),
+          trinoCli(t, g.hostname, sql).then((o) => ['cli', o.trim() === '"6001215"', o]),
+          trinoJdbc(t, g.hostname, sql).then((o) => ['jdbc', o.trim() === '6001215', o]),
+          trinoJdbc(t, g.hostname, sql).then((o) => ['jdbc', o.trim() === '6001215', o]),
+          python(t, g.header, sql).then((o) => ['python', o.trim() === '6001215', o]),
+          python(t, g.header, sql).then((o) => ['python', o.trim() === '6001215', o]),
+        ] as Array<Promise<[string, boolean, string]>>);
+        sampling = false;
+        await sampler;
+        const waited = (await waitedCount()) - before;
+        const slack = q.processes - 1;
+        t.ctx.log?.(`  (six queries in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${waited} waited in the gateway queue; the coordinators reported at most ${max} queued+running over ${samples} samples; limit 1, slack ${slack})`);
+        expect(outs.every((o) => o[1]), `not every client got the answer: ${JSON.stringify(outs.filter((o) => !o[1]))}`);
+        expect(samples > 10, `only ${samples} samples of the coordinators' counts`);
+        expect(max <= 1 + slack, `a coordinator reported ${max} queued+running queries, over the limit 1 + slack ${slack}`);
+        expect(waited >= 2, `${waited} statements waited in the gateway queue; six queries on two slots must make some wait`);
+      } finally {
+        for (const [ns, name] of members) await capacity(ns, name, {});
+      }
+
+      // A full fake group: one query holds its slot (its client does not poll on).
+      const host = `capacity.${DOMAIN}`;
+      const first = await t.eventually('the capacity group takes a statement', () => t.send({ host, body: 'SELECT 1' }), (x) => x.status === 200 && served(x) === 'c-capacity');
+      const queued: string[] = [];
+      let full: Reply | undefined;
+      for (let i = 0; i < q.limit * q.processes + 4 && !full; i++) {
+        const r = await t.send({ host, body: `SELECT ${i}` });
+        const page = r.json<{ nextUri?: string; stats: { state: string }; error?: { errorName: string } }>();
+        if (page.error?.errorName === 'XTRINODE_QUEUE_FULL') full = r;
+        else {
+          expect(page.stats.state === 'QUEUED' && page.nextUri?.includes('/xtrinode/wait/') === true, `statement ${i} was not queued: ${r.text.slice(0, 300)}`);
+          queued.push(page.nextUri!);
+        }
+      }
+      expect(full !== undefined, `no QUEUE_LIMIT answer after ${queued.length} queued statements`);
+      const cliError = (e: unknown) => (e as Error).message;
+      const refused = await trinoCli(t, host, 'SELECT 1').then((o) => `printed ${o}`, cliError);
+      expect(refused.includes('QUEUE_LIMIT') && refused.includes('routing group xtn-conformance--c-capacity'), `the CLI did not show the QUEUE_LIMIT error: ${refused.slice(0, 600)}`);
+      for (const uri of queued) {
+        const u = new URL(uri);
+        const r = await t.send({ host, method: 'DELETE', path: u.pathname });
+        expect(r.status === 204, `DELETE of a queued statement answered ${r.status}`);
+      }
+      const t1 = Date.now();
+      const timedOut = await trinoCli(t, host, 'SELECT 1').then((o) => `printed ${o}`, cliError);
+      expect(timedOut.includes('QUEUE_TIMEOUT') && timedOut.includes('routing group xtn-conformance--c-capacity'), `the CLI did not show the QUEUE_TIMEOUT error: ${timedOut.slice(0, 600)}`);
+      expect(Date.now() - t1 >= q.timeoutMs - 1000, `the QUEUE_TIMEOUT error came after ${Date.now() - t1} ms, before the ${q.timeoutMs} ms timeout`);
+      await t.followQuery(first, (u) => ({ host: u.host.split(':')[0] }));
+    },
+  },
 ];
 
 /** The fixtures every case relies on, applied once. */
@@ -842,6 +942,8 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await t.xtrinode(NS, 'c-w1', { routing: { routingGroup: 'conformance-weighted', hostname: `weighted.${DOMAIN}`, weight: 3 } });
   await t.xtrinode(NS, 'c-w2', { routing: { routingGroup: 'conformance-weighted', hostname: `weighted.${DOMAIN}`, weight: 1 } });
   await t.xtrinode(NS_B, 'c-crossns', { routing: { hostname: `crossns.${DOMAIN}` } });
+  await b.coordinator(NS, 'c-capacity');
+  await t.xtrinode(NS, 'c-capacity', { capacity: { maxQueries: 1 }, routing: { hostname: `capacity.${DOMAIN}` } });
   await b.coordinator(NS, 'c-rules');
   await t.xtrinode(NS, 'c-rules', { routing: { rules: [{ name: 'airflow', source: 'airflow' }, { name: 'nightly-etl', clientTags: ['etl', 'nightly'] }] } });
   await b.coordinator(NS_B, 'c-rules-b');

@@ -63,6 +63,8 @@ export function gatewayFromEnv(v = process.env.XTRINODE_GATEWAY): GatewayImpleme
   throw new Error(`XTRINODE_GATEWAY=${v}: the local stack runs traefik or envoy (Envoy Gateway)`);
 }
 export const ROUTER_SECRET = 'local-stack-secret-not-for-production';
+/** The local stack's router queue (QUEUE_LIMIT, QUEUE_TIMEOUT): small, so the conformance run reaches both. */
+export const STACK_QUEUE = { limit: 6, timeoutMs: 40_000 };
 
 export interface StackOptions {
   /** Port of the Gateway listener on 127.0.0.1. */
@@ -356,7 +358,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
           return p;
         });
       const startController = (extra: Record<string, string> = {}) => pod('xtrinode-system', 'xtrinode-controller', '127.0.0.1', { METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ...extra }, 'controller.log');
-      const startRouter = () => pod(GATEWAY.namespace, 'xtrinode-router', routerIP, { ROUTER_HOST: routerIP }, 'router.log');
+      const startRouter = () => pod(GATEWAY.namespace, 'xtrinode-router', routerIP, { ROUTER_HOST: routerIP, QUEUE_LIMIT: String(STACK_QUEUE.limit), QUEUE_TIMEOUT: `${STACK_QUEUE.timeoutMs / 1000}s` }, 'router.log');
       let controller = await startController();
       let router = await startRouter();
       const routerRuns = [router];
@@ -395,7 +397,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       routerCgroup = memoryLimit(`xtrinode-router-${process.pid}-${Date.now()}`, deployed.memoryLimitBytes);
       routerMemory = routerCgroup;
       const startRouter = () => {
-        const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ...deployed.env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(logsDir, 'router.log'));
+        const r = spawnLogged(node, [join(REPO_ROOT, 'router/main.ts')], { ...env, ...deployed.env, ROUTER_HOST: routerIP, ROUTER_PORT: '8080', ADMIN_PORT: '9090', ROUTES_CONFIGMAP: `${GATEWAY.namespace}/trino-gateway-routes`, SERVICE_ADDRESSES: 'cluster-ip', RESUME: 'on', RESUME_TIMEOUT: '3m', QUEUE_LIMIT: String(STACK_QUEUE.limit), QUEUE_TIMEOUT: `${STACK_QUEUE.timeoutMs / 1000}s`, POD_NAMESPACE: GATEWAY.namespace, POD_NAME: 'router-0', POD_IP: routerIP, ROUTER_SECRET, OAUTH2_COOKIE_SECRET: ROUTER_SECRET }, join(logsDir, 'router.log'));
         routerCgroup!.add(r.pid!);
         children.push(r);
         return r;
