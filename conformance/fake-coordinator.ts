@@ -137,7 +137,7 @@ export class FakeCoordinator {
         return void res.end('Basic authentication or X-Trino-Original-User or X-Trino-User must be sent');
       }
       const attribute = (name: string, value: number) => ({ name, type: 'long', description: '', readable: true, writable: false, value });
-      return json(200, { objectName: 'trino.execution:name=QueryManager', className: 'io.trino.dispatcher.DispatchManager', description: '', attributes: [attribute('QueuedQueries', 0), attribute('RunningQueries', running()), attribute('StartedQueries.TotalCount', this.started)] });
+      return json(200, { objectName: 'trino.execution:name=QueryManager', className: 'io.trino.dispatcher.DispatchManager', description: '', attributes: [attribute('QueuedQueries', 0), attribute('RunningQueries', running()), attribute('StartedQueries.TotalCount', this.started), attribute('SubmittedQueries.TotalCount', this.started), attribute('CompletedQueries.TotalCount', this.started - running())] });
     }
     if (this.opts.oauth2 && path.startsWith('/oauth2/token/')) {
       if (parts[3] === 'initiate') {

@@ -102,7 +102,7 @@ export function localConformance(gateway: GatewayImplementation, o: { fakeChecks
         const r = await request(`${base}${path}`, { method, headers });
         const text = await r.body.text();
         const type = String(r.headers['content-type'] ?? '').split(';')[0];
-        const attributes = type === 'application/json' && path.includes('jmx') ? (JSON.parse(text) as { attributes: Array<{ name: string; value: unknown }> }).attributes.filter((a) => ['QueuedQueries', 'RunningQueries', 'StartedQueries.TotalCount'].includes(a.name)).map((a) => `${a.name}:${typeof a.value}`).sort() : [];
+        const attributes = type === 'application/json' && path.includes('jmx') ? (JSON.parse(text) as { attributes: Array<{ name: string; value: unknown }> }).attributes.filter((a) => ['QueuedQueries', 'RunningQueries', 'StartedQueries.TotalCount', 'SubmittedQueries.TotalCount', 'CompletedQueries.TotalCount'].includes(a.name)).map((a) => `${a.name}:${typeof a.value}`).sort() : [];
         return `${method} ${path} ${JSON.stringify(headers)} -> ${r.statusCode} ${type} ${type === 'text/plain' ? text.trim() : ''} ${attributes.join(',')}`;
       };
       const real: string[] = [];

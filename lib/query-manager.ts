@@ -16,6 +16,12 @@ export interface QueryManagerFigures {
   running: number;
   /** Queries started since the coordinator started (`StartedQueries.TotalCount`), when reported. */
   started: number | undefined;
+  /**
+   * Queries alive in any state (dispatching, planning, queued, running, blocked, finishing):
+   * `SubmittedQueries.TotalCount - CompletedQueries.TotalCount`, when reported. QueuedQueries and
+   * RunningQueries leave out queries between those states and running ones that are fully blocked.
+   */
+  alive?: number | undefined;
 }
 
 interface MBean {
@@ -38,7 +44,9 @@ export async function readQueryManager(origin: string, timeoutMs: number): Promi
     const queued = count('QueuedQueries');
     const running = count('RunningQueries');
     if (queued === undefined || running === undefined) return undefined;
-    return { queued, running, started: count('StartedQueries.TotalCount') };
+    const submitted = count('SubmittedQueries.TotalCount');
+    const completed = count('CompletedQueries.TotalCount');
+    return { queued, running, started: count('StartedQueries.TotalCount'), alive: submitted !== undefined && completed !== undefined ? Math.max(0, submitted - completed) : undefined };
   } catch {
     return undefined;
   }

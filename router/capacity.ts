@@ -3,8 +3,8 @@
  * new statement goes to a member of its group with room, or waits in the group's queue
  * (held-queries.ts) until one has room.
  *
- * A member's count is its coordinator's own queued + running queries (the QueryManager MBean,
- * lib/query-manager.ts), read at most once per `readMs` whoever asks, plus the statements this
+ * A member's count is its coordinator's own count of queries alive (submitted minus completed in
+ * the QueryManager MBean, lib/query-manager.ts; at least queued + running), read at most once per `readMs` whoever asks, plus the statements this
  * process sent it since that reading was requested. So the limit holds for queries that bypassed
  * this router, and across replicas up to what the replicas start between two readings: with R
  * router processes (replicas x workers) a coordinator can reach `maxQueries + R - 1` in the worst
@@ -121,7 +121,7 @@ export class Capacity {
     this.readings.set(b.id, reading);
     r = reading;
     reading.pending = (this.o.read ?? readQueryManager)(this.o.origin(b), this.o.timeoutMs).then((f) => {
-      reading.count = f ? f.queued + f.running : undefined;
+      reading.count = f ? Math.max(f.alive ?? 0, f.queued + f.running) : undefined;
       reading.requestedAt = requestedAt;
       reading.pending = undefined;
     });
