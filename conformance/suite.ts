@@ -498,8 +498,15 @@ const CASES: Case[] = [
       // get Envoy's own 500/503 with flag NC. Excused only as many as its access log shows, at
       // most one per step; anything else (a dropped connection, a 502, a 5xx Envoy did not log as
       // NC, or more of them) fails the case as before.
-      const nc = bad.length > 0 && t.ctx.clusterNotFoundAnswers ? await t.ctx.clusterNotFoundAnswers(host, since) : 0;
-      const excused = Math.min(nc, bad.filter((b) => b.status === 500 || b.status === 503).length);
+      // The access log reaches the file a moment after the answer (Envoy flushes it every second).
+      const gatewayErrors = bad.filter((b) => b.status === 500 || b.status === 503).length;
+      let nc = 0;
+      for (let i = 0; gatewayErrors > 0 && t.ctx.clusterNotFoundAnswers && i < 10; i++) {
+        nc = await t.ctx.clusterNotFoundAnswers(host, since);
+        if (nc >= gatewayErrors) break;
+        await settle(500);
+      }
+      const excused = Math.min(nc, gatewayErrors);
       expect(bad.length - excused === 0 && excused <= 6, `${bad.length} of ${sent} requests got a 5xx that is not the router's own answer (or no answer)${excused ? `, ${excused} of them the Gateway's cluster_not_found (at most 6 excused)` : ''}: ${bad.slice(0, 6).map((b) => b.what).join(' | ')}`);
       if (excused > 0) t.limitation = `${excused} of ${sent} requests got the Gateway's own ${[...new Set(bad.map((b) => b.status))].join('/')} with flag NC (cluster not found) while routes changed (${bad.map((b) => b.what.split(':')[0]).join(', ')}): envoyproxy/gateway#9029, a cluster removed before the route naming it; see README, Tested Gateway implementations`;
     },
@@ -903,18 +910,22 @@ const CASES: Case[] = [
       // A full fake group: one query holds its slot (its client does not poll on).
       const host = `capacity.${DOMAIN}`;
       const first = await t.eventually('the capacity group takes a statement', () => t.send({ host, body: 'SELECT 1' }), (x) => x.status === 200 && served(x) === 'c-capacity');
-      // Each router process queues up to QUEUE_LIMIT for the group: fill every process's queue (the
-      // Gateway spreads requests over them in its own way), so the next statement is refused wherever
-      // it lands.
+      // Each router process queues up to QUEUE_LIMIT for the group: fill every process's queue, so
+      // the next statement is refused wherever it lands. Sequential requests ride one pooled
+      // connection (Traefik reuses its last idle one), so statements go in concurrent batches: the
+      // Gateway opens a connection per request in flight, and the router's processes share them.
       const queued: string[] = [];
       let refusals = 0;
-      for (let i = 0; queued.length < q.limit * q.processes && i < q.limit * q.processes * 8; i++) {
-        const r = await t.send({ host, body: `SELECT ${i}` });
-        const page = r.json<{ nextUri?: string; stats: { state: string }; error?: { errorName: string } }>();
-        if (page.error?.errorName === 'XTRINODE_QUEUE_FULL') refusals++;
-        else {
-          expect(page.stats.state === 'QUEUED' && page.nextUri?.includes('/xtrinode/wait/') === true, `statement ${i} was not queued: ${r.text.slice(0, 300)}`);
-          queued.push(page.nextUri!);
+      const batch = q.processes * 2;
+      for (let round = 0; queued.length < q.limit * q.processes && round < q.limit * q.processes * 4; round++) {
+        const replies = await Promise.all(Array.from({ length: batch }, (_, j) => t.send({ host, body: `SELECT ${round * batch + j}` })));
+        for (const r of replies) {
+          const page = r.json<{ nextUri?: string; stats: { state: string }; error?: { errorName: string } }>();
+          if (page.error?.errorName === 'XTRINODE_QUEUE_FULL') refusals++;
+          else {
+            expect(page.stats.state === 'QUEUED' && page.nextUri?.includes('/xtrinode/wait/') === true, `a statement was not queued: ${r.text.slice(0, 300)}`);
+            queued.push(page.nextUri!);
+          }
         }
       }
       expect(queued.length === q.limit * q.processes, `${queued.length} statements queued (and ${refusals} refused), not QUEUE_LIMIT ${q.limit} x ${q.processes} router processes`);

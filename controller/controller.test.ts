@@ -382,6 +382,54 @@ describe('controller against a real API server', () => {
     }
   }, 90_000);
 
+  test('a deleted XTrinode drains: weight 0 and the router take its new statements, its prefix route stays while its coordinator has queries alive, then it goes with its routes', async () => {
+    const fake = new FakeCoordinator({ name: 'drainee' });
+    const port = await fake.start(0, '127.0.0.1');
+    const origin = `http://127.0.0.1:${port}`;
+    await c1.idle();
+    await c1.stop();
+    const c = new Controller({ kubeConfig: kc, settings, identity: 'replica-drain', leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, coordinatorOrigin: (svc) => (svc.name === 'drainee-coordinator' ? origin : undefined) });
+    controllers.push(c);
+    type Table = { groups: Array<{ path: string; backends: Array<{ id: string; weight: number; draining?: boolean }> }> };
+    const table = async () => JSON.parse((await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' })).data?.['routes.json'] ?? '{"groups":[]}') as Table;
+    const drainee = async () => (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'drainee' }).catch((e: { code?: number }) => (e.code === 404 ? undefined : Promise.reject(e)))) as { metadata: { finalizers?: string[]; deletionTimestamp?: string } } | undefined;
+    try {
+      await apply(service('team-b', 'drainee-coordinator'));
+      await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'drainee', namespace: 'team-b' }, spec: { routing: { hostname: 'drainee.example.com' } } });
+      await c.start();
+      await until('the drain finalizer on the routed XTrinode', async () => (await drainee())?.metadata.finalizers?.includes('analytics.xtrinode.io/drain'), 30_000);
+      expect(mainBackend(await getRoute('xtrinode-team-b--drainee'))).toBe('drainee-coordinator');
+      // A query alive on its coordinator (its client has not polled it to the end).
+      const q = (await (await fetch(`${origin}/v1/statement`, { method: 'POST', headers: { 'x-trino-user': 'me' }, body: 'SELECT 1' })).json()) as { nextUri?: string };
+      await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'drainee' });
+      await until('its new statements go to the router', async () => mainBackend(await getRoute('xtrinode-team-b--drainee')) === 'xtrinode-router', 30_000);
+      // The route table is written right after the routes.
+      const group = await until('the route table marks it draining', async () => (await table()).groups.find((g) => g.backends.some((b) => b.id === 'team-b/drainee' && b.draining)), 30_000);
+      expect({ path: group?.path, backends: group?.backends.map((b) => ({ id: b.id, weight: b.weight, draining: b.draining })) }).toEqual({ path: 'router', backends: [{ id: 'team-b/drainee', weight: 0, draining: true }] });
+      // Well past the quiet time and the routes' settling, the query keeps it and its prefix route.
+      await new Promise((r) => setTimeout(r, 6000));
+      const held = await drainee();
+      expect({ deleting: held?.metadata.deletionTimestamp !== undefined, finalizers: held?.metadata.finalizers }).toEqual({ deleting: true, finalizers: ['analytics.xtrinode.io/drain'] });
+      const prefixRoute = await getRoute('xtrinode-team-b--drainee');
+      expect(prefixRoute?.spec.rules.some((r) => r.matches.some((m) => m.path.value === '/xtrinode/c/team-b/drainee') && r.backendRefs[0]?.name === 'drainee-coordinator')).toBe(true);
+      const events = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
+      expect(events.items.filter((e) => e.involvedObject.name === 'drainee' && e.reason === 'Draining').length).toBe(1);
+      // The client polls its query to the end: the XTrinode and its routes go.
+      let next = q.nextUri;
+      while (next) next = ((await (await fetch(next, { headers: { 'x-trino-user': 'me' } })).json()) as { nextUri?: string }).nextUri;
+      await until('the drained XTrinode is gone', async () => (await drainee()) === undefined, 30_000);
+      await until('its routes are gone', async () => (await getRoute('xtrinode-team-b--drainee')) === undefined, 30_000);
+      const after = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
+      expect(after.items.find((e) => e.involvedObject.name === 'drainee' && e.reason === 'Drained')?.message).toContain('no query alive on its coordinator');
+    } finally {
+      await c.stop();
+      await fake.stop().catch(() => undefined);
+      c1 = newController('replica-after-drain');
+      await c1.start();
+      await until('the test controller leads again', async () => c1.isLeader, 20_000);
+    }
+  }, 90_000);
+
   test('SHARED_GROUPS=auto on an Envoy Gateway class (no status.supportedFeatures) balances by gateway weights, and a failed read keeps the last answer', async () => {
     await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'features-envoy' }, spec: { controllerName: 'gateway.envoyproxy.io/gatewayclass-controller' } });
     await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'features-gw', namespace: 'team-b' }, spec: { gatewayClassName: 'features-envoy', listeners: [{ name: 'http', protocol: 'HTTP', port: 80 }] } });

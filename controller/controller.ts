@@ -14,6 +14,7 @@ import { startSynced } from './informer-sync.ts';
 import { withGatewayConditions, type RouteStatusView } from './status-conditions.ts';
 import { CoordinatorActivity } from './coordinator-activity.ts';
 import { readQueryManager } from '../lib/query-manager.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, Drains } from './drain.ts';
 import { RouteSettling } from './route-settling.ts';
 import type { K8sObject } from './translate/routes.ts';
 import * as k8s from '@kubernetes/client-node';
@@ -56,6 +57,8 @@ export interface ControllerOptions {
   coordinatorActivity?: CoordinatorActivity;
   /** Where a coordinator Service is reached (default: its ClusterIP; tests map it to a local port). */
   coordinatorOrigin?: (service: { namespace: string; name: string; port: number }) => string | undefined;
+  /** Longest drain of a deleted XTrinode before it goes with queries still alive (30 min; drain.ts). */
+  drainTimeoutMs?: number;
 }
 
 type Obj = k8s.KubernetesObject & Record<string, unknown>;
@@ -83,6 +86,8 @@ export class Controller {
   private idleTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly drains: Drains;
   private readonly backoff = new ObjectBackoff();
   private readonly settling: RouteSettling;
   private readonly activity: CoordinatorActivity;
@@ -109,6 +114,22 @@ export class Controller {
     this.sharedGroupPath = o.settings.sharedGroupPath;
     this.activity = o.coordinatorActivity ?? new CoordinatorActivity();
     this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? 1000, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
+    this.drains = new Drains({
+      timeoutMs: o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+      alive: async (origin) => {
+        const f = await readQueryManager(origin, 3000);
+        return f ? Math.max(f.alive ?? 0, f.queued + f.running) : undefined;
+      },
+      setFinalizers: async (xt, finalizers) => {
+        await this.custom.patchNamespacedCustomObject(
+          { group: GROUP, version: VERSION, namespace: xt.metadata.namespace!, plural: PLURAL, name: xt.metadata.name, body: { metadata: { finalizers, resourceVersion: xt.metadata.resourceVersion } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+        this.writes.inc({ kind: 'XTrinode', verb: 'finalizers' });
+      },
+      event: (xt, reason, message) => this.event(xt as XTrinode, 'Normal', reason, message),
+      log: this.log,
+    });
     if (o.sharedGroups === 'auto') this.features = new GatewayFeatures(this.custom, o.settings.gateway);
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       coalesceMs: 100,
@@ -183,6 +204,7 @@ export class Controller {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.settleTimer) clearTimeout(this.settleTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.drainTimer) clearTimeout(this.drainTimer);
     if (this.featuresTimer) clearInterval(this.featuresTimer);
     this.queue.stop();
     await this.elector.stop();
@@ -319,8 +341,13 @@ export class Controller {
         origins.set(b.id, this.coordinatorOrigin(b.service));
       }
     }
-    await this.applyLifecycle(xtrinodes, lifecycle, settled, attemptFor, origins);
-    // 6. Status of every XTrinode whose status differs.
+    await this.applyLifecycle(xtrinodes.filter((x) => !x.metadata.deletionTimestamp), lifecycle, settled, attemptFor, origins);
+    // 6. Drain (drain.ts): routed XTrinodes carry the drain finalizer; a deleted one loses it once
+    // the Gateway sends it no new statements and its coordinator has no query alive.
+    const nextDrainCheck = await this.drains.pass(xtrinodes, origins, settled, (key, what, f) => attemptFor(`${key} drain`, what, f));
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = nextDrainCheck === undefined ? undefined : setTimeout(() => this.queue.add(RECONCILE_KEY), nextDrainCheck).unref();
+    // 7. Status of every XTrinode whose status differs.
     const statusWrites: Array<{ live: XTrinode; merged: XTrinodeStatus }> = [];
     for (const [key, report] of out.statuses) {
       const [namespace, name] = key.split('/') as [string, string];
@@ -425,7 +452,7 @@ export class Controller {
         // Re-read it right before scaling to 0; queries there cancel the suspension.
         const origin = origins.get(key);
         const f = origin ? await readQueryManager(origin, 3000) : undefined;
-        if (f && f.running + f.queued > 0) {
+        if (f && Math.max(f.alive ?? 0, f.running + f.queued) > 0) {
           await attemptFor(key, 'cancel idle suspension', async () => {
             await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: null }, { suspend: false });
             this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend-cancel' });

@@ -13,6 +13,8 @@
  *   ROUTING_GROUP_HEADER (on)               on | off: X-Trino-Routing-Group: <group> selects a group
  *   CLIENT_TAG_MATCHES (regex)              regex | none: client-tag conditions as RegularExpression
  *                                           header matches, or left to the router (Gateways without them)
+ *   DRAIN_TIMEOUT (30m)                     longest drain of a deleted XTrinode: its queries alive keep
+ *                                           it (weight 0, follow-ups served) at most this long (drain.ts)
  *   POD_NAMESPACE (xtrinode-system)         namespace of the leader-election Lease
  *   POD_NAME (hostname)                     identity in the Lease
  *   METRICS_PORT (9090), METRICS_HOST (0.0.0.0)  /metrics and /healthz
@@ -22,8 +24,21 @@ import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
+import { parseDurationMs } from '../lib/duration.ts';
 import { Controller } from './controller.ts';
 import { parseChoice, parseGatewayRef, parseNamespaceList, parseServiceRef } from './translate/settings.ts';
+
+/** DRAIN_TIMEOUT: a duration from 0s (no drain) to 24h. */
+export function parseDrainTimeout(s: string): number {
+  let ms: number;
+  try {
+    ms = parseDurationMs(s);
+  } catch {
+    throw new Error(`DRAIN_TIMEOUT must be a duration like 30s, 10m or 1h, not "${s}"`);
+  }
+  if (ms > 24 * 3_600_000) throw new Error(`DRAIN_TIMEOUT must be at most 24h (a deleted XTrinode waits at most this long for its queries), not "${s}"`);
+  return ms;
+}
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -35,6 +50,7 @@ async function main(): Promise<void> {
   const acceptRulesFrom = parseNamespaceList('ACCEPT_RULES_FROM', env.ACCEPT_RULES_FROM ?? '');
   const routingGroupHeader = parseChoice('ROUTING_GROUP_HEADER', env.ROUTING_GROUP_HEADER ?? 'on', ['on', 'off'] as const) === 'on';
   const clientTagMatches = parseChoice('CLIENT_TAG_MATCHES', env.CLIENT_TAG_MATCHES ?? 'regex', ['regex', 'none'] as const);
+  const drainTimeoutMs = parseDrainTimeout(env.DRAIN_TIMEOUT ?? '30m');
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromDefault();
   const controller = new Controller({
@@ -44,6 +60,7 @@ async function main(): Promise<void> {
     leaseNamespace: env.POD_NAMESPACE ?? 'xtrinode-system',
     settings: { gateway, gatewayNamespace, router: parseServiceRef(env.ROUTER_SERVICE ?? 'xtrinode-router:8080', gatewayNamespace), sharedGroupPath: shared === 'auto' ? 'router' : shared, followUps, acceptRulesFrom, routingGroupHeader, clientTagMatches },
     ...(shared === 'auto' ? { sharedGroups: 'auto' as const } : {}),
+    drainTimeoutMs,
   });
   const server = createServer((req, res) => {
     if (req.url === '/healthz') return void res.end('ok\n');

@@ -129,7 +129,7 @@ export async function startControlPlane(opts: { installCrds?: boolean; serviceCi
       '--authorization-mode=RBAC',
       `--service-account-key-file=${join(dir, 'sa.pub')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-cluster-ip-range=${opts.serviceCidr ?? '10.96.0.0/16'}`, '--allow-privileged=true',
+      `--service-cluster-ip-range=${opts.serviceCidr ?? '127.0.97.0/24'}`, '--allow-privileged=true',
       '--disable-admission-plugins=ServiceAccount', `--cert-dir=${join(dir, 'certs')}`,
       '--endpoint-reconciler-type=none', '--v=1',
     ], join(logs, 'apiserver.log'));

@@ -20,6 +20,7 @@ export const RouterErrorCode = {
   BadCookie: 'XTN_BAD_ROUTING_COOKIE',
   NoRouteTable: 'XTN_NO_ROUTE_TABLE',
   Draining: 'XTN_DRAINING',
+  RuntimeDraining: 'XTN_RUNTIME_DRAINING',
   ClientTimeout: 'XTN_CLIENT_TIMEOUT',
   BadCoordinatorResponse: 'XTN_BAD_COORDINATOR_RESPONSE',
   Overloaded: 'XTN_OVERLOADED',
@@ -50,6 +51,8 @@ export const errors = {
     new RouterError(RouterErrorCode.NoRoute, 404, `xtrinode-gateway: no route for host ${clip(host)} and no default route. Connect with a routing hostname or set the X-Trino-XTrinode header.`),
   noHealthy: (group: string) =>
     new RouterError(RouterErrorCode.NoHealthyCoordinator, 503, `xtrinode-gateway: routing group ${group} has no healthy coordinator (all are starting, unreachable or drained). Retry shortly; check kubectl get xtrinode.`, 5),
+  runtimeDraining: (group: string) =>
+    new RouterError(RouterErrorCode.RuntimeDraining, 503, `xtrinode-gateway: every Trino runtime of routing group ${group} is being deleted (draining its running queries); it takes no new queries. Connect to another runtime or add a member to the group.`),
   suspended: (id: string) =>
     new RouterError(RouterErrorCode.RuntimeSuspended, 503, `xtrinode-gateway: Trino runtime ${id} is suspended. Resume it (kubectl patch xtrinode) or retry once it is running.`, 10),
   unresolved: (id: string) =>

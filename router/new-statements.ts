@@ -30,6 +30,7 @@ export class NewStatements {
 
   /** The coordinator for a new query of the group; a 503 (and a resume) when none can take it. */
   choose(group: RouteGroup): RouteBackend {
+    if (draining(group)) throw errors.runtimeDraining(group.name);
     if (group.backends.length === 1) {
       const b = group.backends[0]!;
       if (b.state === 'Suspended') {
@@ -71,6 +72,7 @@ export class NewStatements {
       reply.code(200).header('content-type', 'application/json').send(text);
       return 'held-for-resume';
     };
+    if (draining(group)) throw errors.runtimeDraining(group.name);
     if (this.capacity && limited(group)) {
       // Query limits: a member with room now, else the group's queue (FIFO), if there is room in it.
       const b = held.waiting(group.name) === 0 ? await this.capacity.admit(group) : undefined;
@@ -105,4 +107,9 @@ export class NewStatements {
     } });
     return 'proxied';
   }
+}
+
+/** Every member's XTrinode is being deleted: the group takes no new statements (follow-ups go on). */
+function draining(group: RouteGroup): boolean {
+  return group.backends.length > 0 && group.backends.every((b) => b.draining === true);
 }

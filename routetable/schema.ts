@@ -28,6 +28,11 @@ export const BackendSchema = z
     prefix: z.string().regex(/^\/xtrinode\/c\/[a-z0-9-]{1,63}\/[a-z0-9-]{1,63}$/).optional(),
     /** spec.capacity.maxQueries: queued + running queries the gateway gives this coordinator. */
     maxQueries: z.number().int().min(1).max(100000).optional(),
+    /**
+     * Its XTrinode is being deleted: it gets no new statements (its weight is 0) while its
+     * coordinator's running queries finish; follow-ups still reach it by its prefix.
+     */
+    draining: z.literal(true).optional(),
   })
   .strict();
 

@@ -155,6 +155,8 @@ export interface ObjectMeta {
   generation?: number;
   resourceVersion?: string;
   creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   [k: string]: unknown;

@@ -26,6 +26,8 @@ export interface Runtime {
   suspend: boolean;
   /** spec.capacity.maxQueries. */
   maxQueries: number | undefined;
+  /** metadata.deletionTimestamp is set: the runtime drains (no new statements, follow-ups kept). */
+  draining: boolean;
   /** The coordinator uses OAuth2: its group's new statements need the router's handshake stickiness. */
   oauth2: boolean;
   /** Namespaces this runtime lets join its routing group (counts when its namespace owns the group). */
@@ -139,7 +141,8 @@ export function readRuntime(xt: XTrinode): RuntimeResult {
       hostnames,
       headerValue,
       default: routing.default === true,
-      weight: routing.weight ?? 1,
+      weight: xt.metadata.deletionTimestamp ? 0 : routing.weight ?? 1,
+      draining: Boolean(xt.metadata.deletionTimestamp),
       suspend: spec.suspend === true,
       oauth2: spec.coordinator?.oauth2 === true,
       maxQueries: spec.capacity?.maxQueries,

@@ -205,7 +205,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     if (state === 'Ready' && rt.suspend) state = 'Suspended';
     if (state === 'Ready' && input.notReady?.has(rt.key)) state = 'Suspended';
     backendOf.set(rt.key, {
-      backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state, ...(settings.followUps === 'prefix' ? { prefix: coordinatorPrefix(rt.key) } : {}), ...(rt.maxQueries !== undefined ? { maxQueries: rt.maxQueries } : {}) },
+      backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state, ...(settings.followUps === 'prefix' ? { prefix: coordinatorPrefix(rt.key) } : {}), ...(rt.maxQueries !== undefined ? { maxQueries: rt.maxQueries } : {}), ...(rt.draining ? { draining: true as const } : {}) },
       refCondition,
     });
   }
@@ -224,7 +224,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     const limits = backends.some((b) => b.maxQueries !== undefined);
     let path: RouteGroup['path'] = 'router';
     if (limits) path = 'router';
-    else if (backends.length === 1 && ready.length === 1) path = 'coordinator';
+    else if (backends.length === 1 && ready.length === 1 && !backends[0]!.draining) path = 'coordinator';
     else if (
       settings.sharedGroupPath === 'gateway-weighted' &&
       settings.followUps === 'prefix' &&
