@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from 'undici';
+import { Client, Pool } from 'undici';
 import { featureNames } from '../controller/gateway-features.ts';
 import { Trino } from 'trino-client';
 
@@ -157,8 +157,9 @@ class Tools {
     await this.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace }, spec });
   }
 
-  async send(o: { host?: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Reply> {
-    const res = await this.client.request({
+  /** One request through the Gateway, on the suite's one connection unless `via` gives others. */
+  async send(o: { host?: string; path?: string; method?: string; headers?: Record<string, string>; body?: string; via?: Pool }): Promise<Reply> {
+    const res = await (o.via ?? this.client).request({
       path: o.path ?? '/v1/statement',
       method: (o.method ?? (o.body !== undefined ? 'POST' : 'GET')) as 'GET',
       headers: { host: `${o.host ?? 'gateway.invalid'}:${this.port}`, 'x-trino-user': 'conformance', ...(o.headers ?? {}) },
@@ -911,14 +912,16 @@ const CASES: Case[] = [
       const host = `capacity.${DOMAIN}`;
       const first = await t.eventually('the capacity group takes a statement', () => t.send({ host, body: 'SELECT 1' }), (x) => x.status === 200 && served(x) === 'c-capacity');
       // Each router process queues up to QUEUE_LIMIT for the group: fill every process's queue, so
-      // the next statement is refused wherever it lands. Sequential requests ride one pooled
-      // connection (Traefik reuses its last idle one), so statements go in concurrent batches: the
-      // Gateway opens a connection per request in flight, and the router's processes share them.
+      // the next statement is refused wherever it lands. Sequential requests ride one connection
+      // (Traefik reuses its last idle one to the router), so statements go in concurrent batches on
+      // as many client connections: the Gateway opens one to the router per request in flight, and
+      // the router's processes share those.
       const queued: string[] = [];
       let refusals = 0;
       const batch = q.processes * 2;
+      const connections = new Pool(t.ctx.gatewayUrl, { connections: batch });
       for (let round = 0; queued.length < q.limit * q.processes && round < q.limit * q.processes * 4; round++) {
-        const replies = await Promise.all(Array.from({ length: batch }, (_, j) => t.send({ host, body: `SELECT ${round * batch + j}` })));
+        const replies = await Promise.all(Array.from({ length: batch }, (_, j) => t.send({ host, body: `SELECT ${round * batch + j}`, via: connections })));
         for (const r of replies) {
           const page = r.json<{ nextUri?: string; stats: { state: string }; error?: { errorName: string } }>();
           if (page.error?.errorName === 'XTRINODE_QUEUE_FULL') refusals++;
@@ -928,6 +931,7 @@ const CASES: Case[] = [
           }
         }
       }
+      await connections.close();
       expect(queued.length === q.limit * q.processes, `${queued.length} statements queued (and ${refusals} refused), not QUEUE_LIMIT ${q.limit} x ${q.processes} router processes`);
       const over = await t.send({ host, body: 'SELECT 0' });
       expect(over.json<{ error?: { errorName: string } }>().error?.errorName === 'XTRINODE_QUEUE_FULL', `a statement over QUEUE_LIMIT on every process got: ${over.text.slice(0, 300)}`);

@@ -22,6 +22,8 @@ export interface QueryManagerFigures {
    * RunningQueries leave out queries between those states and running ones that are fully blocked.
    */
   alive?: number | undefined;
+  /** Queries the coordinator registered since it started (`SubmittedQueries.TotalCount`), when reported. */
+  submitted?: number | undefined;
 }
 
 interface MBean {
@@ -46,7 +48,7 @@ export async function readQueryManager(origin: string, timeoutMs: number): Promi
     if (queued === undefined || running === undefined) return undefined;
     const submitted = count('SubmittedQueries.TotalCount');
     const completed = count('CompletedQueries.TotalCount');
-    return { queued, running, started: count('StartedQueries.TotalCount'), alive: submitted !== undefined && completed !== undefined ? Math.max(0, submitted - completed) : undefined };
+    return { queued, running, started: count('StartedQueries.TotalCount'), alive: submitted !== undefined && completed !== undefined ? Math.max(0, submitted - completed) : undefined, submitted };
   } catch {
     return undefined;
   }

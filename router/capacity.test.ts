@@ -6,7 +6,7 @@
  */
 import pino from 'pino';
 import { Client } from 'undici';
-import { Capacity } from './capacity.ts';
+import { Capacity, PENDING_START_MS } from './capacity.ts';
 import { TrinoRouter } from './server.ts';
 import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { translate } from '../controller/translate/translate.ts';
@@ -43,6 +43,42 @@ describe('Capacity counts the coordinator and its own starts since the reading',
       now += 1100; // the next reading no longer double-counts it
       expect(await cap.count(group.backends[0]!)).toBe(1);
     }
+  });
+});
+
+describe('a start stays counted until its coordinator registers it', () => {
+  test('readings that do not show it yet (the client has not polled) keep it counted; the growth of SubmittedQueries releases it', async () => {
+    let now = 1_000_000;
+    let submitted = 10;
+    let alive = 0;
+    const cap = new Capacity({ origin: () => 'x', readMs: 1000, timeoutMs: 100, now: () => now, read: async () => ({ queued: 0, running: alive, started: undefined, alive, submitted }) });
+    const b = backend('a', 1);
+    const group: RouteGroup = { name: 'g', hostnames: [], headerValues: [], default: false, path: 'router', backends: [b] };
+    expect((await cap.admit(group))?.id).toBe('a');
+    for (let i = 0; i < 4; i++) {
+      now += 1100; // a new reading each time: the coordinator still shows nothing of it
+      expect(await cap.count(b)).toBe(1);
+    }
+    expect(await cap.admit(group)).toBeUndefined();
+    submitted = 11; // its first poll arrived: registered and alive
+    alive = 1;
+    now += 1100;
+    expect(await cap.count(b)).toBe(1); // in the reading now, no longer among the starts
+    alive = 0; // finished
+    now += 1100;
+    expect(await cap.count(b)).toBe(0);
+  });
+
+  test('a start its coordinator never registers is counted at most PENDING_START_MS', async () => {
+    let now = 1_000_000;
+    const cap = new Capacity({ origin: () => 'x', readMs: 1000, timeoutMs: 100, now: () => now, read: async () => ({ queued: 0, running: 0, started: undefined, alive: 0, submitted: 5 }) });
+    const b = backend('a', 1);
+    expect(await cap.count(b)).toBe(0); // a first reading
+    cap.started('a');
+    now += PENDING_START_MS - 1;
+    expect(await cap.count(b)).toBe(1);
+    now += 2;
+    expect(await cap.count(b)).toBe(0);
   });
 });
 

@@ -4,11 +4,17 @@
  * (held-queries.ts) until one has room.
  *
  * A member's count is its coordinator's own count of queries alive (submitted minus completed in
- * the QueryManager MBean, lib/query-manager.ts; at least queued + running), read at most once per `readMs` whoever asks, plus the statements this
- * process sent it since that reading was requested. So the limit holds for queries that bypassed
- * this router, and across replicas up to what the replicas start between two readings: with R
- * router processes (replicas x workers) a coordinator can reach `maxQueries + R - 1` in the worst
- * case, each having counted one start the others did not yet see (README: Capacity).
+ * the QueryManager MBean, lib/query-manager.ts; at least queued + running), read at most once per
+ * `readMs` whoever asks, plus the statements this process sent it that the coordinator has not
+ * registered yet. Trino registers a query only once its client's first poll dispatched it, which
+ * on a loaded machine came more than a second after the POST (measured: a reading 1.1 s after two
+ * POSTs still said 0), so a start stays counted until readings taken after it show that many new
+ * registrations (the growth of `SubmittedQueries.TotalCount`), at most `PENDING_START_MS`; a
+ * coordinator that does not report that total counts a start for one read interval past the
+ * reading, as before. So the limit holds for queries that bypassed this router, and across
+ * replicas up to what the replicas start between two readings: with R router processes
+ * (replicas x workers) a coordinator can reach `maxQueries + R - 1` in the worst case, each having
+ * counted one start the others did not yet see (README: Capacity).
  *
  * A coordinator that does not report (401 with authentication on its HTTP port, down, slow) has
  * an unknown count: it is not given queries while it has a limit, so a limit is never exceeded
@@ -17,9 +23,14 @@
 import { readQueryManager, type QueryManagerFigures } from '../lib/query-manager.ts';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 
+/** Longest a start not yet registered by its coordinator is counted (a client that never polls). */
+export const PENDING_START_MS = 30_000;
+
 interface Reading {
-  /** queued + running, or undefined when the coordinator did not tell. */
+  /** Queries alive, or undefined when the coordinator did not tell. */
   count: number | undefined;
+  /** SubmittedQueries.TotalCount, when reported. */
+  submitted: number | undefined;
   /** When the request for it was sent: starts after this are not in it. */
   requestedAt: number;
   pending: Promise<void> | undefined;
@@ -55,14 +66,17 @@ export class Capacity {
     this.now = o.now ?? Date.now;
   }
 
-  /** The count of a member now: its coordinator's reading plus this process's starts since. */
+  /** The count of a member now: its coordinator's reading plus this process's starts it has not registered yet. */
   async count(b: RouteBackend): Promise<number | undefined> {
     const r = await this.fresh(b);
     if (r.count === undefined) return undefined;
-    // A start a little older than the reading may not be in it either: Trino counts a query once
-    // the client's first poll dispatched it, so a start stays counted for one more read interval.
-    const since = (this.starts.get(b.id) ?? []).filter((t) => t >= r.requestedAt - this.o.readMs).length;
-    return r.count + since;
+    const now = this.now();
+    const starts = (this.starts.get(b.id) ?? []).filter((t) => t >= now - PENDING_START_MS);
+    this.starts.set(b.id, starts);
+    if (r.submitted !== undefined) return r.count + starts.length;
+    // No registration total: a start a little older than the reading may not be in it either, so
+    // it stays counted for one more read interval.
+    return r.count + starts.filter((t) => t >= r.requestedAt - this.o.readMs).length;
   }
 
   /**
@@ -93,14 +107,11 @@ export class Capacity {
     return best;
   }
 
-  /** A statement was sent to the backend outside `admit` (counted until the next reading). */
+  /** A statement was sent to the backend outside `admit` (counted until its coordinator registers it). */
   started(id: string): void {
     const list = this.starts.get(id) ?? [];
     list.push(this.now());
-    // Keep what a reading in flight may not include; older starts are in every later reading.
-    const r = this.readings.get(id);
-    const keepFrom = r ? r.requestedAt - 2 * this.o.readMs : 0;
-    this.starts.set(id, list.filter((t) => t >= keepFrom));
+    this.starts.set(id, list);
   }
 
   /** Forgets members no longer in the route table. */
@@ -117,11 +128,24 @@ export class Capacity {
     }
     if (r && this.now() - r.requestedAt < this.o.readMs) return r;
     const requestedAt = this.now();
-    const reading: Reading = r ?? { count: undefined, requestedAt, pending: undefined };
+    const reading: Reading = r ?? { count: undefined, submitted: undefined, requestedAt, pending: undefined };
     this.readings.set(b.id, reading);
     r = reading;
     reading.pending = (this.o.read ?? readQueryManager)(this.o.origin(b), this.o.timeoutMs).then((f) => {
+      const before = reading.submitted;
       reading.count = f ? Math.max(f.alive ?? 0, f.queued + f.running) : undefined;
+      reading.submitted = f?.submitted;
+      // The coordinator registered this many queries since the last reading: as many of this
+      // process's starts sent before this reading's request are in its count now (oldest first).
+      // A first reading, or one after a restart of the coordinator (the total went down), takes
+      // the starts older than one read interval as registered.
+      const list = this.starts.get(b.id) ?? [];
+      if (f?.submitted !== undefined) {
+        const grown = before !== undefined && f.submitted >= before ? f.submitted - before : undefined;
+        const older = list.filter((t) => t < requestedAt);
+        const registered = grown === undefined ? older.filter((t) => t < requestedAt - this.o.readMs).length : Math.min(grown, older.length);
+        this.starts.set(b.id, list.slice(registered));
+      }
       reading.requestedAt = requestedAt;
       reading.pending = undefined;
     });
