@@ -53,7 +53,7 @@ async function getRoute(name: string) {
 }
 
 async function getXt(ns: string, name: string) {
-  return (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: ns, plural: 'xtrinodes', name })) as { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string; observedGeneration?: number }>; routingGroup?: string; hostname?: string }; metadata: { generation: number } };
+  return (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: ns, plural: 'xtrinodes', name })) as { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string; observedGeneration?: number }>; routingGroup?: string; hostname?: string; queries?: { running: number; queued: number } }; metadata: { generation: number } };
 }
 
 const cond = (x: Awaited<ReturnType<typeof getXt>>, t: string) => x.status?.conditions?.find((c) => c.type === t);
@@ -425,6 +425,47 @@ describe('controller against a real API server', () => {
       await c.stop();
       await fake.stop().catch(() => undefined);
       c1 = newController('replica-after-drain');
+      await c1.start();
+      await until('the test controller leads again', async () => c1.isLeader, 20_000);
+    }
+  }, 90_000);
+
+  test('kubectl get xtrinode shows running, queued and the limit of a runtime with maxQueries, from its coordinator', async () => {
+    const fake = new FakeCoordinator({ name: 'counted' });
+    const port = await fake.start(0, '127.0.0.1');
+    const origin = `http://127.0.0.1:${port}`;
+    await c1.idle();
+    await c1.stop();
+    const c = new Controller({ kubeConfig: kc, settings, identity: 'replica-counts', leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, queryCountsMs: 200, coordinatorOrigin: (svc) => (svc.name === 'counted-coordinator' ? origin : undefined) });
+    controllers.push(c);
+    // The API server's own table (what kubectl get prints): the CRD's printer columns.
+    const table = async () => {
+      const t = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'counted' }, k8s.setHeaderOptions('Accept', 'application/json;as=Table;g=meta.k8s.io;v=v1'))) as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
+      const at = (name: string) => t.columnDefinitions.findIndex((d) => d.name === name);
+      return { running: t.rows[0]?.cells[at('Running')], queued: t.rows[0]?.cells[at('Queued')], limit: t.rows[0]?.cells[at('Limit')] };
+    };
+    try {
+      await apply(service('team-b', 'counted-coordinator'));
+      await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'counted', namespace: 'team-b' }, spec: { capacity: { maxQueries: 3 }, routing: { hostname: 'counted.example.com' } } });
+      await c.start();
+      for (let i = 0; i < 2; i++) expect((await fetch(`${origin}/v1/statement`, { method: 'POST', headers: { 'x-trino-user': 'me' }, body: 'SELECT 1' })).status).toBe(200);
+      expect(await until('two running in the table', async () => { const r = await table(); return r.running === 2 ? r : undefined; }, 30_000)).toEqual({ running: 2, queued: 0, limit: 3 });
+      // Figures that do not change are not written again.
+      const writes = async () => (await c.writes.get()).values.filter((v) => v.labels.verb === 'status-queries').reduce((n, v) => n + v.value, 0);
+      const before = await writes();
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await writes()).toBe(before);
+      // A coordinator that stops answering: the columns go blank rather than stay stale.
+      await fake.stop();
+      await until('status.queries removed once the coordinator is gone', async () => (await getXt('team-b', 'counted')).status?.queries === undefined, 30_000);
+      expect(await table()).toEqual({ running: null, queued: null, limit: 3 });
+    } finally {
+      await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'counted' }).catch(() => undefined);
+      await c.idle();
+      await until('counted gone', async () => custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'counted' }).then(() => false, () => true), 30_000);
+      await c.stop();
+      await fake.stop().catch(() => undefined);
+      c1 = newController('replica-after-counts');
       await c1.start();
       await until('the test controller leads again', async () => c1.isLeader, 20_000);
     }

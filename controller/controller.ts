@@ -15,6 +15,7 @@ import { withGatewayConditions, type RouteStatusView } from './status-conditions
 import { CoordinatorActivity } from './coordinator-activity.ts';
 import { readQueryManager } from '../lib/query-manager.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS, Drains } from './drain.ts';
+import { QUERY_COUNTS_INTERVAL_MS, queryCountChanges } from './query-counts.ts';
 import { RouteSettling } from './route-settling.ts';
 import type { K8sObject } from './translate/routes.ts';
 import * as k8s from '@kubernetes/client-node';
@@ -59,6 +60,8 @@ export interface ControllerOptions {
   coordinatorOrigin?: (service: { namespace: string; name: string; port: number }) => string | undefined;
   /** Longest drain of a deleted XTrinode before it goes with queries still alive (30 min; drain.ts). */
   drainTimeoutMs?: number;
+  /** How often running/queued of limited runtimes are read for status.queries (10 s; query-counts.ts). */
+  queryCountsMs?: number;
 }
 
 type Obj = k8s.KubernetesObject & Record<string, unknown>;
@@ -87,6 +90,10 @@ export class Controller {
   private settleTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
+  private countsTimer: NodeJS.Timeout | undefined;
+  private counting = false;
+  /** Coordinator origins by XTrinode key, from the last pass. */
+  private origins = new Map<string, string | undefined>();
   private readonly drains: Drains;
   private readonly backoff = new ObjectBackoff();
   private readonly settling: RouteSettling;
@@ -177,6 +184,8 @@ export class Controller {
     this.deployments = await this.watch('deployments', '/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
     this.statefulSets = await this.watch('statefulsets', '/apis/apps/v1/statefulsets', () => apps.listStatefulSetForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
     this.elector.start();
+    this.countsTimer = setInterval(() => void this.writeQueryCounts(), this.o.queryCountsMs ?? QUERY_COUNTS_INTERVAL_MS);
+    this.countsTimer.unref();
     if (this.features) {
       this.featuresTimer = setInterval(() => void this.checkFeatures(), 30_000);
       this.featuresTimer.unref();
@@ -205,6 +214,7 @@ export class Controller {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    if (this.countsTimer) clearInterval(this.countsTimer);
     if (this.featuresTimer) clearInterval(this.featuresTimer);
     this.queue.stop();
     await this.elector.stop();
@@ -341,6 +351,7 @@ export class Controller {
         origins.set(b.id, this.coordinatorOrigin(b.service));
       }
     }
+    this.origins = origins;
     await this.applyLifecycle(xtrinodes.filter((x) => !x.metadata.deletionTimestamp), lifecycle, settled, attemptFor, origins);
     // 6. Drain (drain.ts): routed XTrinodes carry the drain finalizer; a deleted one loses it once
     // the Gateway sends it no new statements and its coordinator has no query alive.
@@ -378,6 +389,28 @@ export class Controller {
     }
     if (failed.length > 0) throw new Error(`${failed.length} of this pass's writes failed, the others were made: ${failed.slice(0, 5).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
     this.reconciles.inc({ result: 'ok' });
+  }
+
+  /** status.queries of runtimes with a query limit, when their coordinator's figures changed (query-counts.ts). */
+  private async writeQueryCounts(): Promise<void> {
+    if (!this.elector.isLeader || this.counting || this.stopped) return;
+    this.counting = true;
+    try {
+      const changes = await queryCountChanges(this.xts.list() as never, this.origins, (o) => readQueryManager(o, 3000));
+      await inParallel(changes, WRITE_CONCURRENCY, async ({ xt, queries }) => {
+        try {
+          await this.custom.patchNamespacedCustomObjectStatus(
+            { group: GROUP, version: VERSION, namespace: xt.metadata.namespace!, plural: PLURAL, name: xt.metadata.name, body: { status: { queries } } },
+            k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+          );
+          this.writes.inc({ kind: 'XTrinode', verb: 'status-queries' });
+        } catch (e) {
+          if ((e as { code?: number }).code !== 404) this.log.warn({ xtrinode: `${xt.metadata.namespace}/${xt.metadata.name}`, err: errorText(e) }, 'could not write status.queries; next try in one interval');
+        }
+      });
+    } finally {
+      this.counting = false;
+    }
   }
 
   /** Where the controller reaches a coordinator: its Service's ClusterIP, unless told otherwise. */
@@ -596,6 +629,8 @@ function mergeStatus(live: XTrinodeStatus | undefined, desired: XTrinodeStatus):
     return { ...c, lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now };
   });
   const out: XTrinodeStatus = { ...desired, conditions };
+  // status.queries is written by query-counts.ts alone: kept as it is.
+  if (live?.queries !== undefined) out.queries = live.queries;
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   // fields the translation no longer sets are removed by sending null (merge patch)
   for (const k of ['hostname', 'hostnames', 'headerSelector', 'rules', 'phase', 'routingGroup', 'routes']) if (!(k in out) && live && k in live) out[k] = null;
