@@ -985,7 +985,8 @@ const CASES: Case[] = [
       };
       const del = (name: string) => t.custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: NS, plural: 'xtrinodes', name });
       await member('c-bg-1', 1);
-      await t.eventually('c-bg-1 serves the group', () => t.send({ host, body: 'SELECT 1' }), (x) => served(x) === 'c-bg-1');
+      const probe = await t.eventually('c-bg-1 serves the group', () => t.send({ host, body: 'SELECT 1' }), (x) => served(x) === 'c-bg-1');
+      await t.followQuery(probe, (u) => ({ host: u.hostname })); // a query left open would hold the drain
       const connections = new Pool(t.ctx.gatewayUrl, { connections: 3 });
       let stop = false;
       let done = 0;
