@@ -94,9 +94,8 @@ describe('controller against a real API server', () => {
     const route = await until('HTTPRoute xtrinode-production--runtime-a', () => getRoute('xtrinode-production--runtime-a'));
     process.stderr.write(`[controller.test] seed routes applied ${Date.now() - t0}ms after controller start\n`);
     expect(route.spec.hostnames).toEqual(['production--runtime-a.trino.example.com']);
-    expect(await getRoute('xtrinode-production--runtime-a.header')).toBeDefined();
-    expect(await getRoute('xtrinode-shared')).toBeDefined();
-    expect(await getRoute('xtrinode.fallback')).toBeDefined();
+    // The pass writes routes in parallel: the others may land a moment after the first.
+    for (const name of ['xtrinode-production--runtime-a.header', 'xtrinode-shared', 'xtrinode.fallback']) await until(`route ${name}`, () => getRoute(name), 10_000);
     const grant = await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: 'production', plural: 'referencegrants', name: 'xtrinode-gateway' });
     expect(grant).toBeDefined();
     const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' });
@@ -337,14 +336,30 @@ describe('controller against a real API server', () => {
     await until('the test controller leads again', async () => c1.isLeader, 20_000);
   }, 90_000);
 
-  test('an idle suspension whose coordinator has queries by the time of the scale-down is cancelled; without queries it scales to 0', async () => {
-    const fake = new FakeCoordinator({ name: 'busy' });
+  /**
+   * Runs `body` with the test controller replaced by one that reaches the coordinator Service
+   * `<name>-coordinator` at a fake coordinator on loopback; the test controller leads again after.
+   */
+  async function withCoordinator(name: string, extra: Partial<ConstructorParameters<typeof Controller>[0]>, body: (o: { c: Controller; fake: FakeCoordinator; origin: string }) => Promise<void>): Promise<void> {
+    const fake = new FakeCoordinator({ name });
     const port = await fake.start(0, '127.0.0.1');
     const origin = `http://127.0.0.1:${port}`;
     await c1.idle();
     await c1.stop();
-    const c = new Controller({ kubeConfig: kc, settings, identity: 'replica-idle-recheck', leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, coordinatorOrigin: (svc) => (svc.name === 'busy-coordinator' ? origin : undefined) });
+    const c = new Controller({ kubeConfig: kc, settings, identity: `replica-${name}`, leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, coordinatorOrigin: (svc) => (svc.name === `${name}-coordinator` ? origin : undefined), ...extra });
     controllers.push(c);
+    try {
+      await body({ c, fake, origin });
+    } finally {
+      await c.stop();
+      await fake.stop().catch(() => undefined);
+      c1 = newController(`replica-after-${name}`);
+      await c1.start();
+      await until('the test controller leads again', async () => c1.isLeader, 20_000);
+    }
+  }
+
+  test('an idle suspension whose coordinator has queries by the time of the scale-down is cancelled; without queries it scales to 0', () => withCoordinator('busy', {}, async ({ c, fake, origin }) => {
     const apps = kc.makeApiClient(k8s.AppsV1Api);
     const replicas = async () => (await apps.readNamespacedDeployment({ name: 'busy-coordinator', namespace: 'team-b' })).spec!.replicas;
     const idleSuspended = (at: string) => ({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'busy', namespace: 'team-b', annotations: { 'analytics.xtrinode.io/idle-suspended-at': at } }, spec: { suspend: true, idleTimeout: '1h', routing: { hostname: 'busy.example.com' } } });
@@ -365,7 +380,7 @@ describe('controller against a real API server', () => {
       // The same, with the coordinator quiet: the suspension goes through.
       await fake.stop();
       const quiet = new FakeCoordinator({ name: 'busy' });
-      await quiet.start(port, '127.0.0.1');
+      await quiet.start(Number(new URL(origin).port), '127.0.0.1');
       try {
         await apply(idleSuspended('2026-12-06T00:00:01Z'));
         await until('scaled to 0', async () => (await replicas()) === 0, 30_000);
@@ -374,82 +389,56 @@ describe('controller against a real API server', () => {
       }
     } finally {
       await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'busy' }).catch(() => undefined);
-      await fake.stop().catch(() => undefined);
-      await c.stop();
-      c1 = newController('replica-after-idle-recheck');
-      await c1.start();
-      await until('the test controller leads again', async () => c1.isLeader, 20_000);
     }
-  }, 90_000);
+  }), 90_000);
 
-  test('a deleted XTrinode drains: weight 0 and the router take its new statements, its prefix route stays while its coordinator has queries alive, then it goes with its routes', async () => {
-    const fake = new FakeCoordinator({ name: 'drainee' });
-    const port = await fake.start(0, '127.0.0.1');
-    const origin = `http://127.0.0.1:${port}`;
-    await c1.idle();
-    await c1.stop();
-    const c = new Controller({ kubeConfig: kc, settings, identity: 'replica-drain', leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, coordinatorOrigin: (svc) => (svc.name === 'drainee-coordinator' ? origin : undefined) });
-    controllers.push(c);
+  test('a deleted XTrinode drains: weight 0 and the router take its new statements, its prefix route stays while its coordinator has queries alive, then it goes with its routes', () => withCoordinator('drainee', {}, async ({ c, origin }) => {
     type Table = { groups: Array<{ path: string; backends: Array<{ id: string; weight: number; draining?: boolean }> }> };
     const table = async () => JSON.parse((await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' })).data?.['routes.json'] ?? '{"groups":[]}') as Table;
     const drainee = async () => (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'drainee' }).catch((e: { code?: number }) => (e.code === 404 ? undefined : Promise.reject(e)))) as { metadata: { finalizers?: string[]; deletionTimestamp?: string } } | undefined;
-    try {
-      await apply(service('team-b', 'drainee-coordinator'));
-      await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'drainee', namespace: 'team-b' }, spec: { routing: { hostname: 'drainee.example.com' } } });
-      await c.start();
-      await until('the drain finalizer on the routed XTrinode', async () => (await drainee())?.metadata.finalizers?.includes('analytics.xtrinode.io/drain'), 30_000);
-      expect(mainBackend(await getRoute('xtrinode-team-b--drainee'))).toBe('drainee-coordinator');
-      // A query alive on its coordinator (its client has not polled it to the end).
-      const q = (await (await fetch(`${origin}/v1/statement`, { method: 'POST', headers: { 'x-trino-user': 'me' }, body: 'SELECT 1' })).json()) as { nextUri?: string };
-      await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'drainee' });
-      await until('its new statements go to the router', async () => mainBackend(await getRoute('xtrinode-team-b--drainee')) === 'xtrinode-router', 30_000);
-      // The route table is written right after the routes.
-      const group = await until('the route table marks it draining', async () => (await table()).groups.find((g) => g.backends.some((b) => b.id === 'team-b/drainee' && b.draining)), 30_000);
-      expect({ path: group?.path, backends: group?.backends.map((b) => ({ id: b.id, weight: b.weight, draining: b.draining })) }).toEqual({ path: 'router', backends: [{ id: 'team-b/drainee', weight: 0, draining: true }] });
-      // Well past the quiet time and the routes' settling, the query keeps it and its prefix route.
-      await new Promise((r) => setTimeout(r, 6000));
-      const held = await drainee();
-      expect({ deleting: held?.metadata.deletionTimestamp !== undefined, finalizers: held?.metadata.finalizers }).toEqual({ deleting: true, finalizers: ['analytics.xtrinode.io/drain'] });
-      const prefixRoute = await getRoute('xtrinode-team-b--drainee');
-      expect(prefixRoute?.spec.rules.some((r) => r.matches.some((m) => m.path.value === '/xtrinode/c/team-b/drainee') && r.backendRefs[0]?.name === 'drainee-coordinator')).toBe(true);
-      const events = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
-      expect(events.items.filter((e) => e.involvedObject.name === 'drainee' && e.reason === 'Draining').length).toBe(1);
-      // The client polls its query to the end: the XTrinode and its routes go.
-      let next = q.nextUri;
-      while (next) next = ((await (await fetch(next, { headers: { 'x-trino-user': 'me' } })).json()) as { nextUri?: string }).nextUri;
-      await until('the drained XTrinode is gone', async () => (await drainee()) === undefined, 30_000);
-      await until('its routes are gone', async () => (await getRoute('xtrinode-team-b--drainee')) === undefined, 30_000);
-      const after = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
-      expect(after.items.find((e) => e.involvedObject.name === 'drainee' && e.reason === 'Drained')?.message).toContain('no query alive on its coordinator');
-    } finally {
-      await c.stop();
-      await fake.stop().catch(() => undefined);
-      c1 = newController('replica-after-drain');
-      await c1.start();
-      await until('the test controller leads again', async () => c1.isLeader, 20_000);
-    }
-  }, 90_000);
+    await apply(service('team-b', 'drainee-coordinator'));
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'drainee', namespace: 'team-b' }, spec: { routing: { hostname: 'drainee.example.com' } } });
+    await c.start();
+    await until('the drain finalizer on the routed XTrinode', async () => (await drainee())?.metadata.finalizers?.includes('analytics.xtrinode.io/drain'), 30_000);
+    expect(mainBackend(await getRoute('xtrinode-team-b--drainee'))).toBe('drainee-coordinator');
+    // A query alive on its coordinator (its client has not polled it to the end).
+    const q = (await (await fetch(`${origin}/v1/statement`, { method: 'POST', headers: { 'x-trino-user': 'me' }, body: 'SELECT 1' })).json()) as { nextUri?: string };
+    await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'drainee' });
+    await until('its new statements go to the router', async () => mainBackend(await getRoute('xtrinode-team-b--drainee')) === 'xtrinode-router', 30_000);
+    // The route table is written right after the routes.
+    const group = await until('the route table marks it draining', async () => (await table()).groups.find((g) => g.backends.some((b) => b.id === 'team-b/drainee' && b.draining)), 30_000);
+    expect({ path: group?.path, backends: group?.backends.map((b) => ({ id: b.id, weight: b.weight, draining: b.draining })) }).toEqual({ path: 'router', backends: [{ id: 'team-b/drainee', weight: 0, draining: true }] });
+    // Well past the quiet time and the routes' settling, the query keeps it and its prefix route.
+    await new Promise((r) => setTimeout(r, 6000));
+    const held = await drainee();
+    expect({ deleting: held?.metadata.deletionTimestamp !== undefined, finalizers: held?.metadata.finalizers }).toEqual({ deleting: true, finalizers: ['analytics.xtrinode.io/drain'] });
+    const prefixRoute = await getRoute('xtrinode-team-b--drainee');
+    expect(prefixRoute?.spec.rules.some((r) => r.matches.some((m) => m.path.value === '/xtrinode/c/team-b/drainee') && r.backendRefs[0]?.name === 'drainee-coordinator')).toBe(true);
+    const events = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
+    expect(events.items.filter((e) => e.involvedObject.name === 'drainee' && e.reason === 'Draining').length).toBe(1);
+    // The client polls its query to the end: the XTrinode and its routes go.
+    let next = q.nextUri;
+    while (next) next = ((await (await fetch(next, { headers: { 'x-trino-user': 'me' } })).json()) as { nextUri?: string }).nextUri;
+    await until('the drained XTrinode is gone', async () => (await drainee()) === undefined, 30_000);
+    await until('its routes are gone', async () => (await getRoute('xtrinode-team-b--drainee')) === undefined, 30_000);
+    const after = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
+    expect(after.items.find((e) => e.involvedObject.name === 'drainee' && e.reason === 'Drained')?.message).toContain('no query alive on its coordinator');
+  }), 90_000);
 
-  test('kubectl get xtrinode shows running, queued and the limit of a runtime with maxQueries, from its coordinator', async () => {
-    const fake = new FakeCoordinator({ name: 'counted' });
-    const port = await fake.start(0, '127.0.0.1');
-    const origin = `http://127.0.0.1:${port}`;
-    await c1.idle();
-    await c1.stop();
-    const c = new Controller({ kubeConfig: kc, settings, identity: 'replica-counts', leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, queryCountsMs: 200, coordinatorOrigin: (svc) => (svc.name === 'counted-coordinator' ? origin : undefined) });
-    controllers.push(c);
-    // The API server's own table (what kubectl get prints): the CRD's printer columns.
+  test('kubectl get xtrinode shows running, queued and the limit of a runtime with maxQueries, from its coordinator', () => withCoordinator('counted', { queryCountsMs: 200 }, async ({ c, fake, origin }) => {
+    // The API server's own table (what kubectl get prints): the CRD's printer columns. No Gateway
+    // implementation answers here, so Programmed is Unknown.
     const table = async () => {
       const t = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'counted' }, k8s.setHeaderOptions('Accept', 'application/json;as=Table;g=meta.k8s.io;v=v1'))) as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
       const at = (name: string) => t.columnDefinitions.findIndex((d) => d.name === name);
-      return { running: t.rows[0]?.cells[at('Running')], queued: t.rows[0]?.cells[at('Queued')], limit: t.rows[0]?.cells[at('Limit')] };
+      return { programmed: t.rows[0]?.cells[at('Programmed')], running: t.rows[0]?.cells[at('Running')], queued: t.rows[0]?.cells[at('Queued')], limit: t.rows[0]?.cells[at('Limit')] };
     };
     try {
       await apply(service('team-b', 'counted-coordinator'));
       await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'counted', namespace: 'team-b' }, spec: { capacity: { maxQueries: 3 }, routing: { hostname: 'counted.example.com' } } });
       await c.start();
       for (let i = 0; i < 2; i++) expect((await fetch(`${origin}/v1/statement`, { method: 'POST', headers: { 'x-trino-user': 'me' }, body: 'SELECT 1' })).status).toBe(200);
-      expect(await until('two running in the table', async () => { const r = await table(); return r.running === 2 ? r : undefined; }, 30_000)).toEqual({ running: 2, queued: 0, limit: 3 });
+      expect(await until('two running in the table', async () => { const r = await table(); return r.running === 2 ? r : undefined; }, 30_000)).toEqual({ programmed: 'Unknown', running: 2, queued: 0, limit: 3 });
       // Figures that do not change are not written again.
       const writes = async () => (await c.writes.get()).values.filter((v) => v.labels.verb === 'status-queries').reduce((n, v) => n + v.value, 0);
       const before = await writes();
@@ -458,18 +447,13 @@ describe('controller against a real API server', () => {
       // A coordinator that stops answering: the columns go blank rather than stay stale.
       await fake.stop();
       await until('status.queries removed once the coordinator is gone', async () => (await getXt('team-b', 'counted')).status?.queries === undefined, 30_000);
-      expect(await table()).toEqual({ running: null, queued: null, limit: 3 });
+      expect(await table()).toEqual({ programmed: 'Unknown', running: null, queued: null, limit: 3 });
     } finally {
       await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'counted' }).catch(() => undefined);
       await c.idle();
       await until('counted gone', async () => custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'counted' }).then(() => false, () => true), 30_000);
-      await c.stop();
-      await fake.stop().catch(() => undefined);
-      c1 = newController('replica-after-counts');
-      await c1.start();
-      await until('the test controller leads again', async () => c1.isLeader, 20_000);
     }
-  }, 90_000);
+  }), 90_000);
 
   test('SHARED_GROUPS=auto on an Envoy Gateway class (no status.supportedFeatures) balances by gateway weights, and a failed read keeps the last answer', async () => {
     await apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'features-envoy' }, spec: { controllerName: 'gateway.envoyproxy.io/gatewayclass-controller' } });

@@ -124,7 +124,8 @@ export class Controller {
     this.drains = new Drains({
       timeoutMs: o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       alive: async (origin) => {
-        const f = await readQueryManager(origin, 3000);
+        // Short: a pass waits for it, and a coordinator that does not answer counts as quiet anyway.
+        const f = await readQueryManager(origin, 1000);
         return f ? Math.max(f.alive ?? 0, f.queued + f.running) : undefined;
       },
       setFinalizers: async (xt, finalizers) => {

@@ -16,6 +16,7 @@ import { Controller } from './controller.ts';
 import { BACKEND_HEADER_FEATURE, GatewayFeatures } from './gateway-features.ts';
 import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { Resumer } from '../router/resume.ts';
+import { QueueEvents } from '../router/queue-events.ts';
 import { watchTableConfigMap } from '../router/table-source.ts';
 import type { RouteTable } from '../routetable/schema.ts';
 import { ApiServer, credentialsFromKubeconfig } from '../router/api-server.ts';
@@ -129,6 +130,12 @@ describe('least-privilege RBAC from manifests/', () => {
     await resumer.flushActivity();
     const y = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { metadata: { annotations?: Record<string, string> } };
     expect(y.metadata.annotations?.['analytics.xtrinode.io/last-activity']).toBeDefined();
+    // A group that starts queueing: the Event, posted as the router.
+    const failures: string[] = [];
+    const events = new QueueEvents({ post: (ns, body) => apiServerOf(kc).call('POST', `/api/v1/namespaces/${ns}/events`, body).then(() => undefined), identity: 'router-sa', log: { warn: (o: object) => void failures.push(JSON.stringify(o)) } as never });
+    events.changed(group as never, true, 1);
+    const posted = await until('the QueueStarted Event', async () => (await admin.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-a' })).items.find((e) => e.reason === 'QueueStarted' && e.involvedObject.name === 'rt'), 10_000);
+    expect({ message: posted.message, failures }).toEqual({ message: 'routing group team-a--rt: every member is at its capacity.maxQueries; new statements wait in the gateway queue of router router-sa (1 waiting).', failures: [] });
   });
 
   test('and nothing more: what neither needs is forbidden', async () => {
@@ -143,6 +150,7 @@ describe('least-privilege RBAC from manifests/', () => {
       }
     };
     expect(await forbidden(router.makeApiClient(k8s.CoreV1Api).listSecretForAllNamespaces())).toBe('forbidden');
+    expect(await forbidden(router.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-a' }))).toBe('forbidden');
     expect(await forbidden(router.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'other' }))).toBe('forbidden');
     expect(await forbidden(router.makeApiClient(k8s.CustomObjectsApi).listClusterCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', plural: 'xtrinodes' }))).toBe('forbidden');
     expect(await forbidden(ctrl.makeApiClient(k8s.CoreV1Api).listSecretForAllNamespaces())).toBe('forbidden');

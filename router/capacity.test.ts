@@ -90,7 +90,7 @@ describe('the gateway queue of a group whose members are all at their limit', ()
 
   const xt = (name: string, maxQueries: number): XTrinode => ({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { namespace: 'prod', name }, spec: { routing: { routingGroup: 'pool', default: name === 'p1' }, capacity: { maxQueries } } });
 
-  async function start(o: { queueLimit?: number; queueTimeoutMs?: number } = {}) {
+  async function start(o: { queueLimit?: number; queueTimeoutMs?: number; queueing?: (g: RouteGroup, on: boolean, n: number) => void } = {}) {
     const r = new TrinoRouter({ logger: pino({ level: 'silent' }), healthIntervalMs: 0, capacityReadMs: 50, resolveService: (s) => `http://127.0.0.1:${fakes[s.name.replace(/-coordinator$/, '')]!.port}`, ...o });
     r.setTable(translate({ xtrinodes: [xt('p1', 1), xt('p2', 1)], settings: DEFAULT_SETTINGS }).table);
     routers.push(r);
@@ -172,7 +172,8 @@ describe('the gateway queue of a group whose members are all at their limit', ()
   });
 
   test('over QUEUE_LIMIT a statement FAILS naming the group and the limit; past QUEUE_TIMEOUT a waiting one FAILS naming the group', async () => {
-    const small = await start({ queueLimit: 1, queueTimeoutMs: 300 });
+    const transitions: Array<[string, boolean, number]> = [];
+    const small = await start({ queueLimit: 1, queueTimeoutMs: 300, queueing: (g, on, n) => transitions.push([g.name, on, n]) });
     const c = new Client(small);
     try {
       const x = await post(c, 'SELECT 1');
@@ -186,6 +187,8 @@ describe('the gateway queue of a group whose members are all at their limit', ()
       while (w.page.nextUri) w = await get(c, w.page.nextUri);
       expect([w.page.stats.state, w.page.error?.errorName]).toEqual(['FAILED', 'XTRINODE_QUEUE_TIMEOUT']);
       expect(w.page.error?.message).toContain('in the gateway queue of routing group pool');
+      // The queue started (one waiting) and drained (its statement timed out): once each (queue-events.ts).
+      expect(transitions).toEqual([['pool', true, 1], ['pool', false, 0]]);
       await finish(c, x);
       await finish(c, y);
     } finally {

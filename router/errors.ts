@@ -24,6 +24,7 @@ export const RouterErrorCode = {
   ClientTimeout: 'XTN_CLIENT_TIMEOUT',
   BadCoordinatorResponse: 'XTN_BAD_COORDINATOR_RESPONSE',
   Overloaded: 'XTN_OVERLOADED',
+  MethodNotAllowed: 'XTN_METHOD_NOT_ALLOWED',
 } as const;
 
 export type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorCode];
@@ -51,6 +52,8 @@ export const errors = {
     new RouterError(RouterErrorCode.NoRoute, 404, `xtrinode-gateway: no route for host ${clip(host)} and no default route. Connect with a routing hostname or set the X-Trino-XTrinode header.`),
   noHealthy: (group: string) =>
     new RouterError(RouterErrorCode.NoHealthyCoordinator, 503, `xtrinode-gateway: routing group ${group} has no healthy coordinator (all are starting, unreachable or drained). Retry shortly; check kubectl get xtrinode.`, 5),
+  methodNotAllowed: (method: string) =>
+    new RouterError(RouterErrorCode.MethodNotAllowed, 405, `xtrinode-gateway: method ${clip(method)} is not part of the Trino client protocol (GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH).`),
   runtimeDraining: (group: string) =>
     new RouterError(RouterErrorCode.RuntimeDraining, 503, `xtrinode-gateway: every Trino runtime of routing group ${group} is being deleted (draining its running queries); it takes no new queries. Connect to another runtime or add a member to the group.`),
   suspended: (id: string) =>

@@ -95,6 +95,8 @@ export interface HeldQueriesOptions {
   queueLimit?: number;
   /** Called with the group and seconds waited when a held statement leaves the queue (submitted). */
   waited?: (group: string, seconds: number) => void;
+  /** Called when the group's capacity queue in this process becomes non-empty or empty (queue-events.ts). */
+  queueing?: (group: RouteGroup, queueing: boolean, waiting: number) => void;
 }
 
 export class HeldQueries {
@@ -165,8 +167,10 @@ export class HeldQueries {
     const h: Held = { id, reason, since: now, secret: randomBytes(16).toString('base64url'), group: group.name, headers, body, bytes: this.o.budget ? body.length : 0, base, seen: now, deadline: now + (reason === 'capacity' ? this.queueTimeoutMs : this.o.timeoutMs), token: 0, result: undefined, failure: undefined, cancelled: false, changed: [] };
     this.held.set(id, h);
     const q = this.queues.get(group.name) ?? [];
+    const wasQueueing = q.some((x) => x.reason === 'capacity');
     q.push(h);
     this.queues.set(group.name, q);
+    if (reason === 'capacity' && !wasQueueing) this.o.queueing?.(group, true, q.length);
     this.sweep();
     // Scale-out: a member suspended by spec.suspend is resumed when statements wait for the group.
     if (reason === 'resume' || group.backends.some((b) => b.state === 'Suspended')) this.host.resume(group);
@@ -257,6 +261,10 @@ export class HeldQueries {
     const i = q.indexOf(h);
     if (i >= 0) q.splice(i, 1);
     if (q.length === 0) this.queues.delete(h.group);
+    if (i >= 0 && h.reason === 'capacity' && !q.some((x) => x.reason === 'capacity')) {
+      const group = this.host.group(h.group);
+      if (group) this.o.queueing?.(group, false, 0);
+    }
     for (const k of this.kicks.get(h.group)?.splice(0) ?? []) k();
   }
 

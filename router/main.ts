@@ -43,6 +43,8 @@ import type { ApiServer } from './api-server.ts';
 import type { ServiceAddresses } from './service-addresses.ts';
 import { hostname } from 'node:os';
 import { isPrimaryOf, runPrimary, serveWorker, workerIndex } from './workers.ts';
+import { QueueEvents } from './queue-events.ts';
+import type { RouteGroup } from '../routetable/schema.ts';
 
 /** The replicas' shared secret, checked: required with resume, which needs it for held queries. */
 export function peerIdentity(env: NodeJS.ProcessEnv, resume: boolean, port: number): { selfAddress: string; secret: string } | undefined {
@@ -120,6 +122,10 @@ async function main(): Promise<void> {
   if (useResume) {
     resumer = new Resumer({ api: api(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: `${env.POD_NAME ?? hostname()}${workers > 1 ? `-${index}` : ''}`, logger: log });
   }
+  // Events when a group starts and stops queueing (queue-events.ts), where the router talks to the API server.
+  const queueEvents = useResume
+    ? new QueueEvents({ post: (ns, body) => api().call('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, body).then(() => undefined), identity: `${env.POD_NAME ?? hostname()}${workers > 1 ? `/worker-${index}` : ''}`, log })
+    : undefined;
   let addresses: ServiceAddresses | undefined;
   if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(api(), watchErrorLog(log, 'Services (SERVICE_ADDRESSES=cluster-ip)'));
   const router = new TrinoRouter({
@@ -136,6 +142,7 @@ async function main(): Promise<void> {
     probeTimeoutMs: parseDuration(env.PROBE_TIMEOUT ?? '5s'),
     queueLimit: parseCount('QUEUE_LIMIT', env.QUEUE_LIMIT ?? '1000'),
     queueTimeoutMs: parseDuration(env.QUEUE_TIMEOUT ?? '10m'),
+    ...(queueEvents ? { queueing: (g: RouteGroup, on: boolean, n: number) => queueEvents.changed(g, on, n) } : {}),
     balancing,
     resolveService: (s) => {
       const fixed = overrides.get(`${s.namespace}/${s.name}`);

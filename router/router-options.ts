@@ -3,7 +3,7 @@
  * table in force, the forwarder, health, OAuth2 handshakes, the learned query owners and metrics.
  */
 import type { Logger } from 'pino';
-import type { RouteBackend } from '../routetable/schema.ts';
+import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 import type { BalancingMode } from './balancer.ts';
 import type { Resumer } from './resume.ts';
 import type { RouteIndex } from './route-index.ts';
@@ -55,11 +55,13 @@ export interface RouterOptions {
   queueTimeoutMs?: number;
   /** Statements waiting per group and process (QUEUE_LIMIT). */
   queueLimit?: number;
+  /** Told when a group's capacity queue in this process starts and stops (queue-events.ts). */
+  queueing?: (group: RouteGroup, queueing: boolean, waiting: number) => void;
   /** How often a limited coordinator's QueryManager is read at most. */
   capacityReadMs?: number;
 }
 
-export type RouterSettings = Required<Omit<RouterOptions, 'oauth2' | 'logger' | 'resumer' | 'peer'>> & Pick<RouterOptions, 'oauth2' | 'resumer' | 'peer'>;
+export type RouterSettings = Required<Omit<RouterOptions, 'oauth2' | 'logger' | 'resumer' | 'peer' | 'queueing'>> & Pick<RouterOptions, 'oauth2' | 'resumer' | 'peer' | 'queueing'>;
 
 export function settle(o: RouterOptions): RouterSettings {
   return {
@@ -86,6 +88,7 @@ export function settle(o: RouterOptions): RouterSettings {
     capacityReadMs: o.capacityReadMs ?? 1000,
     ...(o.oauth2 ? { oauth2: o.oauth2 } : {}),
     ...(o.resumer ? { resumer: o.resumer } : {}),
+    ...(o.queueing ? { queueing: o.queueing } : {}),
     ...(o.peer ? { peer: o.peer } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { FakeCoordinator } from '../conformance/fake-coordinator.ts';
 import { watchTableFile } from './table-source.ts';
 import { serializeRouteTable } from '../routetable/schema.ts';
 import { coordinators, table, urls, makeRouter, call, submit, useFakeCluster } from './router-fixture.ts';
+import { request } from 'undici';
 
 useFakeCluster();
 
@@ -31,6 +32,15 @@ describe('routing priority', () => {
     expect(r.headers['x-xtrinode-error']).toBe('XTN_UNKNOWN_SELECTOR');
     expect(r.text).toContain('X-Trino-XTrinode="team/nope"');
     expect(coordinators.dflt!.seen.some((s) => s.headers['x-trino-xtrinode'] === 'team/nope')).toBe(false);
+  });
+
+  test('a method outside the Trino protocol gets the router error form (405), not the framework answer', async () => {
+    for (const method of ['PROPFIND', 'MKCOL', 'LOCK']) {
+      const res = await request(`${urls[0]!}/v1/statement`, { method, headers: { host: 'alpha.example.com' } });
+      const text = await res.body.text();
+      expect({ method, status: res.statusCode, code: res.headers['x-xtrinode-error'], text }).toEqual({ method, status: 405, code: 'XTN_METHOD_NOT_ALLOWED', text: expect.stringContaining(`method "${method}" is not part of the Trino client protocol`) });
+    }
+    expect(coordinators.alpha!.seen.some((s) => ['PROPFIND', 'MKCOL', 'LOCK'].includes(s.method))).toBe(false);
   });
 
   test('errors never leak backend addresses', async () => {

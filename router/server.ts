@@ -15,7 +15,7 @@ import type { Registry } from 'prom-client';
 import type { RouteBackend, RouteTable } from '../routetable/schema.ts';
 import { RouteIndex } from './route-index.ts';
 import { StickyMap } from './sticky-map.ts';
-import { RouterError, replyWithError } from './errors.ts';
+import { RouterError, errors, replyWithError } from './errors.ts';
 import { TokenSigner } from './signed-token.ts';
 import { HeldQueries } from './held-queries.ts';
 import { Capacity, limited } from './capacity.ts';
@@ -90,7 +90,7 @@ export class TrinoRouter {
         submit: (b, headers, body, deadline) => held.submit(b, headers, body, deadline),
         resume: (g) => void resumer?.resume(g),
       },
-      { timeoutMs: opts.resumeTimeoutMs, budget: this.statements, abandonAfterMs: opts.heldAbandonAfterMs, queueTimeoutMs: opts.queueTimeoutMs, queueLimit: opts.queueLimit, waited: (g, s) => metrics.queueWait.observe({ group: g }, s), ...(peer ? { selfAddress: peer.selfAddress, signer: new TokenSigner(peer.secret) } : {}) },
+      { timeoutMs: opts.resumeTimeoutMs, budget: this.statements, abandonAfterMs: opts.heldAbandonAfterMs, queueTimeoutMs: opts.queueTimeoutMs, queueLimit: opts.queueLimit, ...(opts.queueing ? { queueing: opts.queueing } : {}), waited: (g, s) => metrics.queueWait.observe({ group: g }, s), ...(peer ? { selfAddress: peer.selfAddress, signer: new TokenSigner(peer.secret) } : {}) },
     );
     this.kinds = {
       followUps: new FollowUps(this.ctx),
@@ -125,6 +125,8 @@ export class TrinoRouter {
     // What fastify itself refuses (a URL it cannot decode, a body it cannot read) gets the same
     // one Trino-shaped error form as everything the router answers.
     this.app.setErrorHandler(frameworkError);
+    // A method fastify routes nowhere (PROPFIND, MKCOL, ...): the same error form, not fastify's JSON 404.
+    this.app.setNotFoundHandler((req, reply) => this.sendError(req, reply, errors.methodNotAllowed(req.method)));
   }
 
   /** Applies a validated route table; in-flight requests keep the backend they already have. */
