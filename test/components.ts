@@ -11,7 +11,7 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = new Map<string, string>();
 
 /** Returns the cache directory of a component, getting it first if needed (may take minutes cold). */
-export function componentDir(what: 'crds' | 'apiserver' | 'kubectl' | 'etcd' | 'traefik' | 'envoy-gateway' | 'envoy' | 'trino' | 'python-trino'): string {
+export function componentDir(what: 'crds' | 'apiserver' | 'kubectl' | 'helm' | 'etcd' | 'traefik' | 'envoy-gateway' | 'envoy' | 'trino' | 'python-trino'): string {
   const hit = cache.get(what);
   if (hit) return hit;
   const out = execFileSync(join(REPO_ROOT, 'hack/get-components.sh'), [what], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
