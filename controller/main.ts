@@ -20,6 +20,7 @@
  *   METRICS_PORT (9090), METRICS_HOST (0.0.0.0)  /metrics and /healthz
  *   KUBECONFIG                              out of cluster; in cluster the ServiceAccount is used
  */
+import { collectDefaultMetrics } from 'prom-client';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     ...(shared === 'auto' ? { sharedGroups: 'auto' as const } : {}),
     drainTimeoutMs,
   });
+  collectDefaultMetrics({ register: controller.registry }); // process CPU, RSS, heap, event loop lag, GC
   const server = createServer((req, res) => {
     if (req.url === '/healthz') return void res.end('ok\n');
     if (req.url === '/metrics') {

@@ -159,3 +159,55 @@ describe('least-privilege RBAC from manifests/', () => {
     expect(await forbidden(ctrl.makeApiClient(k8s.AppsV1Api).deleteNamespacedDeployment({ namespace: 'team-a', name: 'rt-coordinator' }))).toBe('forbidden');
   });
 });
+
+/**
+ * What each ServiceAccount may do, as the API server itself judges it (SelfSubjectRulesReview, as
+ * that ServiceAccount), against an allowlist written out here by hand: a verb added to the
+ * manifests (or the chart they are rendered from) without adding it here fails, and so does one
+ * taken away. What every authenticated user may do (discovery, self reviews) is read from a
+ * ServiceAccount with no binding and left out of both.
+ */
+describe('effective RBAC of each ServiceAccount equals its allowlist', () => {
+  const expand = (rules: k8s.V1ResourceRule[]): Set<string> =>
+    new Set(rules.flatMap((r) => (r.apiGroups ?? ['']).flatMap((g) => (r.resources ?? []).flatMap((res) => (r.resourceNames?.length ? r.resourceNames : ['']).flatMap((n) => r.verbs.map((v) => `${g || 'core'}/${res}${n ? `#${n}` : ''}:${v}`))))));
+  const rulesOf = async (kc: k8s.KubeConfig, namespace: string) =>
+    expand((await kc.makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectRulesReview({ body: { spec: { namespace } } })).status!.resourceRules);
+  const grants = (rules: Record<string, string[]>): string[] => Object.entries(rules).flatMap(([res, verbs]) => verbs.map((v) => `${res}:${v}`));
+
+  const CONTROLLER_EVERYWHERE = grants({
+    'analytics.xtrinode.io/xtrinodes': ['get', 'list', 'watch', 'patch'],
+    'analytics.xtrinode.io/xtrinodes/status': ['patch'],
+    'core/services': ['list', 'watch'],
+    'gateway.networking.k8s.io/referencegrants': ['list', 'watch', 'get', 'create', 'patch', 'delete'],
+    'core/events': ['create'],
+    'gateway.networking.k8s.io/gatewayclasses': ['get'],
+    'apps/deployments': ['list', 'watch', 'patch'],
+    'apps/statefulsets': ['list', 'watch', 'patch'],
+  });
+  const ROUTER_EVERYWHERE = grants({ 'analytics.xtrinode.io/xtrinodes': ['get', 'patch'], 'core/events': ['create'] });
+  const allowlist: Record<string, Record<string, string[]>> = {
+    'xtrinode-system/xtrinode-controller': {
+      'team-a': CONTROLLER_EVERYWHERE,
+      'trino-gateway': [...CONTROLLER_EVERYWHERE, ...grants({ 'gateway.networking.k8s.io/httproutes': ['list', 'watch', 'get', 'create', 'patch', 'delete'], 'gateway.networking.k8s.io/gateways': ['get'], 'core/configmaps': ['list', 'watch', 'get', 'create', 'patch', 'delete'] })],
+      'xtrinode-system': [...CONTROLLER_EVERYWHERE, ...grants({ 'coordination.k8s.io/leases': ['get', 'create', 'update'] })],
+    } as unknown as Record<string, string[]>,
+    'trino-gateway/xtrinode-router': {
+      'team-a': ROUTER_EVERYWHERE,
+      'trino-gateway': [...ROUTER_EVERYWHERE, ...grants({ 'core/configmaps#trino-gateway-routes': ['get', 'list', 'watch'], 'coordination.k8s.io/leases': ['get', 'create', 'update', 'delete'] })],
+      'xtrinode-system': ROUTER_EVERYWHERE,
+    } as unknown as Record<string, string[]>,
+  };
+
+  test.each(Object.keys(allowlist))('%s: exactly its allowlist in a tenant namespace, the Gateway\'s and the controller\'s', async (sa) => {
+    await apply(admin, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'nobody', namespace: 'team-a' } });
+    const nobody = await asServiceAccount('team-a', 'nobody');
+    const [namespace, name] = sa.split('/') as [string, string];
+    const kc = await asServiceAccount(namespace, name);
+    const got: Record<string, string[]> = {};
+    for (const ns of Object.keys(allowlist[sa]!)) {
+      const everyone = await rulesOf(nobody, ns);
+      got[ns] = [...(await rulesOf(kc, ns))].filter((r) => !everyone.has(r)).sort();
+    }
+    expect(got).toEqual(Object.fromEntries(Object.entries(allowlist[sa]!).map(([ns, rules]) => [ns, [...new Set(rules as unknown as string[])].sort()])));
+  });
+});

@@ -59,7 +59,7 @@ afterAll(async () => {
   await c?.cp.stop();
 });
 
-test('the controller and the router from the image serve with the manifests\' RBAC: the route table is written and read, no 403', async () => {
+test('the controller and the router from the image serve with the manifests\' RBAC: the route table is written and read, no 403; both export process metrics', async () => {
   const metrics = await freePort();
   await run('xtrinode-system', 'xtrinode-controller', { METRICS_HOST: '127.0.0.1', METRICS_PORT: String(metrics) }, 'controller.log');
   const router = await startRouter('router.log');
@@ -67,6 +67,14 @@ test('the controller and the router from the image serve with the manifests\' RB
   await until('the router ready (its route table read as its ServiceAccount)', async () => (await answers(`${router.admin}/readyz`)) === 200, 60_000);
   const refused = ['controller.log', 'router.log'].flatMap((f) => readFileSync(join(logsDir, f), 'utf8').split('\n').filter((l) => /\b403\b|forbidden/i.test(l)));
   expect(refused).toEqual([]);
+  // Process metrics beside their own (the router's summed over its WORKERS by the primary).
+  const text = async (url: string) => { const r = await request(url, { headersTimeout: 5000 }); return r.body.text(); };
+  const all = ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds'];
+  const processMetrics = (m: string) => all.filter((n) => new RegExp(`^${n} [0-9.e+]+$`, 'm').test(m));
+  expect(processMetrics(await text(`http://127.0.0.1:${metrics}/metrics`))).toEqual(all);
+  const routerMetrics = await text(`${router.admin}/metrics`);
+  expect(processMetrics(routerMetrics)).toEqual(all);
+  expect(Number(/^process_resident_memory_bytes (\S+)$/m.exec(routerMetrics)![1])).toBeGreaterThan(2 ** 20);
   await router.pod.stop(5);
 }, 120_000);
 

@@ -43,6 +43,7 @@ import type { ApiServer } from './api-server.ts';
 import type { ServiceAddresses } from './service-addresses.ts';
 import { hostname } from 'node:os';
 import { isPrimaryOf, runPrimary, serveWorker, workerIndex } from './workers.ts';
+import { collectDefaultMetrics } from 'prom-client';
 import { QueueEvents } from './queue-events.ts';
 import type { RouteGroup } from '../routetable/schema.ts';
 
@@ -163,6 +164,9 @@ async function main(): Promise<void> {
         }
       : {}),
   });
+  // Process metrics (CPU, RSS, heap, event loop lag, GC) beside the router's own; with workers the
+  // primary's /metrics sums the workers' (prom-client's cluster aggregation).
+  collectDefaultMetrics({ register: router.metrics });
   const stop = env.ROUTES_FILE
     ? await watchTableFile(router, env.ROUTES_FILE)
     : await (() => {
