@@ -13,6 +13,7 @@ import { RouterError, errors } from './errors.ts';
 import { endToEnd, upstreamHeaders, type Headers } from './forwarding-headers.ts';
 import { credentialFree, CREDENTIAL_HEADERS, queryIdInBody } from './trino-paths.ts';
 import type { HandshakeMarks, OAuth2Handshake } from './oauth2-handshake.ts';
+import type { StatementBudget } from './statement-budget.ts';
 
 /** A response read with request() (probes, peer polls, held submissions). */
 export interface UpstreamResponse {
@@ -67,14 +68,21 @@ export function discard(res: UpstreamResponse): void {
 
 export class Forwarder {
   private readonly pools = new Map<string, Pool>();
-  private readonly o: { connectionsPerCoordinator: number; headersTimeoutMs: number; bodyTimeoutMs: number; probeTimeoutMs: number };
+  private readonly o: { connectionsPerCoordinator: number; headersTimeoutMs: number; bodyTimeoutMs: number; probeTimeoutMs: number; maxStatementBytes: number };
   private readonly hooks: ForwarderHooks;
   private readonly oauth2: OAuth2Handshake | undefined;
+  private readonly budget: StatementBudget;
 
-  constructor(o: Forwarder['o'], hooks: ForwarderHooks, oauth2: OAuth2Handshake | undefined) {
+  /**
+   * Request bodies are read whole, inside `budget` (at most maxStatementBytes each), before a
+   * coordinator connection is taken: a client that uploads slowly holds router memory for at most
+   * its CLIENT_REQUEST_TIMEOUT, never one of the connectionsPerCoordinator upstream connections.
+   */
+  constructor(o: Forwarder['o'], hooks: ForwarderHooks, oauth2: OAuth2Handshake | undefined, budget: StatementBudget) {
     this.o = o;
     this.hooks = hooks;
     this.oauth2 = oauth2;
+    this.budget = budget;
   }
 
   pool(b: RouteBackend): Pool {
@@ -109,10 +117,18 @@ export class Forwarder {
    */
   async forward(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: ForwardOptions = {}): Promise<void> {
     const hasBody = o.body !== undefined || (req.method !== 'GET' && req.method !== 'HEAD' && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined));
+    if (hasBody && o.body === undefined) {
+      const body = await this.budget.read(req, this.o.maxStatementBytes);
+      try {
+        return await this.forward(req, reply, backend, { ...o, body });
+      } finally {
+        this.budget.give(body.length);
+      }
+    }
     const deadline = o.retryNotSentMs && !hasBody ? Date.now() + o.retryNotSentMs : 0;
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
-        await this.dispatchOnce(req, reply, backend, hasBody, o);
+        await this.dispatchOnce(req, reply, backend, o);
         this.hooks.served(backend.id);
         return;
       } catch (e) {
@@ -132,7 +148,7 @@ export class Forwarder {
     }
   }
 
-  private dispatchOnce(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, hasBody: boolean, o: ForwardOptions): Promise<void> {
+  private dispatchOnce(req: FastifyRequest, reply: FastifyReply, backend: RouteBackend, o: ForwardOptions): Promise<void> {
     const res = reply.raw;
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -145,7 +161,7 @@ export class Forwarder {
       res.once('close', onClose);
       let learn = false;
       this.pool(backend).dispatch(
-        { method: req.method as Dispatcher.HttpMethod, path: o.path ?? req.url, headers: upstreamHeaders(req, o.prefix ?? backend.prefix), body: o.body ?? (hasBody ? req.raw : null) },
+        { method: req.method as Dispatcher.HttpMethod, path: o.path ?? req.url, headers: upstreamHeaders(req, o.prefix ?? backend.prefix), body: o.body ?? null },
         {
           onRequestStart: (c) => {
             controller = c;

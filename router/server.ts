@@ -73,7 +73,7 @@ export class TrinoRouter {
       learned: (id, backendId) => sticky.set(querySuffix(id), backendId),
       served: (backendId) => opts.resumer?.noteActivity(backendId),
       unreachable: (backendId) => health.markUnhealthy(backendId),
-    }, oauth2);
+    }, oauth2, this.statements);
     this.ctx = { opts, log, metrics, index: () => this.index, sticky, forwarder, health, oauth2 };
     const held = new HeldRouting(this.ctx);
     const capacity = new Capacity({ origin, readMs: opts.capacityReadMs, timeoutMs: opts.probeTimeoutMs, up: (b) => health.up(b) });
