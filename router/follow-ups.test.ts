@@ -76,14 +76,24 @@ describe('query stickiness', () => {
     }
   });
 
-  test('across a coordinator restart: old queries 404, new ones route and stick', async () => {
+  test('across a coordinator restart: a poll of an old query gets its failure in Trino\'s form on either replica; new ones route and stick', async () => {
     const port = coordinators.alpha!.port;
     const before = await submit(urls[0]!, { host: 'alpha.example.com' });
+    const id = String(before.json().id);
     await coordinators.alpha!.stop();
     coordinators.alpha = new FakeCoordinator({ name: 'alpha' });
     await coordinators.alpha.start(port);
-    const stale = await call(urls[1]!, new URL(String(before.json().nextUri)).pathname, { host: 'gateway.example.com' });
-    expect(stale.status).toBe(404);
+    // urls[0] learned the owner (its poll reaches the restarted coordinator, which answers 404);
+    // urls[1] never did (it probes, and no coordinator knows the query).
+    for (const base of [urls[0]!, urls[1]!]) {
+      const stale = await call(base, new URL(String(before.json().nextUri)).pathname, { host: 'alpha.example.com' });
+      expect({ status: stale.status, type: stale.headers['content-type'], error: stale.headers['x-xtrinode-error'] }).toEqual({ status: 200, type: expect.stringMatching(/^application\/json\b/), error: 'XTN_QUERY_NOT_FOUND' });
+      const page = stale.json() as { id: string; nextUri?: string; stats: { state: string }; error: { errorName: string; message: string } };
+      expect({ id: page.id, next: page.nextUri, state: page.stats.state, name: page.error.errorName }).toEqual({ id, next: undefined, state: 'FAILED', name: 'XTRINODE_QUERY_NOT_FOUND' });
+      expect(page.error.message).toBe(`xtrinode-gateway: query ${id} is not known to any coordinator (it finished, was cancelled, or its coordinator restarted).`);
+    }
+    // Not a statement poll: Trino's own answer passes through (410 for /v1/query/{id}).
+    expect((await call(urls[0]!, `/v1/query/${id}`, { host: 'alpha.example.com' })).status).toBe(410);
     const after = await submit(urls[0]!, { host: 'alpha.example.com' });
     expect(String(after.json().id).endsWith(coordinators.alpha.suffix)).toBe(true);
     const { served } = await runQuery(after.json(), (i) => urls[i % 2]!);
@@ -137,6 +147,20 @@ describe('follow-ups by prefix (the default)', () => {
     }
     expect([...owners].sort()).toEqual(['w1', 'w2']);
     expect(await stickyCount(prefixRouters, 'miss')).toBe(missesBefore);
+  });
+
+  test('a poll by prefix of a query its restarted coordinator does not know gets the query\'s failure in Trino\'s form', async () => {
+    const first = await submit(prefixUrls[0]!, { host: 'alpha.example.com' });
+    const id = String(first.json().id);
+    const port = coordinators.alpha!.port;
+    await coordinators.alpha!.stop();
+    coordinators.alpha = new FakeCoordinator({ name: 'alpha' });
+    await coordinators.alpha.start(port);
+    const stale = await call(prefixUrls[1]!, new URL(String(first.json().nextUri)).pathname, { host: 'alpha.example.com' });
+    const page = stale.json() as { id: string; stats: { state: string }; error: { errorName: string } };
+    expect({ status: stale.status, id: page.id, state: page.stats.state, name: page.error.errorName }).toEqual({ status: 200, id, state: 'FAILED', name: 'XTRINODE_QUERY_NOT_FOUND' });
+    // The restarted coordinator did get the poll (its 404 did not reach the client).
+    expect(coordinators.alpha.seen.map((x) => x.path)).toEqual([expect.stringMatching(new RegExp(`^/v1/statement/queued/${id}/`))]);
   });
 
   test('DELETE of a prefixed nextUri cancels the query on its coordinator', async () => {

@@ -16,6 +16,7 @@ import type { RoutingContext } from './router-options.ts';
 import type { Affinity } from './trino-paths.ts';
 import { RouterError, errors } from './errors.ts';
 import { discard, type UpstreamResponse } from './forwarder.ts';
+import { clientBase, failedResult } from './failed-result.ts';
 
 export class FollowUps {
   private readonly ctx: RoutingContext;
@@ -34,8 +35,9 @@ export class FollowUps {
       if (resumer) void resumer.resume(entry.group);
       throw errors.suspended(b.id);
     }
-    await this.ctx.forwarder.forward(req, reply, b, { path: p.rest, prefix: p.prefix, retryNotSentMs: this.ctx.opts.followUpRetryMs });
-    return 'prefix';
+    let lost = false;
+    await this.ctx.forwarder.forward(req, reply, b, { path: p.rest, prefix: p.prefix, retryNotSentMs: this.ctx.opts.followUpRetryMs, ...this.lostPoll(req, reply, p.rest, () => (lost = true)) });
+    return lost ? 'query-not-found' : 'prefix';
   }
 
   /** Owner known -> straight there; unknown -> probe where the protocol allows. */
@@ -54,8 +56,9 @@ export class FollowUps {
       const entry = owner === undefined ? undefined : index.backends.get(owner);
       if (entry && groups.some((g) => g.name === entry.group.name)) {
         metrics.stickyHit.inc();
-        await forwarder.forward(req, reply, entry.backend, { retryNotSentMs: opts.followUpRetryMs });
-        return 'sticky-hit';
+        let lost = false;
+        await forwarder.forward(req, reply, entry.backend, { retryNotSentMs: opts.followUpRetryMs, ...this.lostPoll(req, reply, req.url, () => (lost = true)) });
+        return lost ? 'query-not-found' : 'sticky-hit';
       }
     }
     metrics.stickyMiss.inc();
@@ -76,8 +79,32 @@ export class FollowUps {
       forwarder.writeResponse(req, reply, found.res);
       return 'sticky-probed';
     }
+    const lost = a.kind === 'query' ? this.lostPoll(req, reply, req.url, () => undefined).onNotFound : undefined;
+    if (lost) {
+      lost();
+      return 'query-not-found';
+    }
     if (a.kind === 'query') throw errors.queryNotFound(a.queryId);
     throw new RouterError('XTN_QUERY_NOT_FOUND', 404, 'xtrinode-gateway: no coordinator knows this spooled segment.');
+  }
+
+  /**
+   * For a poll of a statement (GET /v1/statement/queued|executing/{id}/...): answers a query that
+   * no coordinator knows (its coordinator restarted, it expired) with the query's failure in
+   * Trino's own form, a FAILED QueryResults that every client shows as the query's error, instead
+   * of a bare 404 its client reports as a broken response. Nothing for other requests.
+   */
+  private lostPoll(req: FastifyRequest, reply: FastifyReply, path: string, then: () => void): { onNotFound?: () => void } {
+    const m = /^\/v1\/statement\/(?:queued|executing)\/([0-9a-z_]+)\//.exec(path);
+    if (req.method !== 'GET' || !m) return {};
+    const id = m[1]!;
+    return {
+      onNotFound: () => {
+        const e = errors.queryNotFound(id);
+        reply.code(200).header('content-type', 'application/json').header('x-xtrinode-error', e.code).send(JSON.stringify(failedResult({ id, base: clientBase(req), message: e.message, name: 'XTRINODE_QUERY_NOT_FOUND', type: 'EXTERNAL' })));
+        then();
+      },
+    };
   }
 
   /** Sends the (bodiless) request to every candidate, `probeConcurrency` at a time; returns the first non-404 status. */

@@ -34,6 +34,11 @@ export interface ForwardOptions extends HandshakeMarks {
   onNotSent?: () => string;
   /** How long a bodiless request is retried while connections are refused (a restarting coordinator). */
   retryNotSentMs?: number;
+  /**
+   * Called instead of forwarding a 404 (nothing of it reaches the client): for polls of a query
+   * the coordinator no longer knows (it restarted), which the caller answers in Trino's form.
+   */
+  onNotFound?: () => void;
 }
 
 export interface ForwarderHooks {
@@ -173,6 +178,13 @@ export class Forwarder {
               res.off('close', onClose);
               reject(errors.badResponse(backend.id));
               c.abort(new Error('invalid status'));
+              return;
+            }
+            if (statusCode === 404 && o.onNotFound) {
+              res.off('close', onClose);
+              c.abort(new Error('answered by the router'));
+              resolve();
+              o.onNotFound();
               return;
             }
             started = true;

@@ -16,6 +16,7 @@
  * dropped; a held query its client stopped polling for `abandonAfterMs` is dropped (Trino's own
  * coordinator abandons a query after 5 minutes without a poll, the same default here).
  */
+import { failedResult, notRunStats } from './failed-result.ts';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 import type { TokenSigner } from './signed-token.ts';
@@ -391,8 +392,7 @@ export class HeldQueries {
   /** A Trino QueryResults that failed: the client shows the message and stops polling. */
   private failed(h: Held, f: { message: string; name: string }, position: number) {
     const type = f.name === 'XTRINODE_RUNTIME_NOT_READY' || f.name === 'XTRINODE_SUBMISSION_BROKEN' ? 'EXTERNAL' : 'INSUFFICIENT_RESOURCES';
-    const error = { message: f.message, errorCode: 65536, errorName: f.name, errorType: type, failureInfo: { type: `io.xtrinode.${f.name}`, message: f.message, suppressed: [], stack: [] } };
-    return { id: h.id, infoUri: `${h.base}/ui/`, stats: this.stats('FAILED', h, position), error, warnings: [] };
+    return failedResult({ id: h.id, base: h.base, message: f.message, name: f.name, type, since: h.since, position });
   }
 
   /**
@@ -401,7 +401,6 @@ export class HeldQueries {
    * progress line, and the time waited as `queuedTimeMillis`.
    */
   private stats(state: string, h: Held, position: number) {
-    const elapsed = Date.now() - h.since;
-    return { state, queued: state === 'QUEUED', scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: position, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: elapsed, elapsedTimeMillis: elapsed, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 };
+    return notRunStats(state, h.since, position);
   }
 }

@@ -8,7 +8,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 import { Balancer } from './balancer.ts';
 import { RouterError, errors } from './errors.ts';
-import { firstHeader, forwardedProto, upstreamHeaders } from './forwarding-headers.ts';
+import { upstreamHeaders } from './forwarding-headers.ts';
+import { clientBase } from './failed-result.ts';
 import type { HeldQueries } from './held-queries.ts';
 import { limited, type Capacity } from './capacity.ts';
 import type { Resumer } from './resume.ts';
@@ -65,7 +66,7 @@ export class NewStatements {
 
   private async placeBuffered(req: FastifyRequest, reply: FastifyReply, group: RouteGroup, body: Buffer, held: HeldQueries, handedOver: () => void): Promise<string> {
     const headers = upstreamHeaders(req);
-    const base = `${forwardedProto(req)}://${firstHeader(req.headers['x-forwarded-host']) ?? req.headers.host ?? 'localhost'}`;
+    const base = clientBase(req);
     const hold = (): string => {
       const text = held.hold(group, headers, body, base, true);
       handedOver();
