@@ -64,6 +64,18 @@ async function runtime(name: string, spec: Record<string, unknown>, opts: { igno
   await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: 'dev' }, spec: { routing: { hostname: `${name}.example.com`, header: `X-Trino-XTrinode=dev/${name}` }, ...spec } });
 }
 
+/** API calls the routers' resumers made (Leases, XTrinode reads and patches), counted on the real API server client. */
+let resumeApiCalls = 0;
+function countedApi(): ApiServer {
+  const api = apiServerOf(kc);
+  const call = api.call.bind(api);
+  api.call = ((...args: Parameters<ApiServer['call']>) => {
+    resumeApiCalls++;
+    return call(...args);
+  }) as ApiServer['call'];
+  return api;
+}
+
 async function startRouter(identity: string, extra: Partial<ConstructorParameters<typeof TrinoRouter>[0]> = {}) {
   const port = await freePort();
   const router = new TrinoRouter({
@@ -71,7 +83,7 @@ async function startRouter(identity: string, extra: Partial<ConstructorParameter
     healthIntervalMs: 0,
     activityIntervalMs: 0,
     resolveService: (s) => `http://127.0.0.1:${fakes.get(s.name.replace(/-coordinator$/, ''))?.port ?? 1}`,
-    resumer: new Resumer({ api: apiServerOf(kc), namespace: 'trino-gateway', identity, logger: log, leaseDurationSec: 3 }),
+    resumer: new Resumer({ api: countedApi(), namespace: 'trino-gateway', identity, logger: log, leaseDurationSec: 3 }),
     peer: { selfAddress: `127.0.0.1:${port}`, secret: SECRET },
     ...extra,
   });
@@ -142,6 +154,7 @@ describe('suspend and resume', () => {
     await until('routers see sleepy as suspended', async () => routers.every((r) => r.router.table?.groups.find((g) => g.name === 'dev--sleepy')?.backends[0]?.state === 'Suspended'));
 
     const t0 = Date.now();
+    const callsBefore = resumeApiCalls;
     const results = await Promise.all([
       ...Array.from({ length: 95 }, (_, i) => runQuery([r1.url, r2.url], 'sleepy.example.com', i)),
       // and real clients: trino-client (npm) for five of them
@@ -156,6 +169,12 @@ describe('suspend and resume', () => {
     process.stderr.write(`[resume.test] 100 queries on a suspended runtime finished ${secs.toFixed(1)}s after the first request (the stand-in coordinator takes 1s to start)\n`);
     expect(results.map((r) => r.state)).toEqual(Array(100).fill('FINISHED'));
     expect((await resumesIssued(r1.router)) + (await resumesIssued(r2.router))).toBe(1);
+    // No resume storm: one attempt per router per lease period (3 s here), each at most six calls
+    // (create or read and take over the Lease, read and patch the XTrinode, read and delete the
+    // Lease), whatever the 100 held queries asked (each asks at hold time and every 2 s).
+    const periods = 1 + Math.floor(secs / 3);
+    process.stderr.write(`[resume.test] the two routers' resumers made ${resumeApiCalls - callsBefore} API calls for those 100 held queries\n`);
+    expect(resumeApiCalls - callsBefore).toBeLessThanOrEqual(2 * 6 * periods);
     const posts = fakes.get('sleepy')!.fake.seen.filter((s) => s.method === 'POST').length;
     expect(posts).toBe(100); // nothing submitted twice
     expect((await xtSpec('sleepy')).spec.suspend).toBe(false);

@@ -28,6 +28,8 @@ interface Lease {
 
 export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
 
+const RETRY_AFTER_ERROR_MS = 2000;
+
 export interface ResumerOptions {
   api: ApiServer;
   namespace: string;
@@ -48,15 +50,28 @@ export class Resumer {
     this.api = o.api;
   }
 
-  /** Starts (or joins) a resume of the group's suspended runtimes. Never throws. */
+  /** When each group's last resume attempt ended, and how soon another may start (ms since epoch). */
+  private readonly nextAttempt = new Map<string, number>();
+
+  /**
+   * Starts (or joins) a resume of the group's suspended runtimes. Never throws. At most one
+   * attempt per group per lease period in this process: however many held queries ask (each
+   * asks every 2 s while it waits), the API server sees one Lease take-over and one read of each
+   * member per period. A failed attempt may be retried after 2 s.
+   */
   resume(group: RouteGroup): Promise<void> {
     const running = this.inProgress.get(group.name);
     if (running) return running;
+    if ((this.nextAttempt.get(group.name) ?? 0) > Date.now()) return Promise.resolve();
+    if (this.nextAttempt.size > 10_000) for (const [g, t] of this.nextAttempt) if (t <= Date.now()) this.nextAttempt.delete(g);
     const p = this.resumeOnce(group)
+      .then(() => this.nextAttempt.set(group.name, Date.now() + this.o.leaseDurationSec * 1000))
       .catch((e: unknown) => {
+        this.nextAttempt.set(group.name, Date.now() + RETRY_AFTER_ERROR_MS);
         this.counter?.inc({ result: 'error' });
-        this.o.logger.warn({ group: group.name, err: errText(e) }, 'resume failed; the next request retries');
+        this.o.logger.warn({ group: group.name, err: errText(e) }, 'resume failed; retried in 2 s');
       })
+      .then(() => undefined)
       .finally(() => this.inProgress.delete(group.name));
     this.inProgress.set(group.name, p);
     return p;

@@ -39,6 +39,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   let question = 0;
   const fork = (index: number): Worker => {
     const w = cluster.fork({ XTN_WORKER_INDEX: String(index) });
+    // Without a listener, an IPC write to a worker that just died (EPIPE) would crash the primary.
+    w.on('error', (err) => o.log.warn({ worker: index, err: err.message }, 'router worker channel failed'));
     w.on('exit', (code, signal) => {
       if (stopping) return;
       o.log.error({ worker: index, code, signal }, 'router worker exited; starting it again');
@@ -65,7 +67,11 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
         resolve(why === undefined ? undefined : why.startsWith('worker') ? why : `worker ${index}: ${why}`);
       };
       w.on('message', onMessage);
-      w.send({ xtnReadyz: id } satisfies ReadyQuestion);
+      // A worker that is exiting may still look connected: its channel then fails the write
+      // (EPIPE), reported to the callback; that worker is not ready.
+      w.send({ xtnReadyz: id } satisfies ReadyQuestion, undefined, (err) => {
+        if (err) done(`worker ${index} is not running`);
+      });
     });
 
   const admin = createServer((req, res) => {
