@@ -12,7 +12,7 @@ import type { XTrinodeStatus } from './api/xtrinode.ts';
 
 const dir = fileURLToPath(new URL('./testdata/', import.meta.url));
 const input = parse(readFileSync(`${dir}conditions.in.yaml`, 'utf8')) as {
-  conditions: Array<{ case: string; generation?: number; lifecycle?: LifecycleDecision; status: XTrinodeStatus; routes?: Record<string, RouteStatusView['status']> }>;
+  conditions: Array<{ case: string; generation?: number; lifecycle?: LifecycleDecision; status: XTrinodeStatus; routes?: Record<string, RouteStatusView['status']>; routeGenerations?: Record<string, number> }>;
   lifecycle: Array<{ case: string; suspend: boolean; workloads: Array<Omit<Workload, 'rememberedReplicas'> & { rememberedReplicas?: number }> }>;
 };
 
@@ -20,7 +20,7 @@ test('conditions and lifecycle decisions match the golden file', () => {
   const out = {
     conditions: input.conditions.map((c) => ({
       case: c.case,
-      status: withGatewayConditions(c.status, c.generation, c.lifecycle, { gateway: { namespace: 'trino-gateway', name: 'trino-gateway' }, routeNamespace: 'trino-gateway', route: (name) => (c.routes?.[name] ? { status: c.routes[name] } : undefined) }),
+      status: withGatewayConditions(c.status, c.generation, c.lifecycle, { gateway: { namespace: 'trino-gateway', name: 'trino-gateway' }, routeNamespace: 'trino-gateway', route: (name) => (c.routes?.[name] ? { status: c.routes[name], ...(c.routeGenerations?.[name] !== undefined ? { metadata: { generation: c.routeGenerations[name] } } : {}) } : undefined) }),
     })),
     lifecycle: input.lifecycle.map((l) => {
       const d = decideLifecycle(l.suspend, l.workloads.map((w) => ({ ...w, rememberedReplicas: w.rememberedReplicas })));

@@ -8,6 +8,7 @@ import { ConditionType, type Condition, type XTrinodeStatus } from './api/xtrino
 import type { LifecycleDecision } from './lifecycle.ts';
 
 export interface RouteStatusView {
+  metadata?: { generation?: number };
   status?: { parents?: Array<{ parentRef: { name: string; namespace?: string }; controllerName?: string; conditions?: Condition[] }> };
 }
 
@@ -32,14 +33,23 @@ export function withGatewayConditions(status: XTrinodeStatus, generation: number
   } else {
     const pending: string[] = [];
     for (const rn of routeNames) {
-      const parent = view.route(rn)?.status?.parents?.find((p) => p.parentRef.name === gw.name && (p.parentRef.namespace ?? view.routeNamespace) === gw.namespace);
-      const accepted = parent?.conditions?.find((c) => c.type === 'Accepted');
+      const route = view.route(rn);
+      const parent = route?.status?.parents?.find((p) => p.parentRef.name === gw.name && (p.parentRef.namespace ?? view.routeNamespace) === gw.namespace);
+      // An answer about an older spec of the route says nothing about the one written now.
+      const current = (c: Condition | undefined) => c && (route?.metadata?.generation === undefined || (c.observedGeneration ?? 0) >= route.metadata.generation) ? c : undefined;
+      const accepted = current(parent?.conditions?.find((c) => c.type === 'Accepted'));
       if (!accepted) {
         pending.push(rn);
         continue;
       }
+      const by = `Gateway ${gw.namespace}/${gw.name} (${parent?.controllerName ?? 'unknown implementation'})`;
       if (accepted.status !== 'True') {
-        programmed ??= { type: ConditionType.Programmed, status: 'False', reason: accepted.reason || 'NotAccepted', message: `Gateway ${gw.namespace}/${gw.name} (${parent?.controllerName ?? 'unknown implementation'}) did not accept HTTPRoute ${rn}: ${accepted.message}` };
+        programmed ??= { type: ConditionType.Programmed, status: 'False', reason: accepted.reason || 'NotAccepted', message: `${by} did not accept HTTPRoute ${rn}: ${accepted.message}` };
+        continue;
+      }
+      const resolved = current(parent?.conditions?.find((c) => c.type === 'ResolvedRefs'));
+      if (resolved && resolved.status === 'False') {
+        programmed ??= { type: ConditionType.Programmed, status: 'False', reason: resolved.reason || 'UnresolvedRefs', message: `${by} accepted HTTPRoute ${rn} but cannot reach its backends: ${resolved.message}` };
       }
     }
     programmed ??= pending.length > 0
