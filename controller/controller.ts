@@ -34,6 +34,8 @@ import { parseDurationMs } from '../lib/duration.ts';
 export const FIELD_MANAGER = 'xtrinode-controller';
 /** API writes in flight at once within one reconcile. */
 const WRITE_CONCURRENCY = 8;
+/** Runtimes whose coordinators one pass reads at a time (idle checks, drain and query counts read their own way). */
+const COORDINATOR_CONCURRENCY = 16;
 const RECONCILE_KEY = 'routes';
 
 export interface ControllerOptions {
@@ -475,7 +477,10 @@ export class Controller {
   private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attemptFor: (key: string, what: string, f: () => Promise<void>) => Promise<void>, origins: Map<string, string | undefined>): Promise<void> {
     let nextIdleCheck = Infinity;
     const now = Date.now();
-    for (const xt of xtrinodes) {
+    // Coordinator reads (idle checks, the re-read before an idle scale-down) are bounded by the
+    // probe timeout each; COORDINATOR_CONCURRENCY runtimes at a time, so unreachable coordinators
+    // delay the pass by timeout x count / concurrency, not timeout x count.
+    await inParallel(xtrinodes, COORDINATOR_CONCURRENCY, async (xt) => {
       const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
       const spec = (xt.spec ?? {}) as { suspend?: boolean; idleTimeout?: string };
       const d = decisions.get(key)!;
@@ -493,7 +498,7 @@ export class Controller {
             this.log.info({ xtrinode: key, running: f.running, queued: f.queued }, 'idle suspension cancelled: the coordinator has queries');
             await this.event(xt, 'Normal', 'IdleSuspensionCancelled', `suspended at ${idleSuspendedAt} for idleness, but before its workloads were scaled down its coordinator reported ${f.running} running and ${f.queued} queued queries; it stays up.`);
           });
-          continue;
+          return;
         }
         // No answer: nothing observable runs there (a coordinator that is down or hung); go on.
       }
@@ -550,7 +555,7 @@ export class Controller {
           });
         } else if (remaining !== undefined) nextIdleCheck = Math.min(nextIdleCheck, remaining);
       }
-    }
+    });
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (Number.isFinite(nextIdleCheck)) {
       this.idleTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), Math.min(nextIdleCheck + 50, 2 ** 31 - 1));
