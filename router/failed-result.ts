@@ -15,13 +15,17 @@ export interface Failure {
   message: string;
   /** errorName, e.g. XTRINODE_QUEUE_FULL. */
   name: string;
-  type: 'EXTERNAL' | 'INSUFFICIENT_RESOURCES' | 'USER_ERROR';
+  type: 'EXTERNAL' | 'INSUFFICIENT_RESOURCES';
   /** When the query started waiting (for elapsed and queued times), and its queue position. */
   since?: number;
   position?: number;
 }
 
-/** Trino's query stats for a query that never ran: no splits, no nodes. */
+/**
+ * Trino's stats of a query that has not reached a coordinator: no nodes, no splits running; a
+ * queue position (1: next) as `queuedSplits`, which the Trino CLI shows on its progress line, and
+ * the time waited as `queuedTimeMillis`.
+ */
 export function notRunStats(state: string, since: number, position = 0) {
   const elapsed = Math.max(0, Date.now() - since);
   return { state, queued: state === 'QUEUED', scheduled: false, nodes: 0, totalSplits: 0, queuedSplits: position, runningSplits: 0, completedSplits: 0, cpuTimeMillis: 0, wallTimeMillis: 0, queuedTimeMillis: elapsed, elapsedTimeMillis: elapsed, processedRows: 0, processedBytes: 0, physicalInputBytes: 0, peakMemoryBytes: 0, spilledBytes: 0 };

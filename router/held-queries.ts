@@ -386,21 +386,12 @@ export class HeldQueries {
   }
 
   private queued(h: Held) {
-    return { id: h.id, infoUri: `${h.base}/ui/`, nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug(h)}/${++h.token}`, stats: this.stats('QUEUED', h, this.position(h)), warnings: [] };
+    return { id: h.id, infoUri: `${h.base}/ui/`, nextUri: `${h.base}${WAIT_PATH_PREFIX}${h.id}/${this.slug(h)}/${++h.token}`, stats: notRunStats('QUEUED', h.since, this.position(h)), warnings: [] };
   }
 
   /** A Trino QueryResults that failed: the client shows the message and stops polling. */
   private failed(h: Held, f: { message: string; name: string }, position: number) {
     const type = f.name === 'XTRINODE_RUNTIME_NOT_READY' || f.name === 'XTRINODE_SUBMISSION_BROKEN' ? 'EXTERNAL' : 'INSUFFICIENT_RESOURCES';
     return failedResult({ id: h.id, base: h.base, message: f.message, name: f.name, type, since: h.since, position });
-  }
-
-  /**
-   * Trino's stats of a query that has not reached a coordinator: QUEUED, no splits running; the
-   * position in its group's queue (1: next) as `queuedSplits`, which the Trino CLI shows on its
-   * progress line, and the time waited as `queuedTimeMillis`.
-   */
-  private stats(state: string, h: Held, position: number) {
-    return notRunStats(state, h.since, position);
   }
 }
