@@ -62,7 +62,7 @@ export function staleManifests(): string[] {
   return stale;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.main) {
   if (process.argv.includes('--check')) {
     const stale = staleManifests();
     if (stale.length) {
