@@ -12,7 +12,8 @@
  * await cp.stop();
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { appendOutput } from './process-log.ts';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,9 +80,7 @@ current-context: test
 
 function spawnLogged(bin: string, args: string[], log: string): ChildProcess {
   const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = createWriteStream(log, { flags: 'a' });
-  p.stdout!.pipe(out);
-  p.stderr!.pipe(out);
+  appendOutput(p, log);
   return p;
 }
 

@@ -20,7 +20,8 @@
  * from); routes are Accepted and ResolvedRefs as in a cluster.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendOutput } from './process-log.ts';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { componentDir } from '../test/components.ts';
@@ -109,9 +110,7 @@ export async function startEnvoyGateway(o: { kubeconfig: string; dir: string; lo
     env: { ...process.env, KUBECONFIG: o.kubeconfig, ENVOY_GATEWAY_NAMESPACE, HOME: o.dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const out = createWriteStream(o.logFile, { flags: 'a' });
-  p.stdout!.pipe(out);
-  p.stderr!.pipe(out);
+  appendOutput(p, o.logFile);
   return { process: p, adminUrl: `http://127.0.0.1:${adminPort}` };
 }
 

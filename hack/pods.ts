@@ -19,7 +19,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendOutput } from './process-log.ts';
 import { join } from 'node:path';
 import { parseBytes } from '../router/main.ts';
 
@@ -141,10 +142,8 @@ export async function runDeployment(o: RunDeploymentOptions): Promise<PodRun> {
     ...(sc.capabilities?.drop ?? []).flatMap((cap) => ['--cap-drop', cap.toLowerCase()]),
     o.image, ...(c.args ?? []),
   ];
-  const out = createWriteStream(o.logFile, { flags: 'a' });
   const child: ChildProcess = spawn('podman', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
+  appendOutput(child, o.logFile);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
 
   // The container's memory cgroup, watched while it runs (it disappears with the container).

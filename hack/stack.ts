@@ -28,7 +28,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { createWriteStream, writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
+import { writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
+import { appendOutput } from './process-log.ts';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -154,9 +155,7 @@ export interface Stack {
 
 function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
   const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = createWriteStream(log, { flags: 'a' });
-  p.stdout!.pipe(out);
-  p.stderr!.pipe(out);
+  appendOutput(p, log);
   return p;
 }
 

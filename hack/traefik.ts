@@ -4,7 +4,7 @@
  * (`traefik.io/service.nativelb` on every Service the stack creates: there is no kube-proxy).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { appendOutput } from './process-log.ts';
 import { join } from 'node:path';
 import { componentDir } from '../test/components.ts';
 
@@ -16,9 +16,7 @@ export function startTraefik(o: { kubeconfig: string; gatewayPort: number; logFi
     '--providers.kubernetesgateway=true', '--providers.kubernetesgateway.statusaddress.ip=127.0.0.1',
     `--entryPoints.web.address=127.0.0.1:${o.gatewayPort}`, '--log.level=INFO', '--global.checknewversion=false', '--global.sendanonymoususage=false',
   ], { env: { ...process.env, KUBECONFIG: o.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = createWriteStream(o.logFile, { flags: 'a' });
-  p.stdout!.pipe(out);
-  p.stderr!.pipe(out);
+  appendOutput(p, o.logFile);
   return p;
 }
 

@@ -9,7 +9,8 @@
  * await t.stop();
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, createWriteStream, rmSync, rmdirSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, rmdirSync, readdirSync, existsSync } from 'node:fs';
+import { appendOutput } from './process-log.ts';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
@@ -122,7 +123,6 @@ export async function startTrino(o: { name: string; index: number; heap?: string
   writeFileSync(join(etc, 'log.properties'), 'io.trino=WARN\nio.airlift=WARN\n');
   // Trino's own log (it rotates the file on start) and the JVM's stdout/stderr, side by side.
   const log = join(logsDir, `trino-${o.name}.log`);
-  const out = createWriteStream(join(logsDir, `trino-${o.name}.out`), { flags: 'a' });
   const java = join(TRINO_JAVA_HOME, 'bin/java');
   const child: ChildProcess = spawn('ip', [
     'netns', 'exec', ns, java,
@@ -134,8 +134,7 @@ export async function startTrino(o: { name: string; index: number; heap?: string
     '--enable-native-access=ALL-UNNAMED', '-XX:+EnableDynamicAgentLoading',
     '-cp', `${join(server, 'lib')}/*`, 'io.trino.server.TrinoServer',
   ], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
+  appendOutput(child, join(logsDir, `trino-${o.name}.out`));
   const url = `http://${address}:${port}`;
   const stopped = new Promise<void>((r) => child.once('exit', () => r()));
 
