@@ -6,7 +6,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   transform: { '^.+\\.ts$': '<rootDir>/test/strip-types-transform.cjs' },
-  testMatch: ['<rootDir>/{controller,router,routetable,conformance,hack,test}/**/*.test.ts'],
+  testMatch: ['<rootDir>/{controller,router,routetable,lib,conformance,hack,test}/**/*.test.ts'],
   testTimeout: 60000,
   // Names what keeps jest alive after its last suite, if anything does (test/open-handles.ts).
   globalTeardown: '<rootDir>/test/open-handles.ts',

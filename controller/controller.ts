@@ -28,6 +28,7 @@ import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 import { GatewayFeatures } from './gateway-features.ts';
 import { LeaderElector } from './leader-election.ts';
+import { leaderOnlyWrites } from './leader-writes.ts';
 import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
 import { parseDurationMs } from '../lib/duration.ts';
 
@@ -117,9 +118,12 @@ export class Controller {
     this.reconciles = new Counter({ name: 'xtrinode_controller_reconciles_total', help: 'Reconciles by result', labelNames: ['result'], registers: [this.registry] });
     const queueDepth = () => this.queue.length;
     new Gauge({ name: 'xtrinode_controller_queue_depth', help: 'Keys waiting', registers: [this.registry], collect() { this.set(queueDepth()); } });
-    this.objects = k8s.KubernetesObjectApi.makeApiClient(o.kubeConfig);
-    this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-    this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    // Writes leave only while this replica leads (leader-writes.ts); the elector's own Lease
+    // calls and the informers use the plain config.
+    const writing = leaderOnlyWrites(o.kubeConfig, () => this.elector.isLeader);
+    this.objects = k8s.KubernetesObjectApi.makeApiClient(writing);
+    this.custom = writing.makeApiClient(k8s.CustomObjectsApi);
+    this.core = writing.makeApiClient(k8s.CoreV1Api);
     this.sharedGroupPath = o.settings.sharedGroupPath;
     this.activity = o.coordinatorActivity ?? new CoordinatorActivity();
     this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? 1000, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
@@ -160,7 +164,7 @@ export class Controller {
       },
       onError: (err) => this.log.debug({ err: errorText(err) }, 'lease acquire/renew failed'),
       onStoppedLeading: () => {
-        // reconcile() checks leadership before every pass, so nothing more is written.
+        // From now on every write is refused before it is sent (leader-writes.ts), also in a pass under way.
         this.log.warn({ identity: o.identity }, 'lost leadership; no more writes until re-elected');
       },
     });
@@ -220,6 +224,9 @@ export class Controller {
     if (this.countsTimer) clearInterval(this.countsTimer);
     if (this.featuresTimer) clearInterval(this.featuresTimer);
     this.queue.stop();
+    // The Lease is released only once the pass under way has ended: its writes are still this
+    // leader's. Bounded: after 30 s the Lease goes anyway and the writes are refused.
+    await Promise.race([this.queue.notProcessing(), new Promise((r) => setTimeout(r, 30_000).unref())]);
     await this.elector.stop();
     await Promise.all(this.informers.map((i) => i.informer.stop().catch(() => undefined)));
     await this.services?.stop();

@@ -33,6 +33,7 @@ export class WorkQueue {
   private stopped = false;
   private wake: (() => void) | undefined;
   private idleWaiters: Array<() => void> = [];
+  private passWaiters: Array<() => void> = [];
   private readonly handler: (key: string) => Promise<void>;
 
   constructor(handler: (key: string) => Promise<void>, opts: WorkQueueOptions = {}) {
@@ -81,6 +82,12 @@ export class WorkQueue {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
+  /** Resolves once no handler runs (after stop(): the last one has ended). */
+  notProcessing(): Promise<void> {
+    if (this.processing.size === 0) return Promise.resolve();
+    return new Promise((r) => this.passWaiters.push(r));
+  }
+
   private isIdle(): boolean {
     return this.queued.size === 0 && this.processing.size === 0 && this.timers.size === 0;
   }
@@ -127,6 +134,7 @@ export class WorkQueue {
         }
       } finally {
         this.processing.delete(key);
+        if (this.processing.size === 0) for (const w of this.passWaiters.splice(0)) w();
         if (this.dirty.delete(key)) this.add(key);
       }
     }

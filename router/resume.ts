@@ -5,14 +5,15 @@
  * namespace) decides which router replica issues the resume: the one whose create (or takeover of
  * an expired Lease) succeeds. The winner sets `spec.suspend: false` on the group's suspended
  * XTrinodes, but only those still suspended, so with any number of clients and replicas one
- * resume operation is issued. A replica that dies mid-resume leaves a Lease that expires after
- * `leaseDurationSec`; the next request then takes over.
+ * resume operation is issued. A replica that dies mid-resume leaves a Lease that another takes
+ * over once it has seen it unchanged for `leaseDurationSec` (the rules are lib/lease.ts, shared
+ * with the controller's leader election).
  */
 import type { ApiServer } from './api-server.ts';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { RouteGroup } from '../routetable/schema.ts';
-import { MicroTime } from '../lib/micro-time.ts';
+import { heldSpec, LeaseObservations, newLease, type Lease } from '../lib/lease.ts';
 
 const GROUP = 'analytics.xtrinode.io';
 const VERSION = 'v1';
@@ -21,10 +22,6 @@ const MERGE_PATCH = 'application/merge-patch+json';
 const xtrinodePath = (namespace: string, name: string) => `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}`;
 const leasePath = (namespace: string, name?: string) => `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases${name ? `/${encodeURIComponent(name)}` : ''}`;
 
-interface Lease {
-  metadata?: { resourceVersion?: string };
-  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: unknown; renewTime?: string | Date; leaseTransitions?: number };
-}
 
 export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
 
@@ -42,6 +39,8 @@ export class Resumer {
   private readonly api: ApiServer;
   private readonly o: Required<ResumerOptions>;
   private readonly inProgress = new Map<string, Promise<void>>();
+  /** Since when each resume Lease held by another replica has looked the same to this one. */
+  private readonly observed = new LeaseObservations();
   /** Set by the router so resumes are counted with its other metrics. */
   counter: Counter<'result'> | undefined;
 
@@ -100,9 +99,9 @@ export class Resumer {
   /** Creates the Lease, or takes over an expired one; false when another holder is live. */
   private async acquire(name: string): Promise<boolean> {
     const { namespace, identity, leaseDurationSec } = this.o;
-    const now = new MicroTime();
     try {
-      await this.api.call('POST', leasePath(namespace), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: leaseDurationSec, acquireTime: now, renewTime: now } });
+      await this.api.call('POST', leasePath(namespace), newLease(name, namespace, identity, leaseDurationSec));
+      this.observed.forget(name);
       return true;
     } catch (e) {
       if ((e as { code?: number }).code !== 409) throw e;
@@ -114,13 +113,13 @@ export class Resumer {
       if ((e as { code?: number }).code === 404) return false; // its holder finished and released it just now
       throw e;
     }
-    const spec = lease.spec ?? {};
-    const renew = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-    const live = spec.holderIdentity && renew + (spec.leaseDurationSeconds ?? leaseDurationSec) * 1000 > Date.now();
-    if (live) return false;
-    lease.spec = { ...spec, holderIdentity: identity, leaseDurationSeconds: leaseDurationSec, acquireTime: now, renewTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
+    // Expired only once this process has seen it unchanged for its duration (lib/lease.ts): a
+    // holder's clock is never compared with ours.
+    if (!this.observed.expired(name, lease, leaseDurationSec)) return false;
+    lease.spec = heldSpec(lease.spec ?? {}, identity, leaseDurationSec);
     try {
       await this.api.call('PUT', leasePath(namespace, name), lease);
+      this.observed.forget(name);
       return true;
     } catch (e) {
       if ((e as { code?: number }).code === 409) return false; // another replica took it first
