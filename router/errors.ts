@@ -11,6 +11,7 @@ export const RouterErrorCode = {
   NoRoute: 'XTN_NO_ROUTE',
   NoHealthyCoordinator: 'XTN_NO_HEALTHY_COORDINATOR',
   RuntimeSuspended: 'XTN_RUNTIME_SUSPENDED',
+  RuntimeNotReady: 'XTN_RUNTIME_NOT_READY',
   BackendUnresolved: 'XTN_BACKEND_UNRESOLVED',
   CoordinatorUnreachable: 'XTN_COORDINATOR_UNREACHABLE',
   CoordinatorTimeout: 'XTN_COORDINATOR_TIMEOUT',
@@ -58,6 +59,8 @@ export const errors = {
     new RouterError(RouterErrorCode.RuntimeDraining, 503, `xtrinode-gateway: every Trino runtime of routing group ${group} is being deleted (draining its running queries); it takes no new queries. Connect to another runtime or add a member to the group.`),
   suspended: (id: string) =>
     new RouterError(RouterErrorCode.RuntimeSuspended, 503, `xtrinode-gateway: Trino runtime ${id} is suspended. Resume it (kubectl patch xtrinode) or retry once it is running.`, 10),
+  notReady: (id: string) =>
+    new RouterError(RouterErrorCode.RuntimeNotReady, 503, `xtrinode-gateway: the coordinator of Trino runtime ${id} is not ready yet (starting or resuming). Retry shortly; check kubectl get xtrinode.`, 5),
   unresolved: (id: string) =>
     new RouterError(RouterErrorCode.BackendUnresolved, 503, `xtrinode-gateway: the coordinator Service of Trino runtime ${id} does not exist or lacks its port; see kubectl describe xtrinode.`, 10),
   unreachable: (id: string) =>

@@ -35,6 +35,7 @@ export class FollowUps {
       if (resumer) void resumer.resume(entry.group);
       throw errors.suspended(b.id);
     }
+    if (b.state === 'NotReady') throw errors.notReady(b.id);
     let lost = false;
     await this.ctx.forwarder.forward(req, reply, b, { path: p.rest, prefix: p.prefix, retryNotSentMs: this.ctx.opts.followUpRetryMs, ...this.lostPoll(req, reply, p.rest, () => (lost = true)) });
     return lost ? 'query-not-found' : 'prefix';

@@ -193,3 +193,50 @@ describe('held statements submitted to a coordinator that just started', () => {
     }
   });
 });
+
+/**
+ * A member that is not suspended but whose coordinator is not ready (route table state NotReady:
+ * starting, resuming, restarting) makes new statements wait like a resume, but nothing is
+ * resumed: a resume is for runtimes suspended by spec.suspend only.
+ */
+describe('a NotReady member', () => {
+  test('holds a new statement without asking for a resume, submits it once Ready; its prefix follow-ups get 503 XTN_RUNTIME_NOT_READY', async () => {
+    const coordinator = new FakeCoordinator({ name: 'starting', queuedPolls: 1 });
+    await coordinator.start();
+    let resumes = 0;
+    const backend = { id: 'ns/starting', service: { namespace: 'ns', name: 'starting-coordinator', port: 8080 }, weight: 1, state: 'NotReady' as const, prefix: '/xtrinode/c/ns/starting' };
+    const table = { version: 1 as const, groups: [{ name: 'g', hostnames: ['g.example.com'], headerValues: [], default: false, path: 'router' as const, backends: [backend] }] };
+    const r = new TrinoRouter({
+      logger: pino({ level: 'silent' }), healthIntervalMs: 0, activityIntervalMs: 0,
+      resumer: { resume: async () => void resumes++, noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer,
+      resolveService: () => `http://127.0.0.1:${coordinator.port}`,
+    });
+    r.setTable(table);
+    const c = new Client(await r.listen({ port: 0, host: '127.0.0.1' }));
+    try {
+      const first = await c.request({ method: 'POST', path: '/v1/statement', headers: { host: 'g.example.com', 'x-trino-user': 'me' }, body: 'SELECT 1' });
+      let page = (await first.body.json()) as { nextUri?: string; stats: { state: string }; error?: { errorName: string }; data?: unknown[] };
+      expect(page.stats.state).toBe('QUEUED');
+      // A few polls while it stays NotReady: still queued, still no resume, nothing sent to the coordinator.
+      for (let i = 0; i < 3; i++) {
+        const u = new URL(page.nextUri!);
+        page = (await (await c.request({ method: 'GET', path: u.pathname, headers: { host: u.host } })).body.json()) as typeof page;
+      }
+      expect({ state: page.stats.state, resumes, posts: coordinator.seen.filter((s) => s.method === 'POST').length }).toEqual({ state: 'QUEUED', resumes: 0, posts: 0 });
+      const follow = await c.request({ method: 'GET', path: '/xtrinode/c/ns/starting/v1/statement/executing/20260101_000000_00000_abcde/y/1', headers: { host: 'g.example.com' } });
+      const text = await follow.body.text();
+      expect({ status: follow.statusCode, code: follow.headers['x-xtrinode-error'], resumes }).toEqual({ status: 503, code: 'XTN_RUNTIME_NOT_READY', resumes: 0 });
+      expect(text).toMatch(/^xtrinode-gateway: the coordinator of Trino runtime ns\/starting is not ready yet/);
+      r.setTable({ ...table, groups: [{ ...table.groups[0]!, backends: [{ ...backend, state: 'Ready' as const }] }] });
+      while (page.nextUri) {
+        const u = new URL(page.nextUri);
+        page = (await (await c.request({ method: 'GET', path: u.pathname, headers: { host: u.host } })).body.json()) as typeof page;
+      }
+      expect({ state: page.stats.state, data: page.data, resumes }).toEqual({ state: 'FINISHED', data: [[0, 'starting']], resumes: 0 });
+    } finally {
+      await c.close();
+      await r.drain();
+      await coordinator.stop();
+    }
+  });
+});

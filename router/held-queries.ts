@@ -54,7 +54,8 @@ export interface HeldQueryHost {
 export class NotSentError extends Error {}
 
 /** Why a statement is held: its runtime is waking, or every member of its group is at its limit. */
-export type HoldReason = 'resume' | 'capacity';
+/** resume: a member is suspended, a resume is asked for; starting: a member is NotReady, nothing is asked; capacity: every member is at its limit. */
+export type HoldReason = 'resume' | 'starting' | 'capacity';
 
 interface Held {
   id: string;
@@ -339,7 +340,7 @@ export class HeldQueries {
       if (Date.now() > h.deadline) {
         h.failure = h.reason === 'capacity'
           ? { name: 'XTRINODE_QUEUE_TIMEOUT', message: `xtrinode-gateway: the query waited ${Math.round(this.queueTimeoutMs / 1000)}s (QUEUE_TIMEOUT) in the gateway queue of routing group ${h.group}, whose members were all at their capacity.maxQueries; it was not submitted. Run it again later, or raise the limits (kubectl get xtrinode).` }
-          : { name: 'XTRINODE_RUNTIME_NOT_READY', message: `xtrinode-gateway: Trino runtime group ${h.group} did not become ready within ${Math.round(this.o.timeoutMs / 1000)}s of the resume; the query was not submitted. Check kubectl describe xtrinode.` };
+          : { name: 'XTRINODE_RUNTIME_NOT_READY', message: `xtrinode-gateway: Trino runtime group ${h.group} did not become ready within ${Math.round(this.o.timeoutMs / 1000)}s${h.reason === 'resume' ? ' of the resume' : ''}; the query was not submitted. Check kubectl describe xtrinode.` };
         this.notify(h);
         return;
       }

@@ -38,6 +38,7 @@ export class NewStatements {
         if (this.resumer) void this.resumer.resume(group);
         throw errors.suspended(b.id);
       }
+      if (b.state === 'NotReady') throw errors.notReady(b.id);
       if (b.state === 'Unresolved') throw errors.unresolved(b.id);
       return b;
     }
@@ -67,8 +68,9 @@ export class NewStatements {
   private async placeBuffered(req: FastifyRequest, reply: FastifyReply, group: RouteGroup, body: Buffer, held: HeldQueries, handedOver: () => void): Promise<string> {
     const headers = upstreamHeaders(req);
     const base = clientBase(req);
+    // Waiting for a coordinator: a resume is asked for only when a member is suspended by spec.suspend.
     const hold = (): string => {
-      const text = held.hold(group, headers, body, base, true);
+      const text = held.hold(group, headers, body, base, true, group.backends.some((b) => b.state === 'Suspended') ? 'resume' : 'starting');
       handedOver();
       reply.code(200).header('content-type', 'application/json').send(text);
       return 'held-for-resume';
@@ -93,7 +95,7 @@ export class NewStatements {
       } });
       return 'proxied';
     }
-    if (!group.backends.some((b) => b.state === 'Ready' && b.weight > 0) && group.backends.some((b) => b.state === 'Suspended')) return hold();
+    if (!group.backends.some((b) => b.state === 'Ready' && b.weight > 0) && group.backends.some((b) => b.state === 'Suspended' || b.state === 'NotReady')) return hold();
     let backend: RouteBackend;
     try {
       backend = this.choose(group);

@@ -22,8 +22,12 @@ export const BackendSchema = z
       .object({ namespace: DnsLabel, name: DnsLabel, port: z.number().int().min(1).max(65535) })
       .strict(),
     weight: z.number().int().min(0).max(1000000),
-    /** Ready: serve. Suspended: resume first. Unresolved: the coordinator Service is missing. */
-    state: z.enum(['Ready', 'Suspended', 'Unresolved']),
+    /**
+     * Ready: serve. Suspended: `spec.suspend` is true; a new statement waits and asks for a resume.
+     * NotReady: not suspended, but its coordinator is not ready (starting, resuming, restarting):
+     * a new statement waits, nothing is resumed. Unresolved: the coordinator Service is missing.
+     */
+    state: z.enum(['Ready', 'Suspended', 'NotReady', 'Unresolved']),
     /** X-Forwarded-Prefix the router sets on requests to this coordinator (`followUps: prefix`). */
     prefix: z.string().regex(/^\/xtrinode\/c\/[a-z0-9-]{1,63}\/[a-z0-9-]{1,63}$/).optional(),
     /** spec.capacity.maxQueries: queued + running queries the gateway gives this coordinator. */

@@ -265,3 +265,13 @@ describe('render output', () => {
     for (const name of cases) expect(renderCase(name).text).not.toMatch(/[&*]a\d+\b/);
   });
 });
+
+test('a runtime whose coordinator is not ready, but not suspended, is NotReady in the route table (held, never resumed by the router); a suspended one stays Suspended', () => {
+  const out = translate({ xtrinodes: [xt('p', 'starting', { hostname: 'starting.example.com' }), { ...xt('p', 'asleep', { hostname: 'asleep.example.com' }), spec: { suspend: true, routing: { hostname: 'asleep.example.com' } } }], settings: DEFAULT_SETTINGS, notReady: new Set(['p/starting', 'p/asleep']) });
+  const state = (id: string) => out.table.groups.flatMap((g) => g.backends).find((b) => b.id === id)?.state;
+  expect({ starting: state('p/starting'), asleep: state('p/asleep') }).toEqual({ starting: 'NotReady', asleep: 'Suspended' });
+  expect({ starting: out.statuses.get('p/starting')!.status.phase, asleep: out.statuses.get('p/asleep')!.status.phase }).toEqual({ starting: undefined, asleep: 'Suspended' });
+  // Its new statements go to the router, which holds them until the coordinator is ready.
+  const route = out.objects.find((o) => o.kind === 'HTTPRoute' && JSON.stringify(o).includes('starting.example.com')) as unknown as { spec: { rules: Array<{ backendRefs: Array<{ name: string }> }> } };
+  expect(route.spec.rules.flatMap((r) => r.backendRefs.map((b) => b.name))).not.toContain('starting-coordinator');
+});

@@ -203,7 +203,7 @@ export function translate(input: TranslateInput): TranslateOutput {
       }
     }
     if (state === 'Ready' && rt.suspend) state = 'Suspended';
-    if (state === 'Ready' && input.notReady?.has(rt.key)) state = 'Suspended';
+    if (state === 'Ready' && input.notReady?.has(rt.key)) state = 'NotReady';
     backendOf.set(rt.key, {
       backend: { id: rt.key, service: { ...rt.service }, weight: rt.weight, state, ...(settings.followUps === 'prefix' ? { prefix: coordinatorPrefix(rt.key) } : {}), ...(rt.maxQueries !== undefined ? { maxQueries: rt.maxQueries } : {}), ...(rt.draining ? { draining: true as const } : {}) },
       refCondition,
