@@ -392,6 +392,61 @@ describe('controller against a real API server', () => {
     }
   }), 90_000);
 
+  test('coordinators that hang (accept, never answer) do not hold up a route change: their idle checks run beside the pass', async () => {
+    // 48 idle runtimes whose coordinators all hang: inside the pass (16 at a time, 3 s each) they
+    // held every route change for about 9 s.
+    await c1.idle();
+    await c1.stop();
+    const { createServer } = await import('node:net');
+    const open = new Set<import('node:net').Socket>();
+    let accepted = 0;
+    const hung = createServer((s) => {
+      accepted++;
+      open.add(s);
+      s.on('error', () => undefined);
+      s.once('close', () => open.delete(s));
+    });
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(hung.address() as { port: number }).port}`;
+    const names = Array.from({ length: 48 }, (_, i) => `hung-${i}`);
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const c = new Controller({ kubeConfig: kc, settings, identity: 'replica-hung', leaseNamespace: 'xtrinode-system', logger: silent, routeSettleMaxMs: 2000, coordinatorOrigin: (svc) => (svc.name.startsWith('hung-') ? origin : undefined) });
+    controllers.push(c);
+    try {
+      await Promise.all(names.map(async (n) => {
+        await apply(service('team-b', `${n}-coordinator`));
+        await apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `${n}-coordinator`, namespace: 'team-b', labels: { 'analytics.xtrinode.io/xtrinode': n, 'analytics.xtrinode.io/role': 'coordinator' } }, spec: { replicas: 1, selector: { matchLabels: { a: n } }, template: { metadata: { labels: { a: n } }, spec: { containers: [{ name: 'c', image: 'x' }] } } } });
+        await apps.patchNamespacedDeploymentStatus({ name: `${n}-coordinator`, namespace: 'team-b', body: { status: { replicas: 1, readyReplicas: 1, availableReplicas: 1 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+        await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: n, namespace: 'team-b' }, spec: { idleTimeout: '1s', routing: { hostname: `${n}.example.com` } } });
+      }));
+      await c.start();
+      // Every runtime's idle time is up: the controller is asking the hung coordinators.
+      await until('16 coordinator reads begun', async () => accepted >= 16, 60_000);
+      const t0 = Date.now();
+      await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'quick', namespace: 'team-b' }, spec: { routing: { hostname: 'quick.example.com' } } });
+      await until('HTTPRoute of the new XTrinode', () => getRoute('xtrinode-team-b--quick'), 30_000);
+      const took = Date.now() - t0;
+      const askedWhenRouted = accepted;
+      console.log(`[controller.test] route change with 48 hung coordinators: HTTPRoute in ${took} ms; ${askedWhenRouted} coordinator reads begun by then (16 at a time, each gives up after 3 s)`);
+      // Ordered, not timed: the route was written before the controller had even asked every hung
+      // coordinator once, so no pass waited for their answers (a pass that reads them in turn
+      // must have begun all 48 reads before it ends).
+      expect(askedWhenRouted).toBeLessThan(names.length);
+      // Nothing was suspended: a coordinator that does not answer is never called idle.
+      const suspended = await Promise.all(names.slice(0, 4).map(async (n) => ((await getXt('team-b', n)) as unknown as { spec: { suspend?: boolean } }).spec.suspend === true));
+      expect(suspended).toEqual([false, false, false, false]);
+    } finally {
+      await c.stop();
+      for (const s of open) s.destroy();
+      await new Promise((r) => hung.close(r));
+      await Promise.all([...names, 'quick'].map((n) => custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: n }).catch(() => undefined)));
+      await Promise.all(names.map((n) => apps.deleteNamespacedDeployment({ name: `${n}-coordinator`, namespace: 'team-b' }).catch(() => undefined)));
+      c1 = newController('replica-after-hung');
+      await c1.start();
+      await until('the test controller leads again', async () => c1.isLeader, 20_000);
+    }
+  }, 120_000);
+
   test('a deleted XTrinode drains: weight 0 and the router take its new statements, its prefix route stays while its coordinator has queries alive, then it goes with its routes', () => withCoordinator('drainee', {}, async ({ c, origin }) => {
     type Table = { groups: Array<{ path: string; backends: Array<{ id: string; weight: number; draining?: boolean }> }> };
     const table = async () => JSON.parse((await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' })).data?.['routes.json'] ?? '{"groups":[]}') as Table;

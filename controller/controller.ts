@@ -28,6 +28,7 @@ import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 import { GatewayFeatures } from './gateway-features.ts';
 import { LeaderElector } from './leader-election.ts';
+import { CoordinatorReads } from './coordinator-reads.ts';
 import { leaderOnlyWrites } from './leader-writes.ts';
 import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
 import { parseDurationMs } from '../lib/duration.ts';
@@ -36,7 +37,6 @@ export const FIELD_MANAGER = 'xtrinode-controller';
 /** API writes in flight at once within one reconcile. */
 const WRITE_CONCURRENCY = 8;
 /** Runtimes whose coordinators one pass reads at a time (idle checks, drain and query counts read their own way). */
-const COORDINATOR_CONCURRENCY = 16;
 const RECONCILE_KEY = 'routes';
 
 export interface ControllerOptions {
@@ -101,6 +101,8 @@ export class Controller {
   private readonly backoff = new ObjectBackoff();
   private readonly settling: RouteSettling;
   private readonly activity: CoordinatorActivity;
+  /** Idle checks, re-reads before an idle scale-down and baselines, run beside the pass. */
+  private readonly coordinatorReads = new CoordinatorReads({ answered: () => this.queue.add(RECONCILE_KEY) });
   /** When a runtime's coordinator was last seen busy (idle time counts from there). */
   private readonly busySeen = new Map<string, number>();
   private readonly unknownActivityReported = new Set<string>();
@@ -484,10 +486,10 @@ export class Controller {
   private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attemptFor: (key: string, what: string, f: () => Promise<void>) => Promise<void>, origins: Map<string, string | undefined>): Promise<void> {
     let nextIdleCheck = Infinity;
     const now = Date.now();
-    // Coordinator reads (idle checks, the re-read before an idle scale-down) are bounded by the
-    // probe timeout each; COORDINATOR_CONCURRENCY runtimes at a time, so unreachable coordinators
-    // delay the pass by timeout x count / concurrency, not timeout x count.
-    await inParallel(xtrinodes, COORDINATOR_CONCURRENCY, async (xt) => {
+    // Coordinator reads (idle checks, the re-read before an idle scale-down) run off the pass
+    // (coordinator-reads.ts): a hung coordinator delays its own runtime's lifecycle only. The
+    // writes here go WRITE_CONCURRENCY runtimes at a time.
+    await inParallel(xtrinodes, WRITE_CONCURRENCY, async (xt) => {
       const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
       const spec = (xt.spec ?? {}) as { suspend?: boolean; idleTimeout?: string };
       const d = decisions.get(key)!;
@@ -497,7 +499,10 @@ export class Controller {
         // the coordinator since the idle decision (a poll-less client, a query by another path).
         // Re-read it right before scaling to 0; queries there cancel the suspension.
         const origin = origins.get(key);
-        const f = origin ? await readQueryManager(origin, 3000) : undefined;
+        // Off the pass (coordinator-reads.ts): the answer starts the pass that scales down.
+        const reread = this.coordinatorReads.take(`${key} before-scale-down`, async () => ({ figures: origin ? await readQueryManager(origin, 3000) : undefined }));
+        if (!reread) return;
+        const f = reread.value.figures;
         if (f && Math.max(f.alive ?? 0, f.running + f.queued) > 0) {
           await attemptFor(key, 'cancel idle suspension', async () => {
             await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: null }, { suspend: false });
@@ -536,11 +541,14 @@ export class Controller {
         }
         const readySince = xt.status?.conditions?.find((c) => c.type === ConditionType.Ready && c.status === 'True')?.lastTransitionTime;
         const origin = origins.get(key);
-        if (origin) void this.activity.baseline(key, origin);
+        if (origin && !this.activity.hasBaseline(key)) this.coordinatorReads.take(`${key} baseline`, () => this.activity.baseline(key, origin));
         let remaining = idleRemainingMs(timeout, [Date.parse(xt.metadata.annotations?.[ANNOTATION_LAST_ACTIVITY] ?? ''), Date.parse(readySince ?? ''), Date.parse(xt.metadata.creationTimestamp ?? ''), this.busySeen.get(key) ?? NaN], now);
         if (remaining !== undefined && remaining <= 0) {
-          // The coordinator's own view decides (coordinator-activity.ts): busy or silent is not idle.
-          const seen = await this.activity.check(key, origin, timeout!);
+          // The coordinator's own view decides (coordinator-activity.ts): busy or silent is not
+          // idle. Asked off the pass (coordinator-reads.ts); its answer starts the next pass.
+          const answer = this.coordinatorReads.take(`${key} idle`, () => this.activity.check(key, origin, timeout!));
+          if (!answer) return;
+          const seen = answer.value;
           if (seen.state === 'busy' && seen.retryInMs !== undefined) remaining = seen.retryInMs; // quiet, but not for a whole idle time yet
           else if (seen.state !== 'idle') {
             this.busySeen.set(key, now);

@@ -32,6 +32,11 @@ export class CoordinatorActivity {
     this.now = now;
   }
 
+  /** True once a baseline was asked for (answered or not). */
+  hasBaseline(key: string): boolean {
+    return this.asked.has(key);
+  }
+
   /** Records the started count the next `check` compares with (no-op when already known). */
   async baseline(key: string, origin: string): Promise<void> {
     if (this.asked.has(key)) return;

@@ -1,0 +1,11 @@
+import { createServer } from 'node:net';
+import { readQueryManager } from '/work/main/lib/query-manager.ts';
+const open = new Set();
+const srv = createServer((s) => { open.add(s); s.on('error', () => {}); s.once('close', () => open.delete(s)); });
+await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${(srv.address() as any).port}`;
+const t = Date.now();
+console.log(await readQueryManager(origin, 500), Date.now() - t, 'ms');
+await new Promise((r) => setTimeout(r, 300));
+console.log('open after', open.size);
+srv.close(); for (const s of open) (s as any).destroy();
