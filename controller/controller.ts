@@ -286,7 +286,7 @@ export class Controller {
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
     await this.checkFeatures(true);
     const settings = { ...this.o.settings, sharedGroupPath: this.sharedGroupPath, ...(this.sharedGroupReason ? { sharedGroupReason: this.sharedGroupReason } : {}) };
-    const out = translate({ xtrinodes, services: this.services.list() as never, settings, notReady });
+    const out = translate({ xtrinodes, services: this.services.list() as never, settings, notReady, grants: this.liveGrants() });
     const failed: string[] = [];
     const attempt = async (what: string, f: () => Promise<void>) => {
       try {
@@ -440,6 +440,20 @@ export class Controller {
     const extra = (live?.spec?.to ?? []).filter((t) => t.kind === 'Service' && t.name && !names.has(t.name));
     if (extra.length === 0 || want.to.length + extra.length > 16) return grant; // spec.to holds at most 16
     return { ...grant, spec: { ...want, to: [...want.to, ...extra.map((t) => ({ group: '', kind: 'Service', name: t.name }))] } } as unknown as K8sObject;
+  }
+
+  /** Which Services each live ReferenceGrant names, by namespace: translate keeps each Service in its grant. */
+  private liveGrants(): Map<string, Map<string, string[]>> {
+    const out = new Map<string, Map<string, string[]>>();
+    for (const g of this.grants.list() as Array<{ metadata?: { name?: string; namespace?: string }; spec?: { to?: Array<{ kind?: string; name?: string }> } }>) {
+      const ns = g.metadata?.namespace;
+      const name = g.metadata?.name;
+      if (!ns || !name) continue;
+      const m = out.get(ns) ?? new Map<string, string[]>();
+      m.set(name, (g.spec?.to ?? []).filter((t) => t.kind === 'Service' && t.name).map((t) => t.name!));
+      out.set(ns, m);
+    }
+    return out;
   }
 
   private cacheFor(kind: string): k8s.ObjectCache<Obj> | undefined {

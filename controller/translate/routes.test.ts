@@ -19,7 +19,7 @@
  */
 import { translate, type K8sObject } from './translate.ts';
 import { DEFAULT_SETTINGS, type GatewaySettings } from './settings.ts';
-import { FORWARDED_PREFIX_HEADER, coordinatorPrefix } from './routes.ts';
+import { FORWARDED_PREFIX_HEADER, coordinatorPrefix, referenceGrants } from './routes.ts';
 import { RouteIndex } from '../../router/route-index.ts';
 import { ruleRequest } from '../../router/routing-rules.ts';
 import { parseCoordinatorPath } from '../../router/coordinator-prefix.ts';
@@ -334,5 +334,40 @@ describe('route precedence holds under Gateway API, Envoy Gateway and Traefik or
     const problems: string[] = [];
     expect(destination(winners[0]!.rule, r, index, 'prefix', problems)).toEqual(['p/a']);
     expect(problems).toEqual([]);
+  });
+});
+
+describe('ReferenceGrants over time', () => {
+  test('a Service never moves between grants while it is needed; every needed Service is in exactly one grant of at most 16', () => {
+    const next = ((seed) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31))(7);
+    let live = new Map<string, string[]>(); // grant name -> Services, as the cluster has them
+    let wanted = new Set<string>();
+    let moves = 0;
+    for (let step = 0; step < 400; step++) {
+      // Services come and go, across the 16-per-grant boundary (up to 60 at once).
+      const change = 1 + Math.floor(next() * 6);
+      for (let k = 0; k < change; k++) {
+        const name = `svc-${Math.floor(next() * 60)}`;
+        if (wanted.has(name) && next() < 0.5) wanted.delete(name);
+        else wanted.add(name);
+      }
+      const grants = referenceGrants(DEFAULT_SETTINGS, 'team', [...wanted].sort(), live);
+      const now = new Map(grants.map((g) => [g.metadata.name, (g.spec!.to as Array<{ name?: string }>).map((t) => t.name!)]));
+      // The rule: a Service that was in grant G and is still needed is in G now.
+      for (const [grant, names] of live) for (const n of names) if (wanted.has(n) && !now.get(grant)?.includes(n)) moves++;
+      const all = [...now.values()].flat();
+      expect({ step, sizes: [...now.values()].filter((n) => n.length > 16 || n.length === 0).length, names: [...all].sort(), unique: new Set(all).size === all.length })
+        .toEqual({ step, sizes: 0, names: [...wanted].sort(), unique: true });
+      live = now;
+    }
+    expect(moves).toBe(0);
+  });
+
+  test('a free place is reused only once the live grant no longer names the Service that had it', () => {
+    const full = Array.from({ length: 16 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    const live = new Map([['xtrinode-gateway', full]]);
+    // s00 goes, n1 comes: while the live grant still names s00, n1 goes to a second grant.
+    const g = referenceGrants(DEFAULT_SETTINGS, 'team', [...full.slice(1), 'n1'].sort(), live);
+    expect(g.map((x) => [x.metadata.name, (x.spec!.to as Array<{ name?: string }>).length])).toEqual([['xtrinode-gateway', 15], ['xtrinode-gateway-2', 1]]);
   });
 });

@@ -266,20 +266,58 @@ export function fallbackRoute(s: GatewaySettings): K8sObject & IHTTPRoute {
   };
 }
 
-export function referenceGrants(s: GatewaySettings, namespace: string, services: string[]): Array<K8sObject & IReferenceGrant> {
-  // spec.to holds at most 16 entries; one grant per 16 Services, each naming its Services.
-  return chunk(services, 16).map((names, i) => ({
+/** Which Services each live ReferenceGrant of a namespace names (grant name -> Service names). */
+export type GrantAssignment = ReadonlyMap<string, readonly string[]>;
+
+const GRANT_SIZE = 16; // spec.to holds at most 16 entries
+const grantName = (i: number) => (i === 0 ? 'xtrinode-gateway' : `xtrinode-gateway-${i + 1}`);
+
+/**
+ * The ReferenceGrants of one namespace: one per 16 Services, each naming its Services. The
+ * assignment is stable: a Service named by a live grant stays in that grant as long as it is
+ * needed (`live`, from the cluster), and a new Service takes a free place in the first grant that
+ * has one, else a new grant. So no Service ever moves between grants, and no route can point at a
+ * Service that a narrowed grant dropped while a widened one has not named it yet.
+ */
+export function referenceGrants(s: GatewaySettings, namespace: string, services: string[], live?: GrantAssignment): Array<K8sObject & IReferenceGrant> {
+  const wanted = new Set(services);
+  const placed = new Set<string>();
+  const byIndex = new Map<number, string[]>();
+  // A place frees only once the live grant no longer names its old Service: while the controller
+  // still widens a grant with Services being let go (controller.ts widened), the two together
+  // must fit in one grant.
+  const taken = new Map<number, number>();
+  for (const [name, names] of live ?? []) {
+    const m = /^xtrinode-gateway(?:-(\d+))?$/.exec(name);
+    const i = m ? (m[1] === undefined ? 0 : Number(m[1]) - 1) : -1;
+    if (i < 0 || grantName(i) !== name) continue; // not one of ours by name: ignored, and deleted as stale
+    const kept = names.filter((n) => wanted.has(n) && !placed.has(n)).slice(0, GRANT_SIZE);
+    kept.forEach((n) => placed.add(n));
+    if (kept.length > 0) byIndex.set(i, kept);
+    taken.set(i, Math.min(GRANT_SIZE, names.length));
+  }
+  for (const n of services) {
+    if (placed.has(n)) continue;
+    let i = 0;
+    while (Math.max(byIndex.get(i)?.length ?? 0, taken.get(i) ?? 0) >= GRANT_SIZE) i++;
+    const list = byIndex.get(i) ?? [];
+    list.push(n);
+    byIndex.set(i, list);
+    taken.set(i, Math.max(taken.get(i) ?? 0, list.length));
+    placed.add(n);
+  }
+  return [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([i, names]) => ({
     apiVersion: 'gateway.networking.k8s.io/v1beta1',
     kind: 'ReferenceGrant',
     metadata: {
-      name: i === 0 ? 'xtrinode-gateway' : `xtrinode-gateway-${i + 1}`,
+      name: grantName(i),
       namespace,
       labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
       annotations: { [ANNOTATION_PURPOSE]: `lets HTTPRoutes in ${s.gatewayNamespace} send Trino traffic to these Services` },
     },
     spec: {
       from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: s.gatewayNamespace }],
-      to: names.map((name) => ({ group: '', kind: 'Service', name })),
+      to: [...names].sort().map((name) => ({ group: '', kind: 'Service', name })),
     },
   }));
 }

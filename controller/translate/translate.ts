@@ -36,6 +36,7 @@ import {
   fallbackRoute,
   groupRoutes,
   referenceGrants,
+  type GrantAssignment,
   type K8sObject,
 } from './routes.ts';
 
@@ -52,6 +53,8 @@ export interface TranslateInput {
   services?: ServiceInfo[];
   /** Runtimes (`ns/name`) whose coordinator is known not to be ready; they go through the router. */
   notReady?: ReadonlySet<string>;
+  /** The live ReferenceGrants by namespace, so a Service keeps its grant (routes.ts referenceGrants). */
+  grants?: ReadonlyMap<string, GrantAssignment>;
   settings: GatewaySettings;
 }
 
@@ -264,7 +267,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     grants.set(settings.router.namespace, set);
   }
   for (const [ns, names] of [...grants.entries()].sort((a, b) => cmp(a[0], b[0]))) {
-    objects.push(...referenceGrants(settings, ns, [...names].sort()));
+    objects.push(...referenceGrants(settings, ns, [...names].sort(), input.grants?.get(ns)));
   }
 
   const table: RouteTable = {
