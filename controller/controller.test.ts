@@ -269,6 +269,26 @@ describe('controller against a real API server', () => {
     await kc.makeApiClient(k8s.AdmissionregistrationV1Api).deleteValidatingAdmissionPolicyBinding({ name: 'frozen-deployment' });
   });
 
+  test('an update of only the last-activity annotation or the status of an XTrinode starts no pass; a spec change does', async () => {
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'quiet', namespace: 'team-b' }, spec: { routing: { hostname: 'quiet.example.com' } } });
+    await until('HTTPRoute of quiet', () => getRoute('xtrinode-team-b--quiet'));
+    await c1.idle();
+    const before = await passes(c1);
+    const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    for (let i = 0; i < 3; i++) {
+      await custom.patchNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'quiet', body: { metadata: { annotations: { 'analytics.xtrinode.io/last-activity': new Date(Date.now() + i).toISOString() } } } }, merge);
+      await custom.patchNamespacedCustomObjectStatus({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'quiet', body: { status: { queries: { running: i, queued: 0 } } } }, merge);
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // several coalescing windows
+    await c1.idle();
+    const afterNoise = await passes(c1);
+    await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name: 'quiet', namespace: 'team-b' }, spec: { routing: { hostname: 'quieter.example.com' } } });
+    await until('hostname changed', async () => (await getRoute('xtrinode-team-b--quiet'))?.spec.hostnames?.[0] === 'quieter.example.com');
+    await c1.idle(); // a pass is counted when it ends, after the route write
+    expect({ passesForNoise: afterNoise - before, passedForSpec: (await passes(c1)) > afterNoise }).toEqual({ passesForNoise: 0, passedForSpec: true });
+    await custom.deleteNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-b', plural: 'xtrinodes', name: 'quiet' });
+  }, 60_000);
+
   test('Services are watched only in namespaces that have XTrinodes', async () => {
     const c = controllers[0]!;
     const xtNamespaces = async () => [...new Set(((await custom.listClusterCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', plural: 'xtrinodes' })) as { items: Array<{ metadata: { namespace: string } }> }).items.map((x) => x.metadata.namespace))].sort();

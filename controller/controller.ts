@@ -184,7 +184,7 @@ export class Controller {
   async start(): Promise<void> {
     const s = this.o.settings;
     const sel = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
-    this.xts = await this.watch('xtrinodes', `/apis/${GROUP}/${VERSION}/${PLURAL}`, () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<k8s.KubernetesListObject<Obj>>);
+    this.xts = await this.watch('xtrinodes', `/apis/${GROUP}/${VERSION}/${PLURAL}`, () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<k8s.KubernetesListObject<Obj>>, undefined, xtrinodeChange);
     this.services = new ServiceWatch(this.o.kubeConfig, () => this.queue.add(RECONCILE_KEY), (namespace, err) => this.log.warn({ informer: `services in ${namespace}`, err: errorText(err) }, 'watch failed; re-listing in 1s'));
     this.routes = await this.watch('httproutes', `/apis/gateway.networking.k8s.io/v1/namespaces/${s.gatewayNamespace}/httproutes`, () => this.custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: s.gatewayNamespace, plural: 'httproutes', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
     this.grants = await this.watch('referencegrants', '/apis/gateway.networking.k8s.io/v1beta1/referencegrants', () => this.custom.listClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
@@ -248,12 +248,28 @@ export class Controller {
    * that was never filled would look like a world without XTrinodes or routes. Later watch
    * failures keep the cache and re-list in 1 s.
    */
-  private async watch(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<Obj>>, labelSelector?: string): Promise<k8s.ObjectCache<Obj>> {
+  private async watch(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<Obj>>, labelSelector?: string, change?: (o: Obj) => string): Promise<k8s.ObjectCache<Obj>> {
     const informer = k8s.makeInformer<Obj>(this.o.kubeConfig, path, list, labelSelector);
     const enqueue = () => this.queue.add(RECONCILE_KEY);
-    informer.on('add', enqueue);
-    informer.on('update', enqueue);
-    informer.on('delete', enqueue);
+    // Predicate: with `change`, an update whose fingerprint did not change starts no pass.
+    const seen = new Map<string, string>();
+    const uid = (o: Obj) => o.metadata?.uid ?? `${o.metadata?.namespace}/${o.metadata?.name}`;
+    informer.on('add', (o) => {
+      if (change) seen.set(uid(o), change(o));
+      enqueue();
+    });
+    informer.on('update', (o) => {
+      if (change) {
+        const fp = change(o);
+        if (seen.get(uid(o)) === fp) return;
+        seen.set(uid(o), fp);
+      }
+      enqueue();
+    });
+    informer.on('delete', (o) => {
+      seen.delete(uid(o));
+      enqueue();
+    });
     let synced = false;
     informer.on('error', (err: unknown) => {
       if (this.stopped) return;
@@ -634,6 +650,18 @@ export class Controller {
 }
 
 /** Runs `f` over `items`, at most `n` at a time. */
+/**
+ * What of an XTrinode a pass acts on: its generation (spec), deletion, finalizers, labels and
+ * annotations, except the router's `last-activity` (every 30 s per served runtime) and its status
+ * (written by this controller, e.g. status.queries every 10 s). Those are read from the cache by the
+ * next pass, which the idle timer schedules; they start none themselves.
+ */
+function xtrinodeChange(o: Obj): string {
+  const m = o.metadata ?? {};
+  const { [ANNOTATION_LAST_ACTIVITY]: _activity, ...annotations } = m.annotations ?? {};
+  return JSON.stringify([m.generation, m.deletionTimestamp ?? null, m.finalizers ?? [], m.labels ?? {}, annotations]);
+}
+
 async function inParallel<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
   let i = 0;
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
