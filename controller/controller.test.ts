@@ -262,7 +262,7 @@ describe('controller against a real API server', () => {
     await until('late-comer route removed', async () => (await getRoute('xtrinode-team-b--late-comer')) === undefined);
     // With the failing XTrinode gone its backoff ends: the controller goes quiet (it once reran
     // a full pass about 8 times a second, for ever, retrying a key that no longer existed).
-    await new Promise((r) => setTimeout(r, 1500));
+    await controllers[0]!.idle(); // the route deletes settled (route-settling.ts polls until then)
     const before = await passes(controllers[0]!);
     await new Promise((r) => setTimeout(r, 3000));
     expect({ passesIn3s: (await passes(controllers[0]!)) - before }).toEqual({ passesIn3s: 0 });

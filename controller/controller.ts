@@ -36,6 +36,15 @@ import { parseDurationMs } from '../lib/duration.ts';
 export const FIELD_MANAGER = 'xtrinode-controller';
 /** API writes in flight at once within one reconcile. */
 const WRITE_CONCURRENCY = 8;
+/**
+ * How long after its last route write the controller still assumes a request can meet the old
+ * routes (route-settling.ts), even once the Gateway reported them Accepted. Traefik applies
+ * provider changes at most every 2 s (providersThrottleDuration), so its status can run up to 2 s
+ * ahead of what it serves: with 1 s, a suspended coordinator was scaled down while Traefik still
+ * sent it requests (11 Traefik 502s in a conformance run once passes stopped waiting for
+ * coordinator reads). 3 s covers the throttle with a margin.
+ */
+const ROUTE_GRACE_MS = 3000;
 /** Runtimes whose coordinators one pass reads at a time (idle checks, drain and query counts read their own way). */
 const RECONCILE_KEY = 'routes';
 
@@ -53,7 +62,7 @@ export interface ControllerOptions {
   leaseName?: string;
   logger?: Logger;
   registry?: Registry;
-  /** After the Gateway accepted new routes, wait this long before taking away what old ones needed (1s). */
+  /** After the Gateway accepted new routes, wait this long before taking away what old ones needed (3 s: Traefik applies changes at most every 2 s). */
   routeGraceMs?: number;
   /** Longest wait for a Gateway that does not report route status (10s). */
   routeSettleMaxMs?: number;
@@ -128,7 +137,7 @@ export class Controller {
     this.core = writing.makeApiClient(k8s.CoreV1Api);
     this.sharedGroupPath = o.settings.sharedGroupPath;
     this.activity = o.coordinatorActivity ?? new CoordinatorActivity();
-    this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? 1000, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
+    this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? ROUTE_GRACE_MS, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
     this.drains = new Drains({
       timeoutMs: o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       alive: async (origin) => {
