@@ -45,7 +45,6 @@ const WRITE_CONCURRENCY = 8;
  * coordinator reads). 3 s covers the throttle with a margin.
  */
 const ROUTE_GRACE_MS = 3000;
-/** Runtimes whose coordinators one pass reads at a time (idle checks, drain and query counts read their own way). */
 const RECONCILE_KEY = 'routes';
 
 export interface ControllerOptions {

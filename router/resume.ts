@@ -22,7 +22,6 @@ const MERGE_PATCH = 'application/merge-patch+json';
 const xtrinodePath = (namespace: string, name: string) => `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}`;
 const leasePath = (namespace: string, name?: string) => `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases${name ? `/${encodeURIComponent(name)}` : ''}`;
 
-
 export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
 
 const RETRY_AFTER_ERROR_MS = 2000;
