@@ -39,14 +39,9 @@ export class CoordinatorReads {
     return undefined;
   }
 
-  /** Reads in flight or waiting (metrics and tests). */
+  /** Reads in flight or waiting. */
   get outstanding(): number {
     return this.pending.size;
-  }
-
-  /** Drops what is known about `id` (its XTrinode is gone or its action ended). */
-  forget(id: string): void {
-    this.answers.delete(id);
   }
 
   private next(): void {

@@ -284,9 +284,9 @@ export function referenceGrants(s: GatewaySettings, namespace: string, services:
   const placed = new Set<string>();
   const byIndex = new Map<number, string[]>();
   // A place frees only once the live grant no longer names its old Service: while the controller
-  // still widens a grant with Services being let go (controller.ts widened), the two together
-  // must fit in one grant.
-  const taken = new Map<number, number>();
+  // still widens a grant with the Services being let go (controller.ts widened), those and the
+  // kept and new ones together must fit in one grant.
+  const lingering = new Map<number, number>();
   for (const [name, names] of live ?? []) {
     const m = /^xtrinode-gateway(?:-(\d+))?$/.exec(name);
     const i = m ? (m[1] === undefined ? 0 : Number(m[1]) - 1) : -1;
@@ -294,16 +294,14 @@ export function referenceGrants(s: GatewaySettings, namespace: string, services:
     const kept = names.filter((n) => wanted.has(n) && !placed.has(n)).slice(0, GRANT_SIZE);
     kept.forEach((n) => placed.add(n));
     if (kept.length > 0) byIndex.set(i, kept);
-    taken.set(i, Math.min(GRANT_SIZE, names.length));
+    lingering.set(i, names.length - kept.length);
   }
+  const occupied = (i: number) => (byIndex.get(i)?.length ?? 0) + (lingering.get(i) ?? 0);
   for (const n of services) {
     if (placed.has(n)) continue;
     let i = 0;
-    while (Math.max(byIndex.get(i)?.length ?? 0, taken.get(i) ?? 0) >= GRANT_SIZE) i++;
-    const list = byIndex.get(i) ?? [];
-    list.push(n);
-    byIndex.set(i, list);
-    taken.set(i, Math.max(taken.get(i) ?? 0, list.length));
+    while (occupied(i) >= GRANT_SIZE) i++;
+    byIndex.set(i, [...(byIndex.get(i) ?? []), n]);
     placed.add(n);
   }
   return [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([i, names]) => ({
