@@ -363,6 +363,14 @@ describe('ReferenceGrants over time', () => {
     expect(moves).toBe(0);
   });
 
+  test('new Services fill a grant only up to 16 counting the Services it is still letting go', () => {
+    const live = new Map([['xtrinode-gateway', Array.from({ length: 12 }, (_, i) => `s${String(i).padStart(2, '0')}`)]]);
+    // s00 and s01 go (the live grant still names them), five new ones come: 10 + 2 lingering + 4 fit, the fifth does not.
+    const wanted = [...live.get('xtrinode-gateway')!.slice(2), 'n1', 'n2', 'n3', 'n4', 'n5'].sort();
+    const g = referenceGrants(DEFAULT_SETTINGS, 'team', wanted, live);
+    expect(g.map((x) => [x.metadata.name, (x.spec!.to as Array<{ name?: string }>).map((t) => t.name).filter((n) => n!.startsWith('n'))])).toEqual([['xtrinode-gateway', ['n1', 'n2', 'n3', 'n4']], ['xtrinode-gateway-2', ['n5']]]);
+  });
+
   test('a free place is reused only once the live grant no longer names the Service that had it', () => {
     const full = Array.from({ length: 16 }, (_, i) => `s${String(i).padStart(2, '0')}`);
     const live = new Map([['xtrinode-gateway', full]]);
