@@ -53,22 +53,32 @@ async function writes(metricsUrl: string, since?: Map<string, number>): Promise<
   return total;
 }
 
+/** The controller's CPU seconds and V8 heap in use (MB), from its default metrics. */
+async function processFigures(metricsUrl: string): Promise<string> {
+  const text = await (await request(metricsUrl)).body.text();
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return `CPU ${value('process_cpu_seconds_total').toFixed(1)} s, V8 heap used ${(value('nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(0)} MB of ${(value('nodejs_heap_size_total_bytes') / 2 ** 20).toFixed(0)} MB`;
+}
+
 async function reconciles(metricsUrl: string): Promise<number> {
   const text = await (await request(metricsUrl)).body.text();
   return Number(/xtrinode_controller_reconciles_total\{result="ok"\} (\d+)/.exec(text)?.[1] ?? NaN);
 }
 
+/** As in manifests/controller/deployment.yaml (CONTROLLER_NODE_OPTIONS replaces them for a run). */
+const CONTROLLER_NODE_OPTIONS = '--max-semi-space-size=4';
+
 function startController(kubeconfig: string, port: number, name: string) {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'controller/main.ts')], {
-    // NODE_OPTIONS as in manifests/controller/deployment.yaml
-    env: { NODE_OPTIONS: '--max-semi-space-size=4', ...process.env, KUBECONFIG: kubeconfig, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1', POD_NAMESPACE: 'xtrinode-system', POD_NAME: name, LOG_LEVEL: 'warn' },
+    env: { ...process.env, NODE_OPTIONS: process.env.CONTROLLER_NODE_OPTIONS ?? CONTROLLER_NODE_OPTIONS, KUBECONFIG: kubeconfig, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1', POD_NAMESPACE: 'xtrinode-system', POD_NAME: name, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return child;
 }
 
 async function main(): Promise<void> {
-  const cp = await startControlPlane();
+  // 1,000 coordinator Services need ClusterIPs: a /16 of loopback (the default /24 holds 254).
+  const cp = await startControlPlane({ serviceCidr: '127.64.0.0/16' });
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(cp.kubeconfig);
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
@@ -111,15 +121,23 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 250));
     }
     const converged = Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 2000)); // let the last informer events settle
-    const w1 = await writes('http://127.0.0.1:19091/metrics');
+    // Quiet: no write for 3 s (later passes may still rewrite statuses as a group's members join).
+    let w1 = await writes('http://127.0.0.1:19091/metrics');
+    for (let quietSince = Date.now(); Date.now() - quietSince < 3000;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const w = await writes('http://127.0.0.1:19091/metrics');
+      if (w !== w1) quietSince = Date.now();
+      w1 = w;
+    }
+    const quiet = Date.now() - t0;
     const routes = (await custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes' })) as { items: unknown[] };
     figures.push(['XTrinodes / namespaces / shared groups', `${N} / ${NAMESPACES} / 20`]);
     figures.push(['HTTPRoutes generated', String(routes.items.length)]);
     figures.push(['baseline: API server accepted the creates (s)', (created / 1000).toFixed(1)]);
     figures.push(['first create -> all routes applied and statuses written (s)', `${(converged / 1000).toFixed(1)}  -> ratio to baseline ${(converged / created).toFixed(2)}`]);
+    figures.push(['first create -> no more writes for 3 s (s)', (quiet / 1000 - 3).toFixed(1)]);
     figures.push(['API writes by the controller, total / per XTrinode', `${w1} / ${(w1 / N).toFixed(2)}  (${lastBreakdown})`]);
-    figures.push(['controller RSS after convergence (MB)', rssMb(child.pid!).toFixed(0)]);
+    figures.push(['controller RSS after convergence (MB)', `${rssMb(child.pid!).toFixed(0)}  (${await processFigures('http://127.0.0.1:19091/metrics')})`]);
     figures.push(['reconcile passes until convergence', String(await reconciles('http://127.0.0.1:19091/metrics'))]);
 
     // A restart with nothing changed: a new controller process must write nothing.
@@ -140,8 +158,8 @@ async function main(): Promise<void> {
     const resync = Date.now() - t1;
     await new Promise((r) => setTimeout(r, 2000));
     figures.push(['restart: process start -> first full reconcile (s)', (resync / 1000).toFixed(1)]);
-    figures.push(['restart with nothing changed: API writes (target 0)', String(await writes('http://127.0.0.1:19092/metrics'))]);
-    figures.push(['controller RSS after the restart resync (MB)', rssMb(child.pid!).toFixed(0)]);
+    figures.push(['restart with nothing changed: API writes (target 0)', `${await writes('http://127.0.0.1:19092/metrics')}  (${lastBreakdown || 'none'})`]);
+    figures.push(['controller RSS after the restart resync (MB)', `${rssMb(child.pid!).toFixed(0)}  (${await processFigures('http://127.0.0.1:19092/metrics')})`]);
 
     // One XTrinode changes its hostname: what does the controller write for it?
     await writes('http://127.0.0.1:19092/metrics');

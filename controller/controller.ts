@@ -17,6 +17,7 @@ import { readQueryManager } from '../lib/query-manager.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS, Drains } from './drain.ts';
 import { QUERY_COUNTS_INTERVAL_MS, queryCountChanges } from './query-counts.ts';
 import { RouteSettling } from './route-settling.ts';
+import { contains, planWrites, type GeneratedKind, type LiveObjects, type ObjectRef } from './write-plan.ts';
 import type { K8sObject } from './translate/routes.ts';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -169,6 +170,7 @@ export class Controller {
       identity: o.identity,
       onStartedLeading: () => {
         this.log.info({ identity: o.identity }, 'became leader');
+        this.settling.restart(); // another leader may have changed routes an instant ago
         this.queue.start();
         this.queue.add(RECONCILE_KEY);
       },
@@ -339,25 +341,11 @@ export class Controller {
       if (obj.kind === 'HTTPRoute') this.settling.wrote(obj.metadata.name, res.metadata?.generation);
       this.writes.inc({ kind: obj.kind, verb: 'apply' });
     });
-    const differs = (obj: K8sObject) => {
-      const live = this.cacheFor(obj.kind)?.get(obj.metadata.name, obj.metadata.namespace);
-      const { apiVersion: _a, kind: _k, ...fields } = obj; // typed list items carry no apiVersion/kind
-      return !live || !contains(live, fields);
-    };
-
-    // 1. Grants widened: each keeps the Services it named until the Gateway took the new routes.
-    const grants = out.objects.filter((o) => o.kind === 'ReferenceGrant');
-    await inParallel(grants.map((g) => this.widened(g)).filter(differs), WRITE_CONCURRENCY, apply);
-    // 2. Routes, then the route table the router reads.
-    await inParallel(out.objects.filter((o) => o.kind === 'HTTPRoute' && differs(o)), WRITE_CONCURRENCY, apply);
-    await inParallel(out.objects.filter((o) => o.kind === 'ConfigMap' && differs(o)), WRITE_CONCURRENCY, apply);
-    // 3. Routes nobody wants any more.
-    const desiredKeys = new Set(out.objects.map(objKey));
-    const stale = (cache: k8s.ObjectCache<Obj>, apiVersion: string, kind: string) => cache.list()
-      .filter((item) => item.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY)
-      .map((item) => ({ apiVersion, kind, metadata: { name: item.metadata!.name!, namespace: item.metadata!.namespace! } }))
-      .filter((o) => !desiredKeys.has(objKey(o)));
-    const remove = (o: { apiVersion: string; kind: string; metadata: { name: string; namespace: string } }) => attempt(`delete ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, async () => {
+    // Generated objects (write-plan.ts): grants widened -> routes -> route table -> stale routes
+    // once the Gateway accepted the rest -> grants narrowed once the routes settled.
+    const routeNames = out.objects.filter((o) => o.kind === 'HTTPRoute').map((o) => o.metadata.name);
+    const before = this.settling.pending((name) => this.routes.get(name, this.o.settings.gatewayNamespace) as never, routeNames);
+    const remove = (o: ObjectRef) => attempt(`delete ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, async () => {
       try {
         await this.objects.delete(o);
       } catch (e) {
@@ -366,15 +354,15 @@ export class Controller {
       if (o.kind === 'HTTPRoute') this.settling.deleted(o.metadata.name);
       this.writes.inc({ kind: o.kind, verb: 'delete' });
     });
-    await inParallel([...stale(this.routes, 'gateway.networking.k8s.io/v1', 'HTTPRoute'), ...stale(this.configMaps, 'v1', 'ConfigMap')], WRITE_CONCURRENCY, remove);
-    // 4. What only the old routes needed, once the Gateway serves the new ones.
-    const { waitingFor, retryInMs } = this.settling.pending((name) => this.routes.get(name, this.o.settings.gatewayNamespace) as never);
-    const settled = waitingFor.length === 0;
-    if (settled) {
-      await inParallel(grants.filter(differs), WRITE_CONCURRENCY, apply);
-      await inParallel(stale(this.grants, 'gateway.networking.k8s.io/v1beta1', 'ReferenceGrant'), WRITE_CONCURRENCY, remove);
-    } else {
-      this.log.debug({ waitingFor }, 'waiting for the Gateway to take the new routes before narrowing grants or scaling down');
+    for (const phase of planWrites({ desired: out.objects, live: this.live, routesAccepted: before.accepted, settled: before.settled })) {
+      await inParallel(phase.apply, WRITE_CONCURRENCY, apply);
+      await inParallel(phase.delete, WRITE_CONCURRENCY, remove);
+    }
+    // What only the old routes needed goes once the Gateway serves the new ones: judged again
+    // after this pass's own route writes.
+    const { waitingFor, settled, retryInMs } = this.settling.pending((name) => this.routes.get(name, this.o.settings.gatewayNamespace) as never, routeNames);
+    if (!settled) {
+      this.log.debug({ waitingFor }, 'waiting for the Gateway to take the new routes before removing old ones, narrowing grants or scaling down');
       this.settleTimer ??= setTimeout(() => {
         this.settleTimer = undefined;
         this.queue.add(RECONCILE_KEY);
@@ -456,16 +444,6 @@ export class Controller {
     return ip && ip !== 'None' ? `http://${ip.includes(':') ? `[${ip}]` : ip}:${service.port}` : undefined;
   }
 
-  /** A grant naming its desired Services and those its live version names (step 1 above). */
-  private widened(grant: K8sObject): K8sObject {
-    const live = this.grants.get(grant.metadata.name, grant.metadata.namespace) as { spec?: { to?: Array<{ group: string; kind: string; name?: string }> } } | undefined;
-    const want = (grant as unknown as { spec: { from: unknown[]; to: Array<{ group: string; kind: string; name?: string }> } }).spec;
-    const names = new Set(want.to.map((t) => t.name));
-    const extra = (live?.spec?.to ?? []).filter((t) => t.kind === 'Service' && t.name && !names.has(t.name));
-    if (extra.length === 0 || want.to.length + extra.length > 16) return grant; // spec.to holds at most 16
-    return { ...grant, spec: { ...want, to: [...want.to, ...extra.map((t) => ({ group: '', kind: 'Service', name: t.name }))] } } as unknown as K8sObject;
-  }
-
   /** Which Services each live ReferenceGrant names, by namespace: translate keeps each Service in its grant. */
   private liveGrants(): Map<string, Map<string, string[]>> {
     const out = new Map<string, Map<string, string[]>>();
@@ -480,8 +458,14 @@ export class Controller {
     return out;
   }
 
-  private cacheFor(kind: string): k8s.ObjectCache<Obj> | undefined {
-    return kind === 'HTTPRoute' ? this.routes : kind === 'ReferenceGrant' ? this.grants : kind === 'ConfigMap' ? this.configMaps : undefined;
+  /** The generated objects in the caches, for the write plan. */
+  private readonly live: LiveObjects = {
+    get: (kind, namespace, name) => this.cacheOf(kind).get(name, namespace),
+    list: (kind) => this.cacheOf(kind).list(),
+  };
+
+  private cacheOf(kind: GeneratedKind): k8s.ObjectCache<Obj> {
+    return kind === 'HTTPRoute' ? this.routes : kind === 'ReferenceGrant' ? this.grants : this.configMaps;
   }
 
   /** Adds Programmed (from HTTPRoute.status.parents) and Ready to the translated status. */
@@ -675,21 +659,6 @@ async function inParallel<T>(items: T[], n: number, f: (x: T) => Promise<void>):
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
     while (i < items.length) await f(items[i++]!);
   }));
-}
-
-function objKey(o: { kind?: string; metadata?: { namespace?: string; name?: string } }): string {
-  return `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
-}
-
-/** True when every field of `want` is present with the same value in `have` (extra defaults in `have` are fine). */
-export function contains(have: unknown, want: unknown): boolean {
-  if (want === null || typeof want !== 'object') return have === want;
-  if (Array.isArray(want)) {
-    return Array.isArray(have) && have.length === want.length && want.every((w, i) => contains(have[i], w));
-  }
-  if (have === null || typeof have !== 'object' || Array.isArray(have)) return false;
-  const h = have as Record<string, unknown>;
-  return Object.entries(want as Record<string, unknown>).every(([k, v]) => contains(h[k], v));
 }
 
 /** Keeps lastTransitionTime of conditions whose status did not change; stamps the others. */

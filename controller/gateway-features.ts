@@ -85,7 +85,8 @@ export class GatewayFeatures {
         : { path: 'router', reason: `GatewayClass ${className} does not list ${BACKEND_HEADER_FEATURE} in status.supportedFeatures` };
       this.lastRead = result;
     } catch (e) {
-      const why = `could not read the Gateway or its GatewayClass (${(e as Error).message ?? String(e)})`;
+      // Stable across reads: this text ends up in XTrinode statuses, which are rewritten when it changes.
+      const why = `could not read the Gateway or its GatewayClass (${apiErrorText(e)})`;
       result = this.lastRead
         ? { ...this.lastRead, stale: why }
         : { path: 'router', reason: `${why}; shared groups go through the router` };
@@ -93,4 +94,25 @@ export class GatewayFeatures {
     this.cached = { at: now, ...result };
     return result;
   }
+}
+
+/**
+ * An API error as its code, reason and message (client-node's own message carries the response
+ * headers: a request id and a date that differ at every read).
+ */
+function apiErrorText(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  const body = (e as { body?: unknown }).body;
+  if (typeof code === 'number') {
+    let status: { reason?: unknown; message?: unknown } = {};
+    try {
+      status = (typeof body === 'string' ? JSON.parse(body) : body ?? {}) as typeof status;
+    } catch {
+      /* not a Status */
+    }
+    const reason = typeof status.reason === 'string' ? ` ${status.reason}` : '';
+    const message = typeof status.message === 'string' ? `: ${status.message}` : '';
+    return `${code}${reason}${message}`.slice(0, 300);
+  }
+  return (e instanceof Error ? e.message : String(e)).slice(0, 300);
 }
