@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { request } from 'undici';
 import { startControlPlane } from '../hack/control-plane.ts';
+import { reuseConnections } from '../controller/api-connections.ts';
 import { REPO_ROOT } from '../test/components.ts';
 
 const N = Number(process.env.XTRINODES ?? 1000);
@@ -23,6 +24,18 @@ const NAMESPACES = Number(process.env.NAMESPACES ?? 100);
 const CONCURRENCY = 16;
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+
+/** The process's largest memory mappings by RSS (BENCH_SMAPS=1: where the memory is). */
+function largestMappings(pid: number): string {
+  const out: Array<[number, string]> = [];
+  let head = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) head = line;
+    const m = /^Rss:\s+(\d+) kB/.exec(line);
+    if (m) out.push([Number(m[1]), head]);
+  }
+  return out.sort((a, b) => b[0] - a[0]).slice(0, 12).map(([kb, h]) => `${(kb / 1024).toFixed(0).padStart(5)} MB  ${h}`).join('\n');
+}
 
 async function pool<T>(items: T[], n: number, f: (x: T) => Promise<unknown>): Promise<void> {
   let i = 0;
@@ -57,7 +70,7 @@ async function writes(metricsUrl: string, since?: Map<string, number>): Promise<
 async function processFigures(metricsUrl: string): Promise<string> {
   const text = await (await request(metricsUrl)).body.text();
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return `CPU ${value('process_cpu_seconds_total').toFixed(1)} s, V8 heap used ${(value('nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(0)} MB of ${(value('nodejs_heap_size_total_bytes') / 2 ** 20).toFixed(0)} MB`;
+  return `CPU ${value('process_cpu_seconds_total').toFixed(1)} s, V8 heap used ${(value('nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(0)} MB of ${(value('nodejs_heap_size_total_bytes') / 2 ** 20).toFixed(0)} MB, external ${(value('nodejs_external_memory_bytes') / 2 ** 20).toFixed(0)} MB`;
 }
 
 async function reconciles(metricsUrl: string): Promise<number> {
@@ -79,8 +92,10 @@ function startController(kubeconfig: string, port: number, name: string) {
 async function main(): Promise<void> {
   // 1,000 coordinator Services need ClusterIPs: a /16 of loopback (the default /24 holds 254).
   const cp = await startControlPlane({ serviceCidr: '127.64.0.0/16' });
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
+  const loaded = new k8s.KubeConfig();
+  loaded.loadFromFile(cp.kubeconfig);
+  // The baseline's client reuses its connections too (api-connections.ts), as the controller does.
+  const kc = reuseConnections(loaded);
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -138,6 +153,7 @@ async function main(): Promise<void> {
     figures.push(['first create -> no more writes for 3 s (s)', (quiet / 1000 - 3).toFixed(1)]);
     figures.push(['API writes by the controller, total / per XTrinode', `${w1} / ${(w1 / N).toFixed(2)}  (${lastBreakdown})`]);
     figures.push(['controller RSS after convergence (MB)', `${rssMb(child.pid!).toFixed(0)}  (${await processFigures('http://127.0.0.1:19091/metrics')})`]);
+    if (process.env.BENCH_SMAPS) process.stderr.write(`${largestMappings(child.pid!)}\n`);
     figures.push(['reconcile passes until convergence', String(await reconciles('http://127.0.0.1:19091/metrics'))]);
 
     // A restart with nothing changed: a new controller process must write nothing.

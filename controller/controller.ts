@@ -31,6 +31,7 @@ import { GatewayFeatures } from './gateway-features.ts';
 import { LeaderElector } from './leader-election.ts';
 import { CoordinatorReads } from './coordinator-reads.ts';
 import { leaderOnlyWrites } from './leader-writes.ts';
+import { reuseConnections } from './api-connections.ts';
 import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
 import { parseDurationMs } from '../lib/duration.ts';
 
@@ -84,6 +85,7 @@ export class Controller {
   readonly writes: Counter<'kind' | 'verb'>;
   private readonly reconciles: Counter<'result'>;
   private readonly o: ControllerOptions;
+  private readonly kc: k8s.KubeConfig;
   private readonly log: Logger;
   private readonly objects: k8s.KubernetesObjectApi;
   private readonly custom: k8s.CustomObjectsApi;
@@ -131,7 +133,9 @@ export class Controller {
     new Gauge({ name: 'xtrinode_controller_queue_depth', help: 'Keys waiting', registers: [this.registry], collect() { this.set(queueDepth()); } });
     // Writes leave only while this replica leads (leader-writes.ts); the elector's own Lease
     // calls and the informers use the plain config.
-    const writing = leaderOnlyWrites(o.kubeConfig, () => this.elector.isLeader);
+    // One connection pool for every client (api-connections.ts: client-node opens a connection per request).
+    this.kc = reuseConnections(o.kubeConfig);
+    const writing = leaderOnlyWrites(this.kc, () => this.elector.isLeader);
     this.objects = k8s.KubernetesObjectApi.makeApiClient(writing);
     this.custom = writing.makeApiClient(k8s.CustomObjectsApi);
     this.core = writing.makeApiClient(k8s.CoreV1Api);
@@ -164,7 +168,7 @@ export class Controller {
       },
     });
     this.elector = new LeaderElector({
-      api: o.kubeConfig.makeApiClient(k8s.CoordinationV1Api),
+      api: this.kc.makeApiClient(k8s.CoordinationV1Api),
       namespace: o.leaseNamespace,
       name: o.leaseName ?? 'xtrinode-controller',
       identity: o.identity,
@@ -195,11 +199,11 @@ export class Controller {
     const s = this.o.settings;
     const sel = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     this.xts = await this.watch('xtrinodes', `/apis/${GROUP}/${VERSION}/${PLURAL}`, () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<k8s.KubernetesListObject<Obj>>, undefined, xtrinodeChange);
-    this.services = new ServiceWatch(this.o.kubeConfig, () => this.queue.add(RECONCILE_KEY), (namespace, err) => this.log.warn({ informer: `services in ${namespace}`, err: errorText(err) }, 'watch failed; re-listing in 1s'));
+    this.services = new ServiceWatch(this.kc, () => this.queue.add(RECONCILE_KEY), (namespace, err) => this.log.warn({ informer: `services in ${namespace}`, err: errorText(err) }, 'watch failed; re-listing in 1s'));
     this.routes = await this.watch('httproutes', `/apis/gateway.networking.k8s.io/v1/namespaces/${s.gatewayNamespace}/httproutes`, () => this.custom.listNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: s.gatewayNamespace, plural: 'httproutes', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
     this.grants = await this.watch('referencegrants', '/apis/gateway.networking.k8s.io/v1beta1/referencegrants', () => this.custom.listClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', labelSelector: sel }) as Promise<k8s.KubernetesListObject<Obj>>, sel);
     this.configMaps = await this.watch('configmaps', `/api/v1/namespaces/${s.gatewayNamespace}/configmaps`, () => this.core.listNamespacedConfigMap({ namespace: s.gatewayNamespace, labelSelector: sel }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, sel);
-    const apps = this.o.kubeConfig.makeApiClient(k8s.AppsV1Api);
+    const apps = this.kc.makeApiClient(k8s.AppsV1Api);
     this.deployments = await this.watch('deployments', '/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
     this.statefulSets = await this.watch('statefulsets', '/apis/apps/v1/statefulsets', () => apps.listStatefulSetForAllNamespaces({ labelSelector: LABEL_XTRINODE }) as unknown as Promise<k8s.KubernetesListObject<Obj>>, LABEL_XTRINODE);
     this.elector.start();
@@ -259,7 +263,7 @@ export class Controller {
    * failures keep the cache and re-list in 1 s.
    */
   private async watch(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<Obj>>, labelSelector?: string, change?: (o: Obj) => string): Promise<k8s.ObjectCache<Obj>> {
-    const informer = k8s.makeInformer<Obj>(this.o.kubeConfig, path, list, labelSelector);
+    const informer = k8s.makeInformer<Obj>(this.kc, path, list, labelSelector);
     const enqueue = () => this.queue.add(RECONCILE_KEY);
     // Predicate: with `change`, an update whose fingerprint did not change starts no pass.
     const seen = new Map<string, string>();
