@@ -269,10 +269,12 @@ export class Controller {
     const seen = new Map<string, string>();
     const uid = (o: Obj) => o.metadata?.uid ?? `${o.metadata?.namespace}/${o.metadata?.name}`;
     informer.on('add', (o) => {
+      forgetManagedFields(o);
       if (change) seen.set(uid(o), change(o));
       enqueue();
     });
     informer.on('update', (o) => {
+      forgetManagedFields(o);
       if (change) {
         const fp = change(o);
         if (seen.get(uid(o)) === fp) return;
@@ -656,6 +658,15 @@ function xtrinodeChange(o: Obj): string {
   const m = o.metadata ?? {};
   const { [ANNOTATION_LAST_ACTIVITY]: _activity, ...annotations } = m.annotations ?? {};
   return JSON.stringify([m.generation, m.deletionTimestamp ?? null, m.finalizers ?? [], m.labels ?? {}, annotations]);
+}
+
+/**
+ * The cache keeps the object the handlers get (client-node cache.js): without its
+ * metadata.managedFields, which nothing here reads and which is most of a server-side-applied
+ * object's size (an HTTPRoute's managedFields repeat its whole spec as field paths).
+ */
+function forgetManagedFields(o: Obj): void {
+  if (o.metadata?.managedFields) delete o.metadata.managedFields;
 }
 
 async function inParallel<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {

@@ -8,6 +8,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../hack/control-plane.ts';
+import { reuseConnections } from '../controller/api-connections.ts';
 
 export interface TestCluster {
   cp: ControlPlane;
@@ -18,10 +19,15 @@ export interface TestCluster {
   apply(o: Record<string, unknown>): Promise<k8s.KubernetesObject>;
 }
 
+/**
+ * Services get ClusterIPs from a /16 of loopback (suites create hundreds); the admin clients share
+ * one connection pool (controller/api-connections.ts), as the controller's do.
+ */
 export async function startTestCluster(namespaces: string[]): Promise<TestCluster> {
-  const cp = await startControlPlane();
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
+  const cp = await startControlPlane({ serviceCidr: '127.64.0.0/16' });
+  const loaded = new k8s.KubeConfig();
+  loaded.loadFromFile(cp.kubeconfig);
+  const kc = reuseConnections(loaded);
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const apply = (o: Record<string, unknown>) => objects.patch(o as k8s.KubernetesObject, undefined, undefined, 'test', true, k8s.PatchStrategy.ServerSideApply);
   for (const name of namespaces) await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
