@@ -198,7 +198,7 @@ class Tools {
   }
 
   /** Retries until `check` passes (routes take a moment to be programmed). */
-  async eventually<T>(what: string, f: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  async eventually<T>(what: string, f: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30_000, intervalMs = 250): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: T | undefined;
     let err: unknown;
@@ -212,7 +212,7 @@ class Tools {
       if (Date.now() > deadline) {
         throw new Error(`${what}: not seen within ${timeoutMs / 1000}s; last: ${last === undefined ? String(err) : JSON.stringify(last).slice(0, 300)}`);
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
 
@@ -250,6 +250,45 @@ function expect(cond: boolean, message: string): void {
 const served = (r: Reply) => header(r, 'x-fake-coordinator');
 
 /** Requests the router replicas have answered so far (xtrinode_router_requests_total, all outcomes). */
+type QueryPage = { nextUri?: string; stats: { state: string }; error?: { errorName?: string; message?: string } };
+
+/**
+ * A query that runs for minutes (a count over a table far larger than this machine reads in a
+ * minute, light on memory), sent through `host` and polled until RUNNING. A coordinator that has
+ * just started fails queries until its node registers (as Trino does for any client): submitted
+ * again then. `page()` is the last page, `poll()` fetches the next and returns its state.
+ */
+async function longQuery(t: Tools, host: string): Promise<{ page: () => QueryPage; poll: () => Promise<string>; unavailable: () => number }> {
+  let page: QueryPage = { stats: { state: 'NONE' } };
+  let unavailable = 0;
+  // As Trino's own clients poll (StatementClientV1): 502, 503 and 504 are retried, 100 ms more
+  // each time, for at most a minute; any other answer that is not 200 fails.
+  const poll = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const r = await t.send({ host, path: new URL(page.nextUri!).pathname });
+      if ([502, 503, 504].includes(r.status) && attempt <= 30) {
+        unavailable++;
+        await new Promise((res) => setTimeout(res, 100 * attempt));
+        continue;
+      }
+      expect(r.status === 200, `poll: ${r.status} ${r.text.slice(0, 200)}`);
+      page = r.json();
+      return page.stats.state;
+    }
+  };
+  for (let attempt = 0; attempt < 20 && page.stats.state !== 'RUNNING'; attempt++) {
+    const first = await t.send({ host, body: 'SELECT count(*) FROM tpch.sf1000.lineitem' });
+    expect(first.status === 200, `statement: ${first.status} ${first.text.slice(0, 200)}`);
+    page = first.json();
+    while (page.nextUri && !['RUNNING', 'FAILED', 'FINISHED'].includes(page.stats.state)) await poll();
+    // NO_NODES_AVAILABLE, or GENERIC_INTERNAL_ERROR "nodes is empty" (Trino 476, seen here)
+    if (page.stats.state === 'FAILED' && !/NO_NODES_AVAILABLE|nodes is empty/.test(`${page.error?.errorName} ${page.error?.message}`)) break;
+    if (page.stats.state !== 'RUNNING') await new Promise((res) => setTimeout(res, 1000));
+  }
+  expect(page.stats.state === 'RUNNING', `query: ${page.stats.state} ${JSON.stringify(page.error ?? {}).slice(0, 300)}`);
+  return { page: () => page, poll, unavailable: () => unavailable };
+}
+
 async function routerRequests(t: Tools): Promise<number> {
   let n = 0;
   for (const url of t.ctx.routerMetricsUrls ?? []) {
@@ -699,30 +738,41 @@ const CASES: Case[] = [
       await t.xtrinode(NS, 'c-sleepy-trino', { idleTimeout: '5s', routing: { hostname: host } });
       await t.eventually('real Trino runtime Running and Ready', () => t.status(NS, 'c-sleepy-trino'), (s) => s.phase === 'Running' && s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true, 120_000);
       const routerBefore = await routerRequests(t);
-      // Long, light on memory: counts a table far larger than this machine reads in a minute.
-      let page: { nextUri?: string; stats: { state: string }; error?: { errorName?: string; message?: string } } = { stats: { state: 'NONE' } };
-      const poll = async () => {
-        const r = await t.send({ host, path: new URL(page.nextUri!).pathname });
-        page = r.json();
-        return page.stats.state;
-      };
-      // A coordinator that has just started fails queries until its node registers (as Trino does
-      // for any client): submit again then.
-      for (let attempt = 0; attempt < 20 && page.stats.state !== 'RUNNING'; attempt++) {
-        const first = await t.send({ host, body: 'SELECT count(*) FROM tpch.sf1000.lineitem' });
-        expect(first.status === 200, `statement: ${first.status} ${first.text.slice(0, 200)}`);
-        page = first.json();
-        while (page.nextUri && !['RUNNING', 'FAILED', 'FINISHED'].includes(page.stats.state)) await poll();
-        // NO_NODES_AVAILABLE, or GENERIC_INTERNAL_ERROR "nodes is empty" (Trino 476, seen here)
-        if (page.stats.state === 'FAILED' && !/NO_NODES_AVAILABLE|nodes is empty/.test(`${page.error?.errorName} ${page.error?.message}`)) break;
-        if (page.stats.state !== 'RUNNING') await new Promise((res) => setTimeout(res, 1000));
-      }
-      expect(page.stats.state === 'RUNNING', `query: ${page.stats.state} ${JSON.stringify(page.error ?? {}).slice(0, 300)}`);
+      const { page, poll } = await longQuery(t, host);
       await new Promise((res) => setTimeout(res, 15_000)); // three idle timeouts
       const during = { suspend: (await t.custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: NS, plural: 'xtrinodes', name: 'c-sleepy-trino' }) as { spec: { suspend?: boolean } }).spec.suspend === true, state: await poll() };
       expect(!during.suspend && during.state === 'RUNNING', `15 s after its idle time, with a query running: ${JSON.stringify(during)}`);
       expect((await routerRequests(t)) === routerBefore, 'the query went Gateway -> coordinator, not through the router');
-      const cancel = await t.send({ host, path: new URL(page.nextUri!).pathname, method: 'DELETE' });
+      const cancel = await t.send({ host, path: new URL(page().nextUri!).pathname, method: 'DELETE' });
+      expect(cancel.status === 204, `cancel: ${cancel.status}`);
+      await t.eventually('suspended once the coordinator is idle', () => t.status(NS, 'c-sleepy-trino'), (s) => s.phase === 'Suspended', 60_000);
+    },
+  },
+  {
+    name: 'RealTrinoQueryAtTheIdleDecisionIsNotKilled',
+    description: 'A real Trino runtime with a 5 s idleTimeout: a long query sent through its hostname the moment the controller decides to suspend it (spec.suspend set, before the scale-down) keeps running; whichever route it met (the coordinator, or the router that resumes), its runtime is not scaled down under it.',
+    async run(t) {
+      if (!t.ctx.backends.realTrino) throw new Skip('no real Trino coordinators in this environment');
+      const host = `sleepy-trino.${DOMAIN}`;
+      const xtrinode = async () => (await t.custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: NS, plural: 'xtrinodes', name: 'c-sleepy-trino' })) as { spec: { suspend?: boolean }; metadata: { annotations?: Record<string, string> } };
+      await t.xtrinode(NS, 'c-sleepy-trino', { idleTimeout: '5s', routing: { hostname: host } });
+      if ((await xtrinode()).spec.suspend) {
+        await t.custom.patchNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: NS, plural: 'xtrinodes', name: 'c-sleepy-trino', body: { spec: { suspend: false } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+      }
+      await t.eventually('real Trino runtime Running and Ready', () => t.status(NS, 'c-sleepy-trino'), (s) => s.phase === 'Running' && s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true, 180_000);
+      // Idle for 5 s: the controller decides to suspend it. Watched closely, so the query below
+      // leaves within about 50 ms of the decision, seconds before a scale-down could come.
+      const decided = await t.eventually('the idle suspension decided', xtrinode, (x) => x.spec.suspend === true && Boolean(x.metadata.annotations?.['analytics.xtrinode.io/idle-suspended-at']), 120_000, 50);
+      const at = Date.now();
+      const { page, poll, unavailable } = await longQuery(t, host);
+      t.ctx.log?.(`  (decided ${decided.metadata.annotations?.['analytics.xtrinode.io/idle-suspended-at']}; the query was RUNNING ${((Date.now() - at) / 1000).toFixed(1)} s after the decision was seen)`);
+      // Past the route grace (3 s), the re-read and any scale-down: still running, runtime up.
+      await new Promise((res) => setTimeout(res, 12_000));
+      const apps = t.ctx.kubeConfig.makeApiClient(k8s.AppsV1Api);
+      const after = { state: await poll(), suspend: (await xtrinode()).spec.suspend === true, replicas: (await apps.readNamespacedDeployment({ namespace: NS, name: 'c-sleepy-trino-coordinator' })).spec?.replicas };
+      t.ctx.log?.(`  (polls answered 502/503/504 and retried, as Trino clients do: ${unavailable()})`);
+      expect(after.state === 'RUNNING' && !after.suspend && after.replicas === 1, `12 s after a query started at the idle decision: ${JSON.stringify(after)} (wanted RUNNING, not suspended, 1 replica)`);
+      const cancel = await t.send({ host, path: new URL(page().nextUri!).pathname, method: 'DELETE' });
       expect(cancel.status === 204, `cancel: ${cancel.status}`);
       await t.eventually('suspended once the coordinator is idle', () => t.status(NS, 'c-sleepy-trino'), (s) => s.phase === 'Suspended', 60_000);
     },
