@@ -131,9 +131,9 @@ export class Controller {
     this.reconciles = new Counter({ name: 'xtrinode_controller_reconciles_total', help: 'Reconciles by result', labelNames: ['result'], registers: [this.registry] });
     const queueDepth = () => this.queue.length;
     new Gauge({ name: 'xtrinode_controller_queue_depth', help: 'Keys waiting', registers: [this.registry], collect() { this.set(queueDepth()); } });
-    // Writes leave only while this replica leads (leader-writes.ts); the elector's own Lease
-    // calls and the informers use the plain config.
-    // One connection pool for every client (api-connections.ts: client-node opens a connection per request).
+    // One connection pool for every client (api-connections.ts: client-node opens a connection
+    // per request). Writes leave only while this replica leads (leader-writes.ts); the elector's
+    // own Lease calls and the informers use the pooled config without that guard.
     this.kc = reuseConnections(o.kubeConfig);
     const writing = leaderOnlyWrites(this.kc, () => this.elector.isLeader);
     this.objects = k8s.KubernetesObjectApi.makeApiClient(writing);
@@ -305,9 +305,10 @@ export class Controller {
 
   /**
    * One pass over everything, ordered so that no request meets a half-applied state:
-   * grants widened (old and new Services) -> routes and the route table -> stale routes deleted ->
-   * once the Gateway took the routes (route-settling.ts): grants narrowed and coordinators of
-   * suspended runtimes scaled down -> scale-ups, idle suspension -> statuses. Routes come before
+   * grants widened (old and new Services) -> routes and the route table -> once the Gateway
+   * accepted them, stale routes deleted (write-plan.ts) -> once the routes settled
+   * (route-settling.ts): grants narrowed and coordinators of suspended runtimes scaled down ->
+   * scale-ups, idle suspension -> statuses. Routes come before
    * lifecycle work; a write that fails is reported and retried with backoff, the others go on.
    */
   private async reconcile(_key: string): Promise<void> {
@@ -662,8 +663,8 @@ function xtrinodeChange(o: Obj): string {
 
 /**
  * The cache keeps the object the handlers get (client-node cache.js): without its
- * metadata.managedFields, which nothing here reads and which is most of a server-side-applied
- * object's size (an HTTPRoute's managedFields repeat its whole spec as field paths).
+ * metadata.managedFields, which nothing here reads (for server-side-applied objects they repeat
+ * the applied fields as field paths).
  */
 function forgetManagedFields(o: Obj): void {
   if (o.metadata?.managedFields) delete o.metadata.managedFields;
