@@ -37,6 +37,16 @@ function largestMappings(pid: number): string {
   return out.sort((a, b) => b[0] - a[0]).slice(0, 12).map(([kb, h]) => `${(kb / 1024).toFixed(0).padStart(5)} MB  ${h}`).join('\n');
 }
 
+/**
+ * BENCH_HEAPSNAPSHOT=1: a heap snapshot of the controller after convergence, written by Node
+ * (--heapsnapshot-signal) as Heap.*.heapsnapshot in the directory the bench runs in.
+ */
+async function heapSnapshot(pid: number): Promise<void> {
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 15_000)); // written synchronously by the controller; it answers again after
+  process.stderr.write(`heap snapshot of the controller (pid ${pid}) written in ${process.cwd()}\n`);
+}
+
 async function pool<T>(items: T[], n: number, f: (x: T) => Promise<unknown>): Promise<void> {
   let i = 0;
   await Promise.all(Array.from({ length: n }, async () => {
@@ -83,7 +93,7 @@ const CONTROLLER_NODE_OPTIONS = '--max-semi-space-size=4';
 
 function startController(kubeconfig: string, port: number, name: string) {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'controller/main.ts')], {
-    env: { ...process.env, NODE_OPTIONS: process.env.CONTROLLER_NODE_OPTIONS ?? CONTROLLER_NODE_OPTIONS, KUBECONFIG: kubeconfig, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1', POD_NAMESPACE: 'xtrinode-system', POD_NAME: name, LOG_LEVEL: 'warn' },
+    env: { ...process.env, NODE_OPTIONS: `${process.env.CONTROLLER_NODE_OPTIONS ?? CONTROLLER_NODE_OPTIONS}${process.env.BENCH_HEAPSNAPSHOT ? ' --heapsnapshot-signal=SIGUSR2' : ''}`, KUBECONFIG: kubeconfig, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1', POD_NAMESPACE: 'xtrinode-system', POD_NAME: name, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return child;
@@ -132,6 +142,7 @@ async function main(): Promise<void> {
         /* not yet */
       }
       if (done === N && backends === N) break;
+      if (child.exitCode !== null) throw new Error(`the controller exited with code ${child.exitCode} before convergence (its stderr is above)`);
       if (Date.now() - t0 > 600_000) throw new Error(`not converged after 10 minutes: ${done}/${N} statuses, ${backends} backends`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -154,7 +165,11 @@ async function main(): Promise<void> {
     figures.push(['first create -> no more writes for 3 s (s)', (quiet / 1000 - 3).toFixed(1)]);
     figures.push(['API writes by the controller, total / per XTrinode', `${w1} / ${(w1 / N).toFixed(2)}  (${lastBreakdown})`]);
     figures.push(['controller RSS after convergence (MB)', `${rssMb(child.pid!).toFixed(0)}  (${await processFigures('http://127.0.0.1:19091/metrics')})`]);
+    // V8 gives back what a burst of passes left only once the process idles (its memory reducer).
+    await new Promise((r) => setTimeout(r, 20_000));
+    figures.push(['controller RSS 20 s later, nothing to do (MB)', `${rssMb(child.pid!).toFixed(0)}  (${await processFigures('http://127.0.0.1:19091/metrics')})`]);
     if (process.env.BENCH_SMAPS) process.stderr.write(`${largestMappings(child.pid!)}\n`);
+    if (process.env.BENCH_HEAPSNAPSHOT) await heapSnapshot(child.pid!);
     figures.push(['reconcile passes until convergence', String(await reconciles('http://127.0.0.1:19091/metrics'))]);
 
     // A restart with nothing changed: a new controller process must write nothing.

@@ -115,7 +115,7 @@ describe('controller against a real API server', () => {
     process.stderr.write(`[controller.test] seed routes applied ${Date.now() - t0}ms after controller start\n`);
     expect(route.spec.hostnames).toEqual(['production--runtime-a.trino.example.com']);
     // The pass writes routes in parallel: the others may land a moment after the first.
-    for (const name of ['xtrinode-production--runtime-a.header', 'xtrinode-shared', 'xtrinode.fallback']) await until(`route ${name}`, () => getRoute(name), 10_000);
+    for (const name of ['xtrinode-production--runtime-a.any-host', 'xtrinode-shared', 'xtrinode.fallback']) await until(`route ${name}`, () => getRoute(name), 10_000);
     const grant = await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: 'production', plural: 'referencegrants', name: 'xtrinode-gateway' });
     expect(grant).toBeDefined();
     const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' });
@@ -133,7 +133,7 @@ describe('controller against a real API server', () => {
 
   test('the Gateway implementation accepting a route shows up as Programmed (read from HTTPRoute.status.parents)', async () => {
     // Every route that carries runtime-a: hostname, header, its coordinator prefix, and the fallback.
-    for (const rn of ['xtrinode-production--runtime-a', 'xtrinode-production--runtime-a.header', 'xtrinode-production--runtime-a.prefix', 'xtrinode.fallback']) {
+    for (const rn of ['xtrinode-production--runtime-a', 'xtrinode-production--runtime-a.any-host', 'xtrinode.fallback']) {
       await custom.patchNamespacedCustomObjectStatus(
         { group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'trino-gateway', plural: 'httproutes', name: rn, body: { status: { parents: [{ parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'trino-gateway', name: 'trino-gateway' }, controllerName: 'example.com/gateway', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }, { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'ok', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), observedGeneration: 1 }] }] } } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
@@ -176,6 +176,8 @@ describe('controller against a real API server', () => {
     expect(cond(late, 'Accepted')?.message).toContain('older XTrinode production/runtime-a');
     expect((await getRoute('xtrinode-production--runtime-a'))?.spec.hostnames).toEqual(['production--runtime-a.trino.example.com']);
     await until('grant in team-b', async () => custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1beta1', namespace: 'team-b', plural: 'referencegrants', name: 'xtrinode-gateway' }));
+    // its header keeps routing (only the hostname lost): the route whose removal is awaited below exists
+    await until('header route of team-b/late', () => getRoute('xtrinode-team-b--late.any-host'));
     const events = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
     expect(events.items.some((e) => e.reason === 'HostnameConflict')).toBe(true);
 
@@ -188,7 +190,7 @@ describe('controller against a real API server', () => {
         return (e as { code?: number }).code === 404;
       }
     });
-    await until('header route removed', async () => !(await getRoute('xtrinode-team-b--late.header')));
+    await until('header route removed', async () => !(await getRoute('xtrinode-team-b--late.any-host')));
   });
 
   test("a tenant naming another namespace's group is refused (GroupOwnedElsewhere) and receives none of its traffic; the owner's acceptMembersFrom lets it in", async () => {

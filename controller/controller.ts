@@ -36,8 +36,12 @@ import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICA
 import { parseDurationMs } from '../lib/duration.ts';
 
 export const FIELD_MANAGER = 'xtrinode-controller';
-/** API writes in flight at once within one reconcile. */
-const WRITE_CONCURRENCY = 8;
+/**
+ * API writes in flight at once within one reconcile. 16 (was 8): at 1,000 XTrinodes the last
+ * passes finish sooner (bench:controller 1.26x the API server's create time against 1.43-1.56x);
+ * the API server's default limit is 200 mutating requests in flight.
+ */
+const WRITE_CONCURRENCY = 16;
 /**
  * How long after its last route write the controller still assumes a request can meet the old
  * routes (route-settling.ts), even once the Gateway reported them Accepted. Traefik applies
@@ -648,7 +652,6 @@ export class Controller {
   }
 }
 
-/** Runs `f` over `items`, at most `n` at a time. */
 /**
  * What of an XTrinode a pass acts on: its generation (spec), deletion, finalizers, labels and
  * annotations, except the router's `last-activity` (every 30 s per served runtime) and its status
@@ -670,6 +673,7 @@ function forgetManagedFields(o: Obj): void {
   if (o.metadata?.managedFields) delete o.metadata.managedFields;
 }
 
+/** Runs `f` over `items`, at most `n` at a time. */
 async function inParallel<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
   let i = 0;
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {

@@ -10,10 +10,9 @@
  *   prefix rule per coordinator of the group, and `/` to the group's destination: its one
  *   coordinator, its coordinators by weight (each backendRef setting its own X-Forwarded-Prefix),
  *   or the router. Prefix rules that do not fit go to `xtrinode-<group>[.N].coordinators.K`.
- * - `xtrinode-<group>.prefix[.K]` (no hostname): the prefix rule of each coordinator, for
- *   follow-ups of header and default traffic.
- * - `xtrinode-<group>.header[.N]` (no hostname): `/` with one Exact `X-Trino-XTrinode` match per
- *   value, to the router.
+ * - `xtrinode-<group>.any-host[.K]` (no hostname, 16 rules a route): first `/` with one Exact
+ *   `X-Trino-XTrinode` match per value (64 a rule), to the router; then the prefix rule of each
+ *   coordinator, for follow-ups of header and default traffic.
  * - `xtrinode.fallback` (no hostname): `/` to the router (default route, unknown selectors).
  *
  * A prefix rule is `PathPrefix /xtrinode/c/<namespace>/<name>` to that coordinator's Service,
@@ -22,9 +21,9 @@
  * returns: every follow-up of a query reaches its coordinator by URL, through the Gateway alone.
  *
  * Precedence by construction. Gateway API ranks the hostname first; Traefik ranks a header
- * match (+100) above a hostname (+its length). Hostname-less routes here only ever lead to the
- * router (header and fallback routes) or to the coordinator a path names (prefix routes); so
- * whichever route an implementation picks for a request that carries both a hostname and a
+ * match (+100) above a hostname (+its length). Hostname-less rules here only ever lead to the
+ * router (header rules, rules routes and the fallback) or to the coordinator a path names (prefix
+ * rules); so whichever route an implementation picks for a request that carries both a hostname and a
  * selector header, the request ends at the same coordinator: the hostname route's destination
  * directly, or the router, which resolves hostname first. A prefix path names its coordinator
  * whatever the Host: a longer prefix outranks `/xtrinode` in every implementation, and where a
@@ -181,19 +180,26 @@ export function groupRoutes(s: GatewaySettings, g: GroupRoutesInput): K8sObject[
       out.push(route(`${name}.coordinators.${k + 2}`, 'coordinator prefixes on the hostnames', rules, hs));
     });
   });
-  chunk(prefixRules, MAX_RULES_PER_ROUTE).forEach((rules, k) => {
-    out.push(route(k === 0 ? `xtrinode-${g.group}.prefix` : `xtrinode-${g.group}.prefix.${k + 1}`, 'coordinator prefixes (follow-ups of header and default traffic)', rules));
+  // Hostname-less rules share routes: the selector header's (to the router) first, so a member
+  // joining or leaving never renumbers them, then each coordinator's prefix (follow-ups of header
+  // and default traffic). One route where there were two halves the API writes and the objects the
+  // Gateway and the controller hold (1,000 XTrinodes: 2,433 HTTPRoutes -> 1,633).
+  const headerRules = chunk(g.headerValues, MAX_MATCHES_PER_RULE).map((vs): Rule => ({
+    matches: vs.map((v): HTTPRouteMatch => ({ path: PATH_ALL, headers: [{ type: 'Exact', name: SELECTOR_HEADER, value: v }] })),
+    backendRefs: [routerRef(s)],
+  }));
+  const what = [
+    ...(headerRules.length > 0 ? [`${SELECTOR_HEADER} header routing (the router places new statements; a hostname always outranks a header)`] : []),
+    ...(prefixRules.length > 0 ? ['coordinator prefixes (follow-ups of header and default traffic)'] : []),
+  ].join('; ');
+  chunk([...headerRules, ...prefixRules], MAX_RULES_PER_ROUTE).forEach((rules, k) => {
+    out.push(route(k === 0 ? `xtrinode-${g.group}.any-host` : `xtrinode-${g.group}.any-host.${k + 1}`, what, rules));
   });
   chunk((g.rules ?? []).flatMap((r) => ruleRule(s, r)), MAX_RULES_PER_ROUTE).forEach((rs, i) => {
     const name = i === 0 ? `xtrinode-${g.group}.rules` : `xtrinode-${g.group}.rules.${i + 1}`;
     const r = route(name, 'routing rules (new statements no hostname or selector header claims; the router places them and applies the precedence of the rules)', rs.map((x) => x.rule));
     r.metadata.annotations![ANNOTATION_RULES] = rs.map((x, k) => `${k + 1}: ${x.of.xtrinode} ${x.of.name} (${describeRule(x.of)})`).join('\n');
     out.push(r);
-  });
-  chunk(g.headerValues, MAX_MATCHES_PER_RULE).forEach((vs, i) => {
-    const name = i === 0 ? `xtrinode-${g.group}.header` : `xtrinode-${g.group}.header.${i + 1}`;
-    const matches = vs.map((v): HTTPRouteMatch => ({ path: PATH_ALL, headers: [{ type: 'Exact', name: SELECTOR_HEADER, value: v }] }));
-    out.push(route(name, `${SELECTOR_HEADER} header routing (the router places new statements; a hostname always outranks a header)`, [{ matches, backendRefs: [routerRef(s)] }]));
   });
   return out;
 }

@@ -156,10 +156,16 @@ describe('translation properties', () => {
   test('more than 64 header values in one group are split over routes', () => {
     const items = Array.from({ length: 130 }, (_, i) => xt('ns', `rt-${i}`, { routingGroup: 'many', header: `X-Trino-XTrinode=value-${i}` }));
     const out = translate({ xtrinodes: items, settings: { ...DEFAULT_SETTINGS, sharedGroupPath: 'gateway-weighted' } });
-    const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.name.startsWith('xtrinode-many.header')) as Array<K8sObject & { spec: { rules: Array<{ matches: unknown[] }> } }>;
-    expect(routes.length).toBe(3);
+    const routes = out.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.name.startsWith('xtrinode-many.any-host')) as Array<K8sObject & { spec: { rules: Array<{ matches: Array<{ headers?: Array<{ value: string }> }> }> } }>;
+    const headerRules = routes.flatMap((r) => r.spec.rules).filter((rule) => rule.matches.some((m) => m.headers));
+    // 130 values: 64 + 64 + 2 matches, the first route's first three rules (then 130 prefix rules)
+    expect(headerRules.map((rule) => rule.matches.length)).toEqual([64, 64, 2]);
+    expect(routes[0]!.metadata.name).toBe('xtrinode-many.any-host');
+    expect(routes[0]!.spec.rules.slice(0, 3)).toEqual(headerRules);
+    expect(headerRules.flatMap((rule) => rule.matches.map((m) => m.headers![0]!.value)).sort()).toEqual(items.map((_, i) => `value-${i}`).sort());
+    expect(routes.length).toBe(Math.ceil((3 + 130) / 16));
     for (const r of routes) {
-      for (const rule of r.spec.rules) expect(rule.matches.length).toBeLessThanOrEqual(64);
+      expect(r.spec.rules.length).toBeLessThanOrEqual(16);
       expect(gatewayApiSchemaErrors(r)).toEqual([]);
     }
     // 130 backends cannot be weighted in one rule (16 backendRefs): the group goes through the router.
@@ -219,7 +225,7 @@ describe('translation properties', () => {
 
   test('distinct groups never share an object name, whatever their names', () => {
     // Names that collided before: a group called like another's suffixed route, or the fallback.
-    const tricky = ['fallback', 'x', 'x-header', 'x-2', 'x-prefix', 'x-coordinators-2', 'gateway', 'a--b', 'a', 'b'];
+    const tricky = ['fallback', 'x', 'x-header', 'x-2', 'x-prefix', 'x-any-host', 'any-host', 'x-coordinators-2', 'gateway', 'a--b', 'a', 'b'];
     const next = ((seed) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31))(42);
     for (let round = 0; round < 200; round++) {
       const groups = new Set<string>();
@@ -238,7 +244,7 @@ describe('translation properties', () => {
         owner.set(key, group);
       }
       // every group's routes, hostname and header ones included, are there
-      for (const g of groups) expect(out.objects.some((o) => o.metadata.name === `xtrinode-${g}.header`)).toBe(true);
+      for (const g of groups) expect(out.objects.some((o) => o.metadata.name === `xtrinode-${g}.any-host`)).toBe(true);
     }
   });
 
