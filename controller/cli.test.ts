@@ -16,9 +16,9 @@ describe('xtrinode CLI', () => {
     const r = xtrinode(['render', '-f', 'examples/']);
     expect(r.code).toBe(0);
     const kinds = parseAllDocuments(r.stdout).map((d) => (d as { toJS(): { kind: string } }).toJS().kind);
-    // runtime-a: hostname + header; shared, analytics: hostname; a prefix route for each of the 4
-    // groups (default-runtime has only that); the fallback.
-    expect(kinds.filter((k) => k === 'HTTPRoute').length).toBe(9);
+    // runtime-a, shared, analytics: a hostname route; a hostname-less route for each of the 4 groups
+    // (runtime-a's header rule and every prefix rule; default-runtime has only that); the fallback.
+    expect(kinds.filter((k) => k === 'HTTPRoute').length).toBe(8);
     expect(kinds).toContain('ReferenceGrant');
     expect(kinds).toContain('ConfigMap');
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('production/'))).toHaveLength(5);
