@@ -16,6 +16,7 @@ import { Controller } from './controller.ts';
 import { BACKEND_HEADER_FEATURE, GatewayFeatures } from './gateway-features.ts';
 import { DEFAULT_SETTINGS } from './translate/settings.ts';
 import { Resumer } from '../router/resume.ts';
+import { AnnotationActivity } from '../router/activity.ts';
 import { QueueEvents } from '../router/queue-events.ts';
 import { watchTableConfigMap } from '../router/table-source.ts';
 import type { RouteTable } from '../routetable/schema.ts';
@@ -126,8 +127,9 @@ describe('least-privilege RBAC from manifests/', () => {
     const custom = admin.makeApiClient(k8s.CustomObjectsApi);
     const x = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { spec: { suspend?: boolean } };
     expect(x.spec.suspend).toBe(false);
-    resumer.noteActivity('team-a/rt');
-    await resumer.flushActivity();
+    const activity = new AnnotationActivity(apiServerOf(kc), log);
+    activity.note('team-a/rt');
+    await activity.flush();
     const y = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { metadata: { annotations?: Record<string, string> } };
     expect(y.metadata.annotations?.['analytics.xtrinode.io/last-activity']).toBeDefined();
     // A group that starts queueing: the Event, posted as the router.

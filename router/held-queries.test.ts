@@ -55,7 +55,7 @@ describe('held query wait URIs', () => {
 describe('held queries in the router', () => {
   const silent = pino({ level: 'silent' });
   /** Stands in for the API-server resumer: these tests never need a runtime to wake. */
-  const noResume = { resume: async () => undefined, noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer;
+  const noResume = { resume: async () => undefined, counter: undefined } as unknown as Resumer;
   const fakes: FakeCoordinator[] = [];
   const routers: TrinoRouter[] = [];
   const clients: Client[] = [];
@@ -159,7 +159,7 @@ describe('held statements submitted to a coordinator that just started', () => {
     const table = { version: 1 as const, groups: [{ name: 'g', hostnames: ['g.example.com'], headerValues: [], default: false, path: 'router' as const, backends: [{ id: 'ns/fresh', service: { namespace: 'ns', name: 'fresh-coordinator', port: 8080 }, weight: 1, state: 'Suspended' as const, prefix: '/xtrinode/c/ns/fresh' }] }] };
     const r = new TrinoRouter({
       logger: pino({ level: 'silent' }), healthIntervalMs: 0, activityIntervalMs: 0,
-      resumer: { resume: async () => void (resumed = true), noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer,
+      resumer: { resume: async () => void (resumed = true), counter: undefined } as unknown as Resumer,
       resolveService: () => `http://127.0.0.1:${coordinator.port}`,
     });
     r.setTable(table);
@@ -208,7 +208,7 @@ describe('a NotReady member', () => {
     const table = { version: 1 as const, groups: [{ name: 'g', hostnames: ['g.example.com'], headerValues: [], default: false, path: 'router' as const, backends: [backend] }] };
     const r = new TrinoRouter({
       logger: pino({ level: 'silent' }), healthIntervalMs: 0, activityIntervalMs: 0,
-      resumer: { resume: async () => void resumes++, noteActivity: () => undefined, flushActivity: async () => undefined, counter: undefined } as unknown as Resumer,
+      resumer: { resume: async () => void resumes++, counter: undefined } as unknown as Resumer,
       resolveService: () => `http://127.0.0.1:${coordinator.port}`,
     });
     r.setTable(table);

@@ -86,7 +86,7 @@ export class HeldRouting {
     this.ctx.log.info({ backend: b.id, submissions, states }, 'held statement submitted');
     const id = queryIdInBody(answer.body.subarray(0, 256).toString('latin1'));
     if (id) this.ctx.sticky.set(querySuffix(id), b.id);
-    this.ctx.opts.resumer?.noteActivity(b.id);
+    this.ctx.opts.activity?.note(b.id);
     return answer;
   }
 }

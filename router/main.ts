@@ -39,6 +39,7 @@ import cluster from 'node:cluster';
 import pino from 'pino';
 import { parseDurationMs as parseDuration } from '../lib/duration.ts';
 import type { Resumer } from './resume.ts';
+import type { Activity } from './activity.ts';
 import type { ApiServer } from './api-server.ts';
 import type { ServiceAddresses } from './service-addresses.ts';
 import { hostname } from 'node:os';
@@ -97,9 +98,15 @@ async function main(): Promise<void> {
   const index = workerIndex();
   const log = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'router', ...(workers > 1 ? { worker: cluster.isWorker ? index : 'primary' } : {}) } });
   const drainTimeoutMs = parseDuration(env.DRAIN_TIMEOUT ?? '30s');
+  const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
+  const activityIntervalMs = parseDuration(env.ACTIVITY_INTERVAL ?? '30s');
   if (isPrimaryOf(workers)) {
     parseBytes('STATEMENT_BUDGET', env.STATEMENT_BUDGET ?? '160Mi'); // bad settings fail here, once, not in every worker
-    return runPrimary({ workers, adminPort: Number(env.ADMIN_PORT ?? 9090), adminHost: env.ADMIN_HOST ?? env.ROUTER_HOST ?? '0.0.0.0', drainTimeoutMs, log });
+    // The pod's one writer of activity annotations (activity.ts): the workers hand theirs over.
+    const activity = useResume
+      ? await Promise.all([import('./activity.ts'), import('./api-server.ts')]).then(([{ AnnotationActivity }, { apiServerFromEnv }]) => ({ log: new AnnotationActivity(apiServerFromEnv(env), log), intervalMs: activityIntervalMs }))
+      : undefined;
+    return runPrimary({ workers, adminPort: Number(env.ADMIN_PORT ?? 9090), adminHost: env.ADMIN_HOST ?? env.ROUTER_HOST ?? '0.0.0.0', drainTimeoutMs, log, ...(activity ? { activity } : {}) });
   }
   const overrides = parseBackendUrls(env.BACKEND_URLS);
   const domain = env.CLUSTER_DOMAIN ?? 'cluster.local';
@@ -108,11 +115,10 @@ async function main(): Promise<void> {
   const secret = env.OAUTH2_COOKIE_SECRET;
   // The router itself is loaded here, after the primary returned: the primary only forks and
   // answers the admin port, and stays small.
-  const [{ TrinoRouter }, { watchTableConfigMap, watchTableFile }, { Resumer }, { apiServerFromEnv, watchErrorLog }, { watchServiceAddresses }] = await Promise.all([
-    import('./server.ts'), import('./table-source.ts'), import('./resume.ts'), import('./api-server.ts'), import('./service-addresses.ts'),
+  const [{ TrinoRouter }, { watchTableConfigMap, watchTableFile }, { Resumer }, { apiServerFromEnv, watchErrorLog }, { watchServiceAddresses }, { AnnotationActivity, ForwardedActivity, sendToPrimary }] = await Promise.all([
+    import('./server.ts'), import('./table-source.ts'), import('./resume.ts'), import('./api-server.ts'), import('./service-addresses.ts'), import('./activity.ts'),
   ]);
   const port = Number(env.ROUTER_PORT ?? 8080);
-  const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
   // With workers, each also listens on a port of its own: the address its held queries are sealed with.
   const peerPort = workers > 1 ? Number(env.PEER_PORT ?? 8090) + index : port;
   const peer = peerIdentity(env, useResume, peerPort); // before anything starts: a replica set without it is broken
@@ -120,8 +126,10 @@ async function main(): Promise<void> {
   let apiServer: ApiServer | undefined;
   const api = () => (apiServer ??= apiServerFromEnv(env));
   let resumer: Resumer | undefined;
+  let activity: Activity | undefined;
   if (useResume) {
     resumer = new Resumer({ api: api(), namespace: env.POD_NAMESPACE ?? 'trino-gateway', identity: `${env.POD_NAME ?? hostname()}${workers > 1 ? `-${index}` : ''}`, logger: log });
+    activity = workers > 1 ? new ForwardedActivity(sendToPrimary, log) : new AnnotationActivity(api(), log);
   }
   // Events when a group starts and stops queueing (queue-events.ts), where the router talks to the API server.
   const queueEvents = useResume
@@ -131,6 +139,7 @@ async function main(): Promise<void> {
   if ((env.SERVICE_ADDRESSES ?? 'dns') === 'cluster-ip') addresses = await watchServiceAddresses(api(), watchErrorLog(log, 'Services (SERVICE_ADDRESSES=cluster-ip)'));
   const router = new TrinoRouter({
     ...(resumer ? { resumer, resumeTimeoutMs: parseDuration(env.RESUME_TIMEOUT ?? '5m') } : {}),
+    ...(activity ? { activity, activityIntervalMs } : {}),
     ...(peer ? { peer } : {}),
     logger: log,
     // A Host naming these was filled in by a proxy, not sent by the client (request-checks.ts).

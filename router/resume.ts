@@ -1,5 +1,5 @@
 /**
- * Resuming suspended runtimes from the data path, and reporting activity for idle suspension.
+ * Resuming suspended runtimes from the data path (activity for idle suspension: activity.ts).
  *
  * One coordination.k8s.io Lease per routing group (`xtrinode-resume-<group>` in the router's
  * namespace) decides which router replica issues the resume: the one whose create (or takeover of
@@ -21,8 +21,6 @@ const PLURAL = 'xtrinodes';
 const MERGE_PATCH = 'application/merge-patch+json';
 const xtrinodePath = (namespace: string, name: string) => `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}`;
 const leasePath = (namespace: string, name?: string) => `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases${name ? `/${encodeURIComponent(name)}` : ''}`;
-
-export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
 
 const RETRY_AFTER_ERROR_MS = 2000;
 
@@ -134,26 +132,6 @@ export class Resumer {
     } catch {
       /* it expires */
     }
-  }
-
-  /** Records activity; `flushActivity` writes it as an annotation on the XTrinodes. */
-  private readonly activity = new Set<string>();
-  noteActivity(backendId: string): void {
-    this.activity.add(backendId);
-  }
-
-  async flushActivity(): Promise<void> {
-    const ids = [...this.activity];
-    this.activity.clear();
-    const now = new Date().toISOString();
-    await Promise.all(ids.map(async (id) => {
-      const [namespace, name] = id.split('/') as [string, string];
-      try {
-        await this.api.call('PATCH', xtrinodePath(namespace, name), { metadata: { annotations: { [ANNOTATION_LAST_ACTIVITY]: now } } }, MERGE_PATCH);
-      } catch (e) {
-        this.o.logger.debug({ xtrinode: id, err: errText(e) }, 'activity not recorded');
-      }
-    }));
   }
 }
 

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { RouteBackend, RouteGroup } from '../routetable/schema.ts';
 import type { BalancingMode } from './balancer.ts';
 import type { Resumer } from './resume.ts';
+import type { Activity } from './activity.ts';
 import type { RouteIndex } from './route-index.ts';
 import type { StickyMap } from './sticky-map.ts';
 import type { Forwarder } from './forwarder.ts';
@@ -43,7 +44,9 @@ export interface RouterOptions {
   resumer?: Resumer;
   /** How long a new query waits for a waking runtime before it fails. */
   resumeTimeoutMs?: number;
-  /** How often served runtimes are reported (for idle suspension). */
+  /** Where served runtimes are noted for idle suspension (activity.ts); none: not reported. */
+  activity?: Activity;
+  /** How often noted activity is flushed (ACTIVITY_INTERVAL). */
   activityIntervalMs?: number;
   /** This replica as its peers reach it, and the secret all replicas share, for held-query polls. */
   peer?: { selfAddress: string; secret: string };
@@ -61,7 +64,7 @@ export interface RouterOptions {
   capacityReadMs?: number;
 }
 
-export type RouterSettings = Required<Omit<RouterOptions, 'oauth2' | 'logger' | 'resumer' | 'peer' | 'queueing'>> & Pick<RouterOptions, 'oauth2' | 'resumer' | 'peer' | 'queueing'>;
+export type RouterSettings = Required<Omit<RouterOptions, 'oauth2' | 'logger' | 'resumer' | 'activity' | 'peer' | 'queueing'>> & Pick<RouterOptions, 'oauth2' | 'resumer' | 'activity' | 'peer' | 'queueing'>;
 
 export function settle(o: RouterOptions): RouterSettings {
   return {
@@ -88,6 +91,7 @@ export function settle(o: RouterOptions): RouterSettings {
     capacityReadMs: o.capacityReadMs ?? 1000,
     ...(o.oauth2 ? { oauth2: o.oauth2 } : {}),
     ...(o.resumer ? { resumer: o.resumer } : {}),
+    ...(o.activity ? { activity: o.activity } : {}),
     ...(o.queueing ? { queueing: o.queueing } : {}),
     ...(o.peer ? { peer: o.peer } : {}),
   };

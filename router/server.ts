@@ -71,7 +71,7 @@ export class TrinoRouter {
     const forwarder = new Forwarder(opts, {
       origin,
       learned: (id, backendId) => sticky.set(querySuffix(id), backendId),
-      served: (backendId) => opts.resumer?.noteActivity(backendId),
+      served: (backendId) => opts.activity?.note(backendId),
       unreachable: (backendId) => health.markUnhealthy(backendId),
     }, oauth2, this.statements);
     this.ctx = { opts, log, metrics, index: () => this.index, sticky, forwarder, health, oauth2 };
@@ -188,9 +188,9 @@ export class TrinoRouter {
   async listen(opts: { port: number; host?: string }): Promise<string> {
     const addr = await this.app.listen({ port: opts.port, host: opts.host ?? '0.0.0.0' });
     this.ctx.health.start();
-    const resumer = this.opts.resumer;
-    if (resumer && this.opts.activityIntervalMs > 0) {
-      this.activityTimer = setInterval(() => void resumer.flushActivity(), this.opts.activityIntervalMs);
+    const activity = this.opts.activity;
+    if (activity && this.opts.activityIntervalMs > 0) {
+      this.activityTimer = setInterval(() => void activity.flush(), this.opts.activityIntervalMs);
       this.activityTimer.unref();
     }
     return addr;
@@ -201,7 +201,7 @@ export class TrinoRouter {
     this.draining = true;
     this.ctx.health.stop();
     if (this.activityTimer) clearInterval(this.activityTimer);
-    await this.opts.resumer?.flushActivity();
+    await this.opts.activity?.flush();
     const deadline = Date.now() + this.opts.drainTimeoutMs;
     const closing = this.app.close();
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -15,6 +15,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { isActivityMessage, type Activity } from './activity.ts';
 
 /** What the primary asks a worker, and what the worker answers (over the cluster IPC channel). */
 interface ReadyQuestion { xtnReadyz: number }
@@ -30,6 +31,11 @@ export interface PrimaryOptions {
   /** How long workers get to drain after SIGTERM before they are killed. */
   drainTimeoutMs: number;
   log: Logger;
+  /**
+   * Writes the activity the workers hand over (activity.ts), once per runtime per interval for
+   * the whole pod; flushed once more after the last worker exited.
+   */
+  activity?: { log: Activity; intervalMs: number };
 }
 
 /** Runs the primary: forks the workers, serves the admin port, restarts and drains workers. */
@@ -39,6 +45,9 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   let question = 0;
   const fork = (index: number): Worker => {
     const w = cluster.fork({ XTN_WORKER_INDEX: String(index) });
+    w.on('message', (m: unknown) => {
+      if (o.activity && isActivityMessage(m)) for (const id of m.xtnActivity) o.activity.log.note(id);
+    });
     // Without a listener, an IPC write to a worker that just died (EPIPE) would crash the primary.
     w.on('error', (err) => o.log.warn({ worker: index, err: err.message }, 'router worker channel failed'));
     w.on('exit', (code, signal) => {
@@ -51,6 +60,9 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
     return w;
   };
   const workers: Worker[] = Array.from({ length: o.workers }, (_, i) => fork(i));
+  const activity = o.activity;
+  const activityTimer = activity && activity.intervalMs > 0 ? setInterval(() => void activity.log.flush(), activity.intervalMs) : undefined;
+  activityTimer?.unref();
 
   /** Why one worker is not ready (or undefined when it is); no answer in time counts as not ready. */
   const askReady = (w: Worker, index: number): Promise<string | undefined> =>
@@ -120,8 +132,15 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
     const kill = setTimeout(() => {
       for (const w of alive) if (!w.isDead()) w.process.kill('SIGKILL');
     }, o.drainTimeoutMs + 5000);
-    void Promise.all(alive.map((w) => new Promise((r) => (w.isDead() ? r(undefined) : w.once('exit', r))))).then(() => {
+    // Gone: exited, and its channel closed (what it sent last, its activity, has been read).
+    const gone = (w: Worker) => Promise.all([
+      new Promise((r) => (w.isDead() ? r(undefined) : w.once('exit', r))),
+      new Promise((r) => (w.isConnected() ? w.once('disconnect', r) : r(undefined))),
+    ]);
+    void Promise.all(alive.map(gone)).then(async () => {
       clearTimeout(kill);
+      if (activityTimer) clearInterval(activityTimer);
+      await activity?.log.flush();
       admin.close();
       admin.closeAllConnections();
       process.exit(0);
