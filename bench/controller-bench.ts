@@ -17,6 +17,7 @@ import * as k8s from '@kubernetes/client-node';
 import { request } from 'undici';
 import { startControlPlane } from '../hack/control-plane.ts';
 import { reuseConnections } from '../controller/api-connections.ts';
+import { routeTableText } from '../routetable/schema.ts';
 import { REPO_ROOT } from '../test/components.ts';
 
 const N = Number(process.env.XTRINODES ?? 1000);
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
       let backends = 0;
       try {
         const cm = await core.readNamespacedConfigMap({ namespace: 'trino-gateway', name: 'trino-gateway-routes' });
-        backends = (JSON.parse(cm.data?.['routes.json'] ?? '{"groups":[]}') as { groups: Array<{ backends: unknown[] }> }).groups.reduce((n, g) => n + g.backends.length, 0);
+        backends = (JSON.parse(routeTableText(cm) ?? '{"groups":[]}') as { groups: Array<{ backends: unknown[] }> }).groups.reduce((n, g) => n + g.backends.length, 0);
       } catch {
         /* not yet */
       }

@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { ApiServer, KubeObject } from './api-server.ts';
-import { parseRouteTable, ROUTE_TABLE_KEY, type RouteTable } from '../routetable/schema.ts';
+import { parseRouteTable, routeTableText, type RouteTable } from '../routetable/schema.ts';
 
 export interface TableSink {
   setTable(t: RouteTable): void;
@@ -50,8 +50,17 @@ export async function watchTableFile(sink: TableSink, file: string, intervalMs =
 export async function watchTableConfigMap(sink: TableSink, namespace: string, name: string, api: ApiServer, onError: (e: Error) => void = () => undefined): Promise<() => void> {
   const last: { text?: string } = {};
   const where = `ConfigMap ${namespace}/${name}`;
-  type ConfigMap = KubeObject & { data?: Record<string, string> };
-  const onObj = (cm: ConfigMap) => applyTableText(sink, cm.data?.[ROUTE_TABLE_KEY], where, last);
+  type ConfigMap = KubeObject & { data?: Record<string, string>; binaryData?: Record<string, string> };
+  const onObj = (cm: ConfigMap) => {
+    let text: string | undefined;
+    try {
+      text = routeTableText(cm);
+    } catch (e) {
+      sink.refuseTable(`${where}: ${(e as Error).message}`);
+      return;
+    }
+    applyTableText(sink, text, where, last);
+  };
   return api.watch<ConfigMap>(
     `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`,
     {

@@ -6,10 +6,25 @@
  * const table = parseRouteTable(configMap.data[ROUTE_TABLE_KEY]);
  * if (!table.ok) log.error(table.error); // keep the last good table
  */
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
 
 export const ROUTE_TABLE_CONFIGMAP = 'trino-gateway-routes';
 export const ROUTE_TABLE_KEY = 'routes.json';
+/** The same table gzipped, in the ConfigMap's binaryData, once the plain text would be too large. */
+export const ROUTE_TABLE_GZIP_KEY = 'routes.json.gz';
+/**
+ * Up to this size the table is plain JSON in `data` (readable with kubectl and jq: about 1,500
+ * runtimes); beyond it gzip in `binaryData` (JSON of this shape compresses about 10x).
+ */
+export const PLAIN_TABLE_LIMIT = 512 * 1024;
+/**
+ * What the table may take of the ConfigMap (base64 of the gzip): a ConfigMap is at most 1 MiB,
+ * the rest is for its metadata. About 25,000 runtimes.
+ */
+export const TABLE_OBJECT_LIMIT = 1000 * 1024;
+/** The most a gzipped table may inflate to in the router (a bound, not an expectation). */
+const MAX_INFLATED_TABLE = 64 * 1024 * 1024;
 export const ROUTE_TABLE_VERSION = 1;
 
 const DnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63);
@@ -141,9 +156,46 @@ export function parseRouteTable(text: string | undefined): ParseResult {
 
 /**
  * The canonical serialisation: stable key order, so an unchanged table is byte-identical; compact
- * (346 bytes per runtime at 1,000 runtimes, 574 pretty-printed), so the ConfigMap's 1 MiB holds
- * about 3,000 runtimes. Read it with `kubectl get cm ... -o jsonpath='{.data.routes\.json}' | jq`.
+ * (346 bytes per runtime at 1,000 runtimes, 574 pretty-printed). Read it with
+ * `kubectl get cm ... -o jsonpath='{.data.routes\.json}' | jq`, or past PLAIN_TABLE_LIMIT with
+ * `kubectl get cm ... -o jsonpath='{.binaryData.routes\.json\.gz}' | base64 -d | gunzip | jq`.
  */
 export function serializeRouteTable(t: RouteTable): string {
   return JSON.stringify(t) + '\n';
+}
+
+/**
+ * The route table ConfigMap's content: plain `routes.json` up to PLAIN_TABLE_LIMIT, gzipped
+ * `routes.json.gz` beyond (deterministic: the same table gives the same bytes, so an unchanged
+ * table is no write). Throws when even the gzip exceeds what a ConfigMap holds.
+ */
+export function routeTableContent(t: RouteTable): { data: Record<string, string> } | { binaryData: Record<string, string> } {
+  const text = serializeRouteTable(t);
+  if (Buffer.byteLength(text) <= PLAIN_TABLE_LIMIT) return { data: { [ROUTE_TABLE_KEY]: text } };
+  const gz = gzipSync(text, { level: 9 }).toString('base64');
+  if (gz.length > TABLE_OBJECT_LIMIT) {
+    const runtimes = t.groups.reduce((n, g) => n + g.backends.length, 0);
+    throw new Error(`the route table of ${runtimes} runtimes is ${Math.round(gz.length / 1024)} KiB gzipped (base64), more than the ${TABLE_OBJECT_LIMIT / 1024} KiB one ConfigMap holds: nothing is written until runtimes are removed`);
+  }
+  return { binaryData: { [ROUTE_TABLE_GZIP_KEY]: gz } };
+}
+
+/**
+ * The table's text from the ConfigMap (plain or gzipped, see routeTableContent); undefined when it
+ * has neither key. Throws, saying why, on both keys at once and on a gzip that is broken or
+ * inflates beyond 64 MiB.
+ */
+export function routeTableText(cm: { data?: Record<string, string>; binaryData?: Record<string, string> }): string | undefined {
+  const plain = cm.data?.[ROUTE_TABLE_KEY];
+  const gz = cm.binaryData?.[ROUTE_TABLE_GZIP_KEY];
+  // The controller writes one of them (server-side apply drops the other): both means someone
+  // else wrote one, and either could be stale.
+  if (plain !== undefined && gz !== undefined) throw new Error(`has both ${ROUTE_TABLE_KEY} and ${ROUTE_TABLE_GZIP_KEY}; the controller writes only one: remove the one it did not write (kubectl get cm -o yaml --show-managed-fields)`);
+  if (plain !== undefined) return plain;
+  if (gz === undefined) return undefined;
+  try {
+    return gunzipSync(Buffer.from(gz, 'base64'), { maxOutputLength: MAX_INFLATED_TABLE }).toString('utf8');
+  } catch (e) {
+    throw new Error(`${ROUTE_TABLE_GZIP_KEY} does not inflate to a table: ${(e as Error).message}`);
+  }
 }

@@ -14,9 +14,8 @@ import { checkGroupOwnership } from './group-ownership.ts';
 import { ConditionType, Reason, SELECTOR_HEADER, type Condition, type XTrinode, type XTrinodeStatus } from '../api/xtrinode.ts';
 import {
   ROUTE_TABLE_CONFIGMAP,
-  ROUTE_TABLE_KEY,
   ROUTE_TABLE_VERSION,
-  serializeRouteTable,
+  routeTableContent,
   type RouteBackend,
   type RouteGroup,
   type RouteRule,
@@ -285,7 +284,7 @@ export function translate(input: TranslateInput): TranslateOutput {
       labels: { [LABEL_MANAGED_BY]: MANAGED_BY },
       annotations: { [ANNOTATION_PURPOSE]: 'route table read by the xtrinode router; generated, do not edit' },
     },
-    data: { [ROUTE_TABLE_KEY]: serializeRouteTable(table) },
+    ...routeTableContent(table),
   });
 
   // Status for every valid runtime.
