@@ -10,14 +10,15 @@
  */
 import { ServiceWatch } from './service-watch.ts';
 import { ObjectBackoff } from './object-backoff.ts';
-import { startSynced } from './informer-sync.ts';
+import { watchSynced } from './informer-sync.ts';
 import { withGatewayConditions, type RouteStatusView } from './status-conditions.ts';
 import { CoordinatorActivity } from './coordinator-activity.ts';
 import { readQueryManager } from '../lib/query-manager.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS, Drains } from './drain.ts';
 import { QUERY_COUNTS_INTERVAL_MS, queryCountChanges } from './query-counts.ts';
 import { RouteSettling } from './route-settling.ts';
-import { contains, planWrites, type GeneratedKind, type LiveObjects, type ObjectRef } from './write-plan.ts';
+import { planWrites, type GeneratedKind, type LiveObjects, type ObjectRef } from './write-plan.ts';
+import { acceptedChange, statusWrites } from './status-writes.ts';
 import type { K8sObject } from './translate/routes.ts';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -261,49 +262,11 @@ export class Controller {
     }
   }
 
-  /**
-   * An informer whose first list must succeed before this resolves (informer-sync.ts): a cache
-   * that was never filled would look like a world without XTrinodes or routes. Later watch
-   * failures keep the cache and re-list in 1 s.
-   */
+  /** A cached watch (informer-sync.ts `watchSynced`) whose changes start a pass. */
   private async watch(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<Obj>>, labelSelector?: string, change?: (o: Obj) => string): Promise<k8s.ObjectCache<Obj>> {
     const informer = k8s.makeInformer<Obj>(this.kc, path, list, labelSelector);
-    const enqueue = () => this.queue.add(RECONCILE_KEY);
-    // Predicate: with `change`, an update whose fingerprint did not change starts no pass.
-    const seen = new Map<string, string>();
-    const uid = (o: Obj) => o.metadata?.uid ?? `${o.metadata?.namespace}/${o.metadata?.name}`;
-    informer.on('add', (o) => {
-      forgetManagedFields(o);
-      if (change) seen.set(uid(o), change(o));
-      enqueue();
-    });
-    informer.on('update', (o) => {
-      forgetManagedFields(o);
-      if (change) {
-        const fp = change(o);
-        if (seen.get(uid(o)) === fp) return;
-        seen.set(uid(o), fp);
-      }
-      enqueue();
-    });
-    informer.on('delete', (o) => {
-      seen.delete(uid(o));
-      enqueue();
-    });
-    let synced = false;
-    informer.on('error', (err: unknown) => {
-      if (this.stopped) return;
-      if (!synced) {
-        this.log.warn({ informer: name, err: errorText(err) }, 'first list failed; nothing is reconciled until it succeeds');
-        return; // startSynced tries again
-      }
-      this.log.warn({ informer: name, err: errorText(err) }, 'watch failed; re-listing in 1s');
-      setTimeout(() => {
-        if (!this.stopped) informer.start().then(enqueue, () => undefined);
-      }, 1000);
-    });
     this.informers.push({ name, informer });
-    synced = await startSynced(informer, { what: name, stopped: () => this.stopped });
+    await watchSynced(informer, { name, change, onChange: () => this.queue.add(RECONCILE_KEY), stopped: () => this.stopped, log: this.log, errorText });
     return informer;
   }
 
@@ -393,16 +356,10 @@ export class Controller {
     const nextDrainCheck = await this.drains.pass(xtrinodes, origins, settled, (key, what, f) => attemptFor(`${key} drain`, what, f));
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = nextDrainCheck === undefined ? undefined : setTimeout(() => this.queue.add(RECONCILE_KEY), nextDrainCheck).unref();
-    // 7. Status of every XTrinode whose status differs.
-    const statusWrites: Array<{ live: XTrinode; merged: XTrinodeStatus }> = [];
-    for (const [key, report] of out.statuses) {
-      const [namespace, name] = key.split('/') as [string, string];
-      const live = this.xts.get(name, namespace) as unknown as XTrinode | undefined;
-      if (!live) continue;
-      const merged = mergeStatus(live.status, this.withGatewayConditions(report.status, live, lifecycle.get(key)));
-      if (!sameStatus(live.status, merged)) statusWrites.push({ live, merged });
-    }
-    await inParallel(statusWrites, WRITE_CONCURRENCY, ({ live, merged }) => attemptFor(`${live.metadata.namespace}/${live.metadata.name} status`, 'status', async () => {
+    // 7. Status of every XTrinode whose status differs (status-writes.ts).
+    const toWrite = statusWrites(out.statuses.keys(), (namespace, name) => this.xts.get(name, namespace) as unknown as XTrinode | undefined,
+      (live, key) => this.withGatewayConditions(out.statuses.get(key)!.status, live, lifecycle.get(key)));
+    await inParallel(toWrite, WRITE_CONCURRENCY, ({ live, merged }) => attemptFor(`${live.metadata.namespace}/${live.metadata.name} status`, 'status', async () => {
       try {
         await this.custom.patchNamespacedCustomObjectStatus(
           { group: GROUP, version: VERSION, namespace: live.metadata.namespace!, plural: PLURAL, name: live.metadata.name, body: { status: merged } },
@@ -413,7 +370,8 @@ export class Controller {
         if ((e as { code?: number }).code !== 404) throw e; // deleted meanwhile
         return;
       }
-      await this.eventOnChange(live, merged);
+      const change = acceptedChange(live.status, merged);
+      if (change) await this.event(live, change.type, change.reason, change.message);
     }));
     this.backoff.retain(withWork);
     const retry = this.backoff.nextRetryIn();
@@ -642,14 +600,6 @@ export class Controller {
     }
   }
 
-  /** Events for notable changes of Accepted: a selector lost or regained, the spec turning invalid or valid. */
-  private async eventOnChange(xt: XTrinode, status: XTrinodeStatus): Promise<void> {
-    const now = status.conditions?.find((c) => c.type === ConditionType.Accepted);
-    const before = xt.status?.conditions?.find((c) => c.type === ConditionType.Accepted);
-    if (!now || (before?.status === now.status && before.reason === now.reason)) return;
-    if (!before && now.status === 'True') return; // a first, plain acceptance is in the status; no event noise
-    await this.event(xt, now.status === 'True' ? 'Normal' : 'Warning', now.reason, now.message);
-  }
 }
 
 /**
@@ -664,44 +614,12 @@ function xtrinodeChange(o: Obj): string {
   return JSON.stringify([m.generation, m.deletionTimestamp ?? null, m.finalizers ?? [], m.labels ?? {}, annotations]);
 }
 
-/**
- * The cache keeps the object the handlers get (client-node cache.js): without its
- * metadata.managedFields, which nothing here reads (for server-side-applied objects they repeat
- * the applied fields as field paths).
- */
-function forgetManagedFields(o: Obj): void {
-  if (o.metadata?.managedFields) delete o.metadata.managedFields;
-}
-
 /** Runs `f` over `items`, at most `n` at a time. */
 async function inParallel<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
   let i = 0;
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
     while (i < items.length) await f(items[i++]!);
   }));
-}
-
-/** Keeps lastTransitionTime of conditions whose status did not change; stamps the others. */
-function mergeStatus(live: XTrinodeStatus | undefined, desired: XTrinodeStatus): XTrinodeStatus {
-  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const conditions = (desired.conditions ?? []).map((c) => {
-    const prev = live?.conditions?.find((p) => p.type === c.type);
-    return { ...c, lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now };
-  });
-  const out: XTrinodeStatus = { ...desired, conditions };
-  // status.queries is written by query-counts.ts alone: kept as it is.
-  if (live?.queries !== undefined) out.queries = live.queries;
-  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
-  // fields the translation no longer sets are removed by sending null (merge patch)
-  for (const k of ['hostname', 'hostnames', 'headerSelector', 'rules', 'phase', 'routingGroup', 'routes']) if (!(k in out) && live && k in live) out[k] = null;
-  return out;
-}
-
-function sameStatus(live: XTrinodeStatus | undefined, merged: XTrinodeStatus): boolean {
-  if (!live) return false;
-  if (Object.entries(merged).some(([k, v]) => v === null && k in live)) return false;
-  const want = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== null));
-  return contains(live, want) && contains(want, live); // equal, whatever the key order
 }
 
 function errorText(e: unknown): string {

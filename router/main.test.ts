@@ -3,7 +3,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseBytes, peerIdentity } from './main.ts';
+import { parseActivityInterval, parseBytes, peerIdentity } from './main.ts';
 
 describe('router settings', () => {
   const secret = 'a'.repeat(32);
@@ -24,6 +24,14 @@ describe('router settings', () => {
     expect(parseBytes('STATEMENT_BUDGET', '1Gi')).toBe(2 ** 30);
     expect(parseBytes('STATEMENT_BUDGET', '4096')).toBe(4096);
     for (const bad of ['', '160M', '-1Mi', '1.5Gi', 'lots']) expect(() => parseBytes('STATEMENT_BUDGET', bad)).toThrow(/STATEMENT_BUDGET must be a size like 160Mi/);
+  });
+
+  test('ACTIVITY_INTERVAL is a duration of at least 1s', () => {
+    expect(parseActivityInterval(undefined)).toBe(30_000);
+    expect(parseActivityInterval('1s')).toBe(1000);
+    expect(parseActivityInterval('1h')).toBe(3_600_000);
+    for (const bad of ['0s', '500ms', '0ms']) expect(() => parseActivityInterval(bad)).toThrow(/^ACTIVITY_INTERVAL must be at least 1s, not "[^"]+": it is how often/);
+    for (const bad of ['', 'soon', '30', '0']) expect(() => parseActivityInterval(bad)).toThrow(/^ACTIVITY_INTERVAL: "[^"]*" is not a duration like 30s/);
   });
 });
 

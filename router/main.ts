@@ -85,6 +85,18 @@ export function parseBackendUrls(s: string | undefined): Map<string, string> {
   return m;
 }
 
+/** ACTIVITY_INTERVAL: a duration of at least 1 s (30 s when unset). */
+export function parseActivityInterval(s: string | undefined): number {
+  let ms: number;
+  try {
+    ms = parseDuration(s ?? '30s');
+  } catch (e) {
+    throw new Error(`ACTIVITY_INTERVAL: ${(e as Error).message}`);
+  }
+  if (ms < 1000) throw new Error(`ACTIVITY_INTERVAL must be at least 1s, not "${s}": it is how often the runtimes the router served are written for idle suspension`);
+  return ms;
+}
+
 /** WORKERS: a whole number from 1 to 64. */
 export function parseWorkers(s: string | undefined): number {
   const n = Number(s ?? 1);
@@ -99,7 +111,7 @@ async function main(): Promise<void> {
   const log = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'router', ...(workers > 1 ? { worker: cluster.isWorker ? index : 'primary' } : {}) } });
   const drainTimeoutMs = parseDuration(env.DRAIN_TIMEOUT ?? '30s');
   const useResume = (env.RESUME ?? (env.ROUTES_FILE ? 'off' : 'on')) === 'on';
-  const activityIntervalMs = parseDuration(env.ACTIVITY_INTERVAL ?? '30s');
+  const activityIntervalMs = parseActivityInterval(env.ACTIVITY_INTERVAL);
   if (isPrimaryOf(workers)) {
     parseBytes('STATEMENT_BUDGET', env.STATEMENT_BUDGET ?? '160Mi'); // bad settings fail here, once, not in every worker
     // The pod's one writer of activity annotations (activity.ts): the workers hand theirs over.
