@@ -28,8 +28,8 @@ export interface BackendProvider {
   /**
    * A coordinator behind Service `<name>-coordinator:8080` in `namespace`, run by a Deployment
    * `<name>-coordinator` labelled `analytics.xtrinode.io/xtrinode=<name>` and
-   * `analytics.xtrinode.io/role=coordinator`. `suspended`: the Deployment starts at 0 replicas
-   * with 1 remembered, as the controller leaves a suspended runtime.
+   * `analytics.xtrinode.io/role=coordinator`. `suspended`: the Deployment starts at 0 replicas,
+   * as the controller leaves a suspended runtime (its XTrinode: `suspendedXTrinode`).
    */
   coordinator(namespace: string, name: string, opts?: { oauth2?: boolean; suspended?: boolean; realTrino?: boolean }): Promise<Coordinator>;
   /** Releases what the provider runs outside the cluster. */
@@ -155,6 +155,15 @@ class Tools {
 
   async xtrinode(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
     await this.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace }, spec });
+  }
+
+  /**
+   * An XTrinode as the controller leaves a suspended one: `spec.suspend`, and the replicas of its
+   * coordinator Deployment (`coordinator(..., { suspended: true })`, at 0) recorded on it.
+   */
+  async suspendedXTrinode(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+    const annotations = { 'analytics.xtrinode.io/replicas-before-suspend': JSON.stringify({ [`Deployment/${name}-coordinator`]: 1 }) };
+    await this.apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace, annotations }, spec: { ...spec, suspend: true } });
   }
 
   /**
@@ -721,7 +730,7 @@ const CASES: Case[] = [
       const cli = await trinoCli(t, host, 'SELECT count(*) FROM nation', ['--catalog', 'tpch', '--schema', 'tiny']);
       expect(cli.trim() === '"25"', `CLI printed ${JSON.stringify(cli)}`);
       t.ctx.log?.(`  (the CLI query waited ${((Date.now() - t0) / 1000).toFixed(1)}s for a real Trino to start, resume included)`);
-      await t.xtrinode(NS, 'c-sleepy-trino', { suspend: true, routing: { hostname: host } });
+      await t.xtrinode(NS, 'c-sleepy-trino', { suspend: true, routing: { hostname: host } }); // the controller records the replicas itself this time
       await t.eventually('suspended again, its Trino stopped', coordinatorDown, (x) => JSON.stringify(x) === JSON.stringify(down), 90_000);
       t0 = Date.now();
       const jdbc = await trinoJdbc(t, host, 'SELECT count(*) FROM nation', 'tpch/tiny');
@@ -1139,7 +1148,7 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await b.coordinator(NS, 'c-scale-a');
   await t.xtrinode(NS, 'c-scale-a', { capacity: { maxQueries: 1 }, routing: { routingGroup: 'conformance-scale', hostname: `scale.${DOMAIN}` } });
   await b.coordinator(NS, 'c-scale-b', { suspended: true });
-  await t.xtrinode(NS, 'c-scale-b', { suspend: true, capacity: { maxQueries: 1 }, routing: { routingGroup: 'conformance-scale', hostname: `scale.${DOMAIN}` } });
+  await t.suspendedXTrinode(NS, 'c-scale-b', { capacity: { maxQueries: 1 }, routing: { routingGroup: 'conformance-scale', hostname: `scale.${DOMAIN}` } });
   await b.coordinator(NS, 'c-capacity');
   await t.xtrinode(NS, 'c-capacity', { capacity: { maxQueries: 1 }, routing: { hostname: `capacity.${DOMAIN}` } });
   await b.coordinator(NS, 'c-rules');
@@ -1156,16 +1165,16 @@ async function applyFixtures(t: Tools): Promise<() => Promise<void>> {
   await b.coordinator(NS, 'c-move-2');
   for (const n of ['c-bg-1', 'c-bg-2', 'c-bg-3']) await b.coordinator(NS, n);
   await b.coordinator(NS, 'c-sleepy', { suspended: true });
-  await t.xtrinode(NS, 'c-sleepy', { suspend: true, routing: { hostname: `sleepy.${DOMAIN}` } });
+  await t.suspendedXTrinode(NS, 'c-sleepy', { routing: { hostname: `sleepy.${DOMAIN}` } });
   await b.coordinator(NS, 'c-sleepy-cli', { suspended: true });
-  await t.xtrinode(NS, 'c-sleepy-cli', { suspend: true, routing: { hostname: `sleepy-cli.${DOMAIN}` } });
+  await t.suspendedXTrinode(NS, 'c-sleepy-cli', { routing: { hostname: `sleepy-cli.${DOMAIN}` } });
   await b.coordinator(NS, 'c-sleepy-jdbc', { suspended: true });
-  await t.xtrinode(NS, 'c-sleepy-jdbc', { suspend: true, routing: { hostname: `sleepy-jdbc.${DOMAIN}` } });
+  await t.suspendedXTrinode(NS, 'c-sleepy-jdbc', { routing: { hostname: `sleepy-jdbc.${DOMAIN}` } });
   await b.coordinator(NS, 'c-sleepy-py', { suspended: true });
-  await t.xtrinode(NS, 'c-sleepy-py', { suspend: true, routing: { header: 'X-Trino-XTrinode=conformance/sleepy-py' } });
+  await t.suspendedXTrinode(NS, 'c-sleepy-py', { routing: { header: 'X-Trino-XTrinode=conformance/sleepy-py' } });
   if (b.realTrino) {
     await b.coordinator(NS, 'c-sleepy-trino', { suspended: true, realTrino: true });
-    await t.xtrinode(NS, 'c-sleepy-trino', { suspend: true, routing: { hostname: `sleepy-trino.${DOMAIN}` } });
+    await t.suspendedXTrinode(NS, 'c-sleepy-trino', { routing: { hostname: `sleepy-trino.${DOMAIN}` } });
   }
   return async () => {
     b.stop?.();

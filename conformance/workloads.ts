@@ -7,7 +7,6 @@ export function coordinatorDeployment(namespace: string, name: string, o: { imag
     metadata: {
       name: app, namespace,
       labels: { 'analytics.xtrinode.io/xtrinode': name, 'analytics.xtrinode.io/role': 'coordinator' },
-      ...(o.suspended ? { annotations: { 'analytics.xtrinode.io/replicas-before-suspend': '1' } } : {}),
     },
     spec: {
       replicas: o.suspended ? 0 : 1,

@@ -253,8 +253,8 @@ describe('controller against a real API server', () => {
   });
 
   test('one runtime whose workloads cannot be scaled blocks nobody: others are suspended, routed and get status', async () => {
-    // The API server itself refuses any change to one Deployment (a ValidatingAdmissionPolicy).
-    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: 'frozen-deployment' }, spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'] }] }, validations: [{ expression: "object.metadata.name != 'frozen-coordinator'", message: 'frozen by this test' }] } });
+    // The API server itself refuses any change to one Deployment, its /scale included (a ValidatingAdmissionPolicy).
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: 'frozen-deployment' }, spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments', 'deployments/scale'] }] }, validations: [{ expression: "object.metadata.name != 'frozen-coordinator'", message: 'frozen by this test' }] } });
     await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: 'frozen-deployment' }, spec: { policyName: 'frozen-deployment', validationActions: ['Deny'] } });
     const deployment = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `${name}-coordinator`, namespace: 'team-b', labels: { 'analytics.xtrinode.io/xtrinode': name, 'analytics.xtrinode.io/role': 'coordinator' } }, spec: { replicas: 1, selector: { matchLabels: { a: name } }, template: { metadata: { labels: { a: name } }, spec: { containers: [{ name: 'c', image: 'x' }] } } } });
     for (const name of ['frozen', 'thawed']) {

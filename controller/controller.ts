@@ -33,7 +33,7 @@ import { LeaderElector } from './leader-election.ts';
 import { CoordinatorReads } from './coordinator-reads.ts';
 import { leaderOnlyWrites } from './leader-writes.ts';
 import { reuseConnections } from './api-connections.ts';
-import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, type LifecycleDecision, type Workload } from './lifecycle.ts';
+import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, parseRecord, workloadKey, type LifecycleDecision, type Workload } from './lifecycle.ts';
 import { parseDurationMs } from '../lib/duration.ts';
 
 export const FIELD_MANAGER = 'xtrinode-controller';
@@ -95,6 +95,7 @@ export class Controller {
   private readonly objects: k8s.KubernetesObjectApi;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
+  private readonly apps: k8s.AppsV1Api;
   private readonly queue: WorkQueue;
   private readonly elector: LeaderElector;
   private readonly informers: Array<{ name: string; informer: k8s.Informer<Obj> & k8s.ObjectCache<Obj> }> = [];
@@ -144,6 +145,7 @@ export class Controller {
     this.objects = k8s.KubernetesObjectApi.makeApiClient(writing);
     this.custom = writing.makeApiClient(k8s.CustomObjectsApi);
     this.core = writing.makeApiClient(k8s.CoreV1Api);
+    this.apps = writing.makeApiClient(k8s.AppsV1Api);
     this.sharedGroupPath = o.settings.sharedGroupPath;
     this.activity = o.coordinatorActivity ?? new CoordinatorActivity();
     this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? ROUTE_GRACE_MS, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
@@ -456,16 +458,16 @@ export class Controller {
         const key = `${w.metadata!.namespace}/${owner}`;
         const spec = (w as { spec?: { replicas?: number } }).spec;
         const st = (w as { status?: { readyReplicas?: number } }).status;
-        const remembered = w.metadata?.annotations?.[ANNOTATION_REPLICAS];
+        const legacy = Number(w.metadata?.annotations?.[ANNOTATION_REPLICAS] ?? NaN);
         const list = byOwner.get(key) ?? [];
-        list.push({ kind, namespace: w.metadata!.namespace!, name: w.metadata!.name!, role: w.metadata?.labels?.[LABEL_ROLE] === 'coordinator' ? 'coordinator' : 'worker', replicas: spec?.replicas ?? 1, readyReplicas: st?.readyReplicas ?? 0, rememberedReplicas: remembered === undefined ? undefined : Number(remembered) });
+        list.push({ kind, namespace: w.metadata!.namespace!, name: w.metadata!.name!, role: w.metadata?.labels?.[LABEL_ROLE] === 'coordinator' ? 'coordinator' : 'worker', replicas: spec?.replicas ?? 1, readyReplicas: st?.readyReplicas ?? 0, ...(Number.isInteger(legacy) && legacy >= 0 ? { legacyReplicas: legacy } : {}) });
         byOwner.set(key, list);
       }
     }
     const decisions = new Map<string, LifecycleDecision>();
     for (const xt of xtrinodes) {
       const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
-      decisions.set(key, decideLifecycle((xt.spec as { suspend?: boolean } | undefined)?.suspend === true, byOwner.get(key) ?? []));
+      decisions.set(key, decideLifecycle((xt.spec as { suspend?: boolean } | undefined)?.suspend === true, byOwner.get(key) ?? [], { record: xt.metadata.annotations?.[ANNOTATION_REPLICAS], wasSuspended: xt.status?.phase === 'Suspended' }));
     }
     return decisions;
   }
@@ -512,16 +514,33 @@ export class Controller {
           this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
         });
       }
-      for (const a of d.actions) {
-        if (a.replicas === 0 && !routesSettled) continue; // the next pass, once the Gateway took the routes
-        await attemptFor(key, `scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
-          await this.objects.patch(
-            { apiVersion: 'apps/v1', kind: a.workload.kind, metadata: { name: a.workload.name, namespace: a.workload.namespace, annotations: { [ANNOTATION_REPLICAS]: a.remember } }, spec: { replicas: a.replicas } } as unknown as k8s.KubernetesObject,
-            undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch,
-          );
-          this.writes.inc({ kind: a.workload.kind, verb: 'scale' });
-          this.log.info({ xtrinode: key, workload: `${a.workload.kind}/${a.workload.name}`, replicas: a.replicas }, spec.suspend ? 'suspending' : 'resuming');
-        });
+      const scalingDown = d.actions.some((a) => a.replicas === 0);
+      if (!(scalingDown && !routesSettled)) { // a scale-down waits for the pass in which the Gateway took the routes
+        let recorded = true;
+        if (typeof d.record === 'string') {
+          // The replicas to come back to, on the XTrinode, before anything is scaled down.
+          recorded = false;
+          await attemptFor(key, 'record the replicas before suspending', async () => {
+            await this.patchXTrinode(xt, { [ANNOTATION_REPLICAS]: d.record as string });
+            this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
+            recorded = true;
+          });
+        }
+        if (recorded) {
+          for (const a of d.actions) {
+            await attemptFor(key, `scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
+              await this.scale(a.workload, a.replicas);
+              this.writes.inc({ kind: a.workload.kind, verb: 'scale' });
+              this.log.info({ xtrinode: key, workload: workloadKey(a.workload), replicas: a.replicas, ...(spec.suspend ? { recorded: parseRecord(d.record ?? undefined).counts.get(workloadKey(a.workload)) } : {}) }, spec.suspend ? 'suspending' : 'resuming');
+            });
+          }
+        }
+        if (d.record === null) {
+          await attemptFor(key, 'remove the replicas recorded for the suspension', async () => {
+            await this.patchXTrinode(xt, { [ANNOTATION_REPLICAS]: null });
+            this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
+          });
+        }
       }
       if (d.phase === 'Running' && d.coordinatorReady === true && spec.idleTimeout) {
         let timeout: number | undefined;
@@ -567,6 +586,17 @@ export class Controller {
       this.idleTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), Math.min(nextIdleCheck + 50, 2 ** 31 - 1));
       this.idleTimer.unref();
     }
+  }
+
+  /**
+   * Sets a workload's replicas through its `/scale` subresource: the controller's RBAC has
+   * `deployments/scale` and `statefulsets/scale`, not `patch` on the workloads themselves.
+   */
+  private async scale(w: Workload, replicas: number): Promise<void> {
+    const req = { name: w.name, namespace: w.namespace, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER };
+    const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    if (w.kind === 'Deployment') await this.apps.patchNamespacedDeploymentScale(req, opts);
+    else await this.apps.patchNamespacedStatefulSetScale(req, opts);
   }
 
   /** A merge patch of an XTrinode's annotations (null removes one) and, when given, its spec. */

@@ -91,7 +91,27 @@ describe('least-privilege RBAC from manifests/', () => {
       return x.spec?.replicas === 0 ? x : undefined;
     });
     expect(d.spec?.replicas).toBe(0);
-    expect(d.metadata?.annotations?.['analytics.xtrinode.io/replicas-before-suspend']).toBe('2');
+    // Scaled through /scale: the Deployment itself is not rewritten, and the count to come back
+    // to is on the XTrinode.
+    expect(d.metadata?.annotations?.['analytics.xtrinode.io/replicas-before-suspend']).toBeUndefined();
+    const suspended = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { metadata: { annotations?: Record<string, string> } };
+    expect(suspended.metadata.annotations?.['analytics.xtrinode.io/replicas-before-suspend']).toBe('{"Deployment/rt-coordinator":2}');
+    // Resumed: back to 2 replicas, the record removed.
+    await custom.patchNamespacedCustomObject(
+      { group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt', body: { spec: { suspend: false } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await until('scaled back to 2, the record removed', async () => {
+      const x = await admin.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'rt-coordinator', namespace: 'team-a' });
+      const xt = (await custom.getNamespacedCustomObject({ group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt' })) as { metadata: { annotations?: Record<string, string> } };
+      return x.spec?.replicas === 2 && xt.metadata.annotations?.['analytics.xtrinode.io/replicas-before-suspend'] === undefined ? x : undefined;
+    });
+    // Suspended again for the router's test below.
+    await custom.patchNamespacedCustomObject(
+      { group: 'analytics.xtrinode.io', version: 'v1', namespace: 'team-a', plural: 'xtrinodes', name: 'rt', body: { spec: { suspend: true } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await until('scaled down again', async () => ((await admin.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'rt-coordinator', namespace: 'team-a' })).spec?.replicas === 0 ? true : undefined));
     const errors = (await controller.registry.getSingleMetric('xtrinode_controller_reconciles_total')!.get()).values.filter((v) => v.labels.result === 'error' && v.value > 0);
     expect(errors).toEqual([]);
   });
@@ -159,6 +179,10 @@ describe('least-privilege RBAC from manifests/', () => {
     expect(await forbidden(ctrl.makeApiClient(k8s.CoreV1Api).createNamespacedConfigMap({ namespace: 'team-a', body: { metadata: { name: 'x' } } }))).toBe('forbidden');
     expect(await forbidden(ctrl.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'team-a', plural: 'httproutes', body: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'x' }, spec: {} } }))).toBe('forbidden');
     expect(await forbidden(ctrl.makeApiClient(k8s.AppsV1Api).deleteNamespacedDeployment({ namespace: 'team-a', name: 'rt-coordinator' }))).toBe('forbidden');
+    // It may change how many replicas a workload runs, not what they run.
+    const newImage = { spec: { template: { spec: { containers: [{ name: 'c', image: 'attacker/image' }] } } } };
+    expect(await forbidden(ctrl.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment({ namespace: 'team-a', name: 'rt-coordinator', body: newImage }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch)))).toBe('forbidden');
+    expect(await forbidden(ctrl.makeApiClient(k8s.AppsV1Api).patchNamespacedDeploymentScale({ namespace: 'team-a', name: 'rt-coordinator', body: { spec: { replicas: 2 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)))).toBe('allowed');
   });
 });
 
@@ -183,8 +207,10 @@ describe('effective RBAC of each ServiceAccount equals its allowlist', () => {
     'gateway.networking.k8s.io/referencegrants': ['list', 'watch', 'get', 'create', 'patch', 'delete'],
     'core/events': ['create'],
     'gateway.networking.k8s.io/gatewayclasses': ['get'],
-    'apps/deployments': ['list', 'watch', 'patch'],
-    'apps/statefulsets': ['list', 'watch', 'patch'],
+    'apps/deployments': ['list', 'watch'],
+    'apps/statefulsets': ['list', 'watch'],
+    'apps/deployments/scale': ['patch'],
+    'apps/statefulsets/scale': ['patch'],
   });
   const ROUTER_EVERYWHERE = grants({ 'analytics.xtrinode.io/xtrinodes': ['get', 'patch'], 'core/events': ['create'] });
   const allowlist: Record<string, Record<string, string[]>> = {

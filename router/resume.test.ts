@@ -58,10 +58,10 @@ async function runtime(name: string, spec: Record<string, unknown>, opts: { igno
   const suspended = spec.suspend === true;
   await apply({
     apiVersion: 'apps/v1', kind: 'Deployment',
-    metadata: { name: `${name}-coordinator`, namespace: 'dev', labels: { 'analytics.xtrinode.io/xtrinode': name, 'analytics.xtrinode.io/role': 'coordinator' }, ...(suspended ? { annotations: { 'analytics.xtrinode.io/replicas-before-suspend': '1' } } : {}) },
+    metadata: { name: `${name}-coordinator`, namespace: 'dev', labels: { 'analytics.xtrinode.io/xtrinode': name, 'analytics.xtrinode.io/role': 'coordinator' } },
     spec: { replicas: suspended ? 0 : 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'trino', image: 'trino' }] } } },
   });
-  await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: 'dev' }, spec: { routing: { hostname: `${name}.example.com`, header: `X-Trino-XTrinode=dev/${name}` }, ...spec } });
+  await apply({ apiVersion: 'analytics.xtrinode.io/v1', kind: 'XTrinode', metadata: { name, namespace: 'dev', ...(suspended ? { annotations: { 'analytics.xtrinode.io/replicas-before-suspend': JSON.stringify({ [`Deployment/${name}-coordinator`]: 1 }) } } : {}) }, spec: { routing: { hostname: `${name}.example.com`, header: `X-Trino-XTrinode=dev/${name}` }, ...spec } });
 }
 
 /** API calls the routers' resumers made (Leases, XTrinode reads and patches), counted on the real API server client. */
