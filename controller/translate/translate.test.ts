@@ -172,6 +172,29 @@ describe('translation properties', () => {
     expect(out.table.groups[0]!.path).toBe('router');
   });
 
+  test('a member\'s status.routes: the routes with a rule for its whole group or its own coordinator prefix; a member joining leaves the others\' unchanged', () => {
+    const members = (n: number) => Array.from({ length: n }, (_, i) => xt('ns', `m-${String(i).padStart(2, '0')}`, { routingGroup: 'big', hostname: 'big.example.com', header: `X-Trino-XTrinode=big-${i}` }));
+    type Route = K8sObject & { spec: { hostnames?: string[]; rules: Array<{ matches: Array<{ path?: { value: string }; headers?: unknown[] }> }> } };
+    const before = translate({ xtrinodes: members(40), settings: DEFAULT_SETTINGS });
+    const routes = before.objects.filter((o) => o.kind === 'HTTPRoute' && o.metadata.name.startsWith('xtrinode-big')) as Route[];
+    for (let i = 0; i < 40; i++) {
+      const key = `ns/m-${String(i).padStart(2, '0')}`;
+      // Written from the rule, route by route: the hostname routes' catch-all and the any-host
+      // route's header rules serve the group; of the prefix rules, only `/xtrinode/c/<key>` is its.
+      const expected = routes.filter((r) => r.spec.rules.some((rule) => rule.matches.some((m) => m.path?.value === '/' || m.path?.value === '/xtrinode' || m.path?.value === `/xtrinode/c/${key}`))).map((r) => r.metadata.name);
+      expect([...before.statuses.get(key)!.status.routes!].sort()).toEqual([...expected, 'xtrinode.fallback'].sort());
+      expect(expected).toContain('xtrinode-big'); // its hostnames
+    }
+    // 40 prefix rules need more routes than one: some routes hold only other members' prefixes.
+    expect(routes.length).toBeGreaterThan(2);
+    expect(new Set([...before.statuses.values()].map((s) => s.status.routes!.join(','))).size).toBeGreaterThan(1);
+    const after = translate({ xtrinodes: members(41), settings: DEFAULT_SETTINGS });
+    for (let i = 0; i < 40; i++) {
+      const key = `ns/m-${String(i).padStart(2, '0')}`;
+      expect(after.statuses.get(key)!.status.routes).toEqual(before.statuses.get(key)!.status.routes);
+    }
+  });
+
   test('no XTrinode of another namespace reaches a group it was not let into, whatever the names and ages', () => {
     const next = ((seed) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31))(7);
     const pick = <T,>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;

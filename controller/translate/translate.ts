@@ -24,8 +24,10 @@ import {
 import { compareAge, readRuntime, type FieldProblem, type Runtime, type RuntimeRule } from './runtime.ts';
 import { ruleConditions } from '../../router/routing-rules.ts';
 import type { GatewaySettings } from './settings.ts';
+import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import {
   ANNOTATION_PURPOSE,
+  COORDINATOR_PREFIX_ROOT,
   FALLBACK_ROUTE,
   LABEL_MANAGED_BY,
   MANAGED_BY,
@@ -216,7 +218,7 @@ export function translate(input: TranslateInput): TranslateOutput {
   const tableGroups: RouteGroup[] = [];
   const objects: K8sObject[] = [];
   const grants = new Map<string, Set<string>>(); // backend namespace -> Service names
-  const routesOfGroup = new Map<string, string[]>();
+  const routesOfGroup = new Map<string, K8sObject[]>();
   const sharedNote = new Map<string, string>(); // group -> how its new statements are placed (shared groups)
   for (const g of [...groups.values()].sort((a, b) => cmp(a.name, b.name))) {
     const backends = g.members.map((m) => backendOf.get(m.key)!.backend).sort((a, b) => cmp(a.id, b.id));
@@ -249,7 +251,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     const members = g.members.map((m) => m.key).sort();
     const routes = groupRoutes(settings, { group: g.name, hostnames, headerValues, path, backends, members, rules: tableRules.filter((r) => r.group === g.name) });
     objects.push(...routes);
-    routesOfGroup.set(g.name, routes.map((r) => r.metadata.name));
+    routesOfGroup.set(g.name, routes);
     // Every coordinator Service a route may point at, whatever its state now: a grant is never
     // narrowed while a suspend or resume moves routes between the router and the coordinator.
     for (const b of backends) {
@@ -302,7 +304,7 @@ export function translate(input: TranslateInput): TranslateOutput {
         `${lost.map((l) => l.message).join('; ')}. ${describeSelectors(eff) ? `Still routed: ${describeSelectors(eff)}.` : 'No other selector routes to this runtime.'}`, rt.generation));
     }
     conditions.push(refCondition);
-    const routes = routesOfGroup.get(rt.group) ?? [];
+    const routes = routesOfMember(routesOfGroup.get(rt.group) ?? [], backend.id);
     const status: XTrinodeStatus = {
       observedGeneration: rt.generation,
       routingGroup: rt.group,
@@ -320,6 +322,21 @@ export function translate(input: TranslateInput): TranslateOutput {
   objects.sort(objectOrder);
   const sortedStatuses = new Map([...statuses.entries()].sort((a, b) => cmp(a[0], b[0])));
   return { objects, table, statuses: sortedStatuses };
+}
+
+/**
+ * The routes that carry a member's traffic: those with a rule for the whole group (hostnames,
+ * selector header, `/xtrinode`, routing rules) and those with its own coordinator prefix, not the
+ * routes that hold only other members' prefixes. Its status then names what its Programmed
+ * depends on, and stays as it is while the group grows (a new prefix route every 16 members
+ * would otherwise rewrite every member's status).
+ */
+function routesOfMember(routes: K8sObject[], backendId: string): string[] {
+  const own = coordinatorPrefix(backendId);
+  const forMember = (path: string | undefined) => path === undefined || !path.startsWith(`${COORDINATOR_PREFIX_ROOT}/`) || path === own;
+  return routes
+    .filter((r) => ((r as { spec?: IHTTPRoute['spec'] }).spec?.rules ?? []).some((rule) => (rule.matches ?? [{}]).some((m) => forMember(m.path?.value))))
+    .map((r) => r.metadata.name);
 }
 
 /** Says how this coordinator's follow-ups are routed (the status is where a user looks). */
