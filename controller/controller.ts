@@ -3,6 +3,10 @@
  * level-triggered reconcile through the pure translation; server-side apply with one field
  * manager, writing only what differs; status conditions on every XTrinode, including whether the
  * Gateway implementation accepted its routes (read from HTTPRoute.status.parents, never written).
+ * This file holds the pass and its order; each concern is its own module: the synced watches
+ * (informer-sync.ts), the writes of generated objects (write-plan.ts, route-settling.ts), suspend,
+ * resume and idle suspension (suspensions.ts, lifecycle.ts), drains (drain.ts), statuses
+ * (status-writes.ts, status-conditions.ts), leadership (leader-election.ts, leader-writes.ts).
  *
  * @example
  * const c = new Controller({ kubeConfig, settings, identity: hostname(), leaseNamespace: 'xtrinode-system' });
@@ -24,7 +28,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { GROUP, PLURAL, VERSION, ConditionType, type XTrinode, type XTrinodeStatus } from './api/xtrinode.ts';
+import { GROUP, PLURAL, VERSION, type XTrinode, type XTrinodeStatus } from './api/xtrinode.ts';
 import { translate, LABEL_MANAGED_BY, MANAGED_BY } from './translate/translate.ts';
 import type { GatewaySettings } from './translate/settings.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -33,16 +37,11 @@ import { LeaderElector } from './leader-election.ts';
 import { CoordinatorReads } from './coordinator-reads.ts';
 import { leaderOnlyWrites } from './leader-writes.ts';
 import { reuseConnections } from './api-connections.ts';
-import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, parseRecord, workloadKey, type LifecycleDecision, type Workload } from './lifecycle.ts';
-import { parseDurationMs } from '../lib/duration.ts';
+import { ANNOTATION_LAST_ACTIVITY, LABEL_XTRINODE, type LifecycleDecision } from './lifecycle.ts';
+import { Suspensions } from './suspensions.ts';
+import { WRITE_CONCURRENCY, inParallel } from './write-concurrency.ts';
 
 export const FIELD_MANAGER = 'xtrinode-controller';
-/**
- * API writes in flight at once within one reconcile. 16 (was 8): at 1,000 XTrinodes the last
- * passes finish sooner (bench:controller 1.26x the API server's create time against 1.43-1.56x);
- * the API server's default limit is 200 mutating requests in flight.
- */
-const WRITE_CONCURRENCY = 16;
 /**
  * How long after its last route write the controller still assumes a request can meet the old
  * routes (route-settling.ts), even once the Gateway reported them Accepted. Traefik applies
@@ -95,7 +94,6 @@ export class Controller {
   private readonly objects: k8s.KubernetesObjectApi;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
-  private readonly apps: k8s.AppsV1Api;
   private readonly queue: WorkQueue;
   private readonly elector: LeaderElector;
   private readonly informers: Array<{ name: string; informer: k8s.Informer<Obj> & k8s.ObjectCache<Obj> }> = [];
@@ -117,12 +115,9 @@ export class Controller {
   private readonly drains: Drains;
   private readonly backoff = new ObjectBackoff();
   private readonly settling: RouteSettling;
-  private readonly activity: CoordinatorActivity;
+  private readonly suspensions: Suspensions;
   /** Idle checks, re-reads before an idle scale-down and baselines, run beside the pass. */
-  private readonly coordinatorReads = new CoordinatorReads({ answered: () => this.queue.add(RECONCILE_KEY) });
   /** When a runtime's coordinator was last seen busy (idle time counts from there). */
-  private readonly busySeen = new Map<string, number>();
-  private readonly unknownActivityReported = new Set<string>();
   private featuresTimer: NodeJS.Timeout | undefined;
   private readonly features: GatewayFeatures | undefined;
   private sharedGroupPath: GatewaySettings['sharedGroupPath'];
@@ -145,9 +140,19 @@ export class Controller {
     this.objects = k8s.KubernetesObjectApi.makeApiClient(writing);
     this.custom = writing.makeApiClient(k8s.CustomObjectsApi);
     this.core = writing.makeApiClient(k8s.CoreV1Api);
-    this.apps = writing.makeApiClient(k8s.AppsV1Api);
     this.sharedGroupPath = o.settings.sharedGroupPath;
-    this.activity = o.coordinatorActivity ?? new CoordinatorActivity();
+    this.suspensions = new Suspensions({
+      objects: this.objects,
+      apps: writing.makeApiClient(k8s.AppsV1Api),
+      fieldManager: FIELD_MANAGER,
+      // Coordinator reads (idle checks, the re-read before an idle scale-down) run off the pass;
+      // an answer starts the next one.
+      coordinatorReads: new CoordinatorReads({ answered: () => this.queue.add(RECONCILE_KEY) }),
+      activity: o.coordinatorActivity ?? new CoordinatorActivity(),
+      log: this.log,
+      wrote: (kind, verb) => this.writes.inc({ kind, verb }),
+      event: (xt, type, reason, message) => this.event(xt, type, reason, message),
+    });
     this.settling = new RouteSettling({ gateway: o.settings.gateway, routeNamespace: o.settings.gatewayNamespace, graceMs: o.routeGraceMs ?? ROUTE_GRACE_MS, maxWaitMs: o.routeSettleMaxMs ?? 10_000 });
     this.drains = new Drains({
       timeoutMs: o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
@@ -284,7 +289,7 @@ export class Controller {
     if (!this.elector.isLeader) return;
     const xtrinodes = this.xts.list() as unknown as XTrinode[];
     await this.services.sync(new Set(xtrinodes.map((x) => x.metadata.namespace!).filter(Boolean)));
-    const lifecycle = this.decideLifecycles(xtrinodes);
+    const lifecycle = this.suspensions.decide(xtrinodes, this.deployments, this.statefulSets);
     const notReady = new Set([...lifecycle].filter(([, d]) => d.coordinatorReady === false).map(([k]) => k));
     await this.checkFeatures(true);
     const settings = { ...this.o.settings, sharedGroupPath: this.sharedGroupPath, ...(this.sharedGroupReason ? { sharedGroupReason: this.sharedGroupReason } : {}) };
@@ -352,7 +357,9 @@ export class Controller {
       }
     }
     this.origins = origins;
-    await this.applyLifecycle(xtrinodes.filter((x) => !x.metadata.deletionTimestamp), lifecycle, settled, attemptFor, origins);
+    const nextIdleCheck = await this.suspensions.apply(xtrinodes.filter((x) => !x.metadata.deletionTimestamp), lifecycle, settled, attemptFor, origins);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = Number.isFinite(nextIdleCheck) ? setTimeout(() => this.queue.add(RECONCILE_KEY), Math.min(nextIdleCheck + 50, 2 ** 31 - 1)).unref() : undefined;
     // 6. Drain (drain.ts): routed XTrinodes carry the drain finalizer; a deleted one loses it once
     // the Gateway sends it no new statements and its coordinator has no query alive.
     const nextDrainCheck = await this.drains.pass(xtrinodes, origins, settled, (key, what, f) => attemptFor(`${key} drain`, what, f));
@@ -448,165 +455,6 @@ export class Controller {
     });
   }
 
-  /** Phase, readiness and the scale actions of every runtime (pure: nothing is written here). */
-  private decideLifecycles(xtrinodes: XTrinode[]): Map<string, LifecycleDecision> {
-    const byOwner = new Map<string, Workload[]>();
-    for (const [cache, kind] of [[this.deployments, 'Deployment'], [this.statefulSets, 'StatefulSet']] as const) {
-      for (const w of cache.list()) {
-        const owner = w.metadata?.labels?.[LABEL_XTRINODE];
-        if (!owner) continue;
-        const key = `${w.metadata!.namespace}/${owner}`;
-        const spec = (w as { spec?: { replicas?: number } }).spec;
-        const st = (w as { status?: { readyReplicas?: number } }).status;
-        const legacy = Number(w.metadata?.annotations?.[ANNOTATION_REPLICAS] ?? NaN);
-        const list = byOwner.get(key) ?? [];
-        list.push({ kind, namespace: w.metadata!.namespace!, name: w.metadata!.name!, role: w.metadata?.labels?.[LABEL_ROLE] === 'coordinator' ? 'coordinator' : 'worker', replicas: spec?.replicas ?? 1, readyReplicas: st?.readyReplicas ?? 0, ...(Number.isInteger(legacy) && legacy >= 0 ? { legacyReplicas: legacy } : {}) });
-        byOwner.set(key, list);
-      }
-    }
-    const decisions = new Map<string, LifecycleDecision>();
-    for (const xt of xtrinodes) {
-      const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
-      decisions.set(key, decideLifecycle((xt.spec as { suspend?: boolean } | undefined)?.suspend === true, byOwner.get(key) ?? [], { record: xt.metadata.annotations?.[ANNOTATION_REPLICAS], wasSuspended: xt.status?.phase === 'Suspended' }));
-    }
-    return decisions;
-  }
-
-  /**
-   * Scales workloads for spec.suspend (scale-downs only once `routesSettled`: the routes already
-   * lead to the router) and suspends idle runtimes. One runtime's failure does not stop the others.
-   */
-  private async applyLifecycle(xtrinodes: XTrinode[], decisions: Map<string, LifecycleDecision>, routesSettled: boolean, attemptFor: (key: string, what: string, f: () => Promise<void>) => Promise<void>, origins: Map<string, string | undefined>): Promise<void> {
-    let nextIdleCheck = Infinity;
-    const now = Date.now();
-    // Coordinator reads (idle checks, the re-read before an idle scale-down) run off the pass
-    // (coordinator-reads.ts): a hung coordinator delays its own runtime's lifecycle only. The
-    // writes here go WRITE_CONCURRENCY runtimes at a time.
-    await inParallel(xtrinodes, WRITE_CONCURRENCY, async (xt) => {
-      const key = `${xt.metadata.namespace}/${xt.metadata.name}`;
-      const spec = (xt.spec ?? {}) as { suspend?: boolean; idleTimeout?: string };
-      const d = decisions.get(key)!;
-      const idleSuspendedAt = xt.metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED];
-      if (spec.suspend && idleSuspendedAt && routesSettled && d.actions.some((a) => a.replicas === 0)) {
-        // An idle suspension: the routes lead to the router now, but queries may have started on
-        // the coordinator since the idle decision (a poll-less client, a query by another path).
-        // Re-read it right before scaling to 0; queries there cancel the suspension.
-        const origin = origins.get(key);
-        // Off the pass (coordinator-reads.ts): the answer starts the pass that scales down.
-        const reread = this.coordinatorReads.take(`${key} before-scale-down`, async () => ({ figures: origin ? await readQueryManager(origin, 3000) : undefined }));
-        if (!reread) return;
-        const f = reread.value.figures;
-        if (f && Math.max(f.alive ?? 0, f.running + f.queued) > 0) {
-          await attemptFor(key, 'cancel idle suspension', async () => {
-            await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: null }, { suspend: false });
-            this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend-cancel' });
-            this.log.info({ xtrinode: key, running: f.running, queued: f.queued }, 'idle suspension cancelled: the coordinator has queries');
-            await this.event(xt, 'Normal', 'IdleSuspensionCancelled', `suspended at ${idleSuspendedAt} for idleness, but before its workloads were scaled down its coordinator reported ${f.running} running and ${f.queued} queued queries; it stays up.`);
-          });
-          return;
-        }
-        // No answer: nothing observable runs there (a coordinator that is down or hung); go on.
-      }
-      if (!spec.suspend && idleSuspendedAt) {
-        // Resumed: the mark goes, so a suspension a user asks for later is not taken for an idle one.
-        await attemptFor(key, 'clear the idle-suspension mark', async () => {
-          await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: null });
-          this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
-        });
-      }
-      const scalingDown = d.actions.some((a) => a.replicas === 0);
-      if (!(scalingDown && !routesSettled)) { // a scale-down waits for the pass in which the Gateway took the routes
-        let recorded = true;
-        if (typeof d.record === 'string') {
-          // The replicas to come back to, on the XTrinode, before anything is scaled down.
-          recorded = false;
-          await attemptFor(key, 'record the replicas before suspending', async () => {
-            await this.patchXTrinode(xt, { [ANNOTATION_REPLICAS]: d.record as string });
-            this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
-            recorded = true;
-          });
-        }
-        if (recorded) {
-          for (const a of d.actions) {
-            await attemptFor(key, `scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
-              await this.scale(a.workload, a.replicas);
-              this.writes.inc({ kind: a.workload.kind, verb: 'scale' });
-              this.log.info({ xtrinode: key, workload: workloadKey(a.workload), replicas: a.replicas, ...(spec.suspend ? { recorded: parseRecord(d.record ?? undefined).counts.get(workloadKey(a.workload)) } : {}) }, spec.suspend ? 'suspending' : 'resuming');
-            });
-          }
-        }
-        if (d.record === null) {
-          await attemptFor(key, 'remove the replicas recorded for the suspension', async () => {
-            await this.patchXTrinode(xt, { [ANNOTATION_REPLICAS]: null });
-            this.writes.inc({ kind: 'XTrinode', verb: 'patch' });
-          });
-        }
-      }
-      if (d.phase === 'Running' && d.coordinatorReady === true && spec.idleTimeout) {
-        let timeout: number | undefined;
-        try {
-          timeout = parseDurationMs(spec.idleTimeout);
-        } catch {
-          timeout = undefined;
-        }
-        const readySince = xt.status?.conditions?.find((c) => c.type === ConditionType.Ready && c.status === 'True')?.lastTransitionTime;
-        const origin = origins.get(key);
-        if (origin && !this.activity.hasBaseline(key)) this.coordinatorReads.take(`${key} baseline`, () => this.activity.baseline(key, origin));
-        let remaining = idleRemainingMs(timeout, [Date.parse(xt.metadata.annotations?.[ANNOTATION_LAST_ACTIVITY] ?? ''), Date.parse(readySince ?? ''), Date.parse(xt.metadata.creationTimestamp ?? ''), this.busySeen.get(key) ?? NaN], now);
-        if (remaining !== undefined && remaining <= 0) {
-          // The coordinator's own view decides (coordinator-activity.ts): busy or silent is not
-          // idle. Asked off the pass (coordinator-reads.ts); its answer starts the next pass.
-          const answer = this.coordinatorReads.take(`${key} idle`, () => this.activity.check(key, origin, timeout!));
-          if (!answer) return;
-          const seen = answer.value;
-          if (seen.state === 'busy' && seen.retryInMs !== undefined) remaining = seen.retryInMs; // quiet, but not for a whole idle time yet
-          else if (seen.state !== 'idle') {
-            this.busySeen.set(key, now);
-            remaining = timeout;
-            this.log.info({ xtrinode: key, activity: seen.state, why: seen.why }, 'idle time is up, but the coordinator is not idle: not suspended');
-            if (seen.state === 'unknown' && !this.unknownActivityReported.has(key)) {
-              this.unknownActivityReported.add(key);
-              await this.event(xt, 'Warning', 'IdleUnknown', `idleTimeout ${spec.idleTimeout} passed but the runtime is not suspended: ${seen.why}. It is suspended only when its coordinator reports no queries.`);
-            }
-          }
-        }
-        if (remaining !== undefined && remaining <= 0) {
-          this.busySeen.delete(key);
-          this.activity.forget(key);
-          await attemptFor(key, 'idle suspension', async () => {
-            await this.patchXTrinode(xt, { [ANNOTATION_IDLE_SUSPENDED]: new Date().toISOString() }, { suspend: true });
-            this.writes.inc({ kind: 'XTrinode', verb: 'idle-suspend' });
-            await this.event(xt, 'Normal', 'IdleSuspended', `no query for ${spec.idleTimeout}; suspended. The next query through the gateway resumes it.`);
-          });
-        } else if (remaining !== undefined) nextIdleCheck = Math.min(nextIdleCheck, remaining);
-      }
-    });
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    if (Number.isFinite(nextIdleCheck)) {
-      this.idleTimer = setTimeout(() => this.queue.add(RECONCILE_KEY), Math.min(nextIdleCheck + 50, 2 ** 31 - 1));
-      this.idleTimer.unref();
-    }
-  }
-
-  /**
-   * Sets a workload's replicas through its `/scale` subresource: the controller's RBAC has
-   * `deployments/scale` and `statefulsets/scale`, not `patch` on the workloads themselves.
-   */
-  private async scale(w: Workload, replicas: number): Promise<void> {
-    const req = { name: w.name, namespace: w.namespace, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER };
-    const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-    if (w.kind === 'Deployment') await this.apps.patchNamespacedDeploymentScale(req, opts);
-    else await this.apps.patchNamespacedStatefulSetScale(req, opts);
-  }
-
-  /** A merge patch of an XTrinode's annotations (null removes one) and, when given, its spec. */
-  private async patchXTrinode(xt: XTrinode, annotations: Record<string, string | null>, spec?: Record<string, unknown>): Promise<void> {
-    await this.objects.patch(
-      { apiVersion: xt.apiVersion, kind: xt.kind, metadata: { name: xt.metadata.name, namespace: xt.metadata.namespace, annotations }, ...(spec ? { spec } : {}) } as unknown as k8s.KubernetesObject,
-      undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch,
-    );
-  }
-
   private async event(xt: XTrinode, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const now = new Date();
     try {
@@ -642,14 +490,6 @@ function xtrinodeChange(o: Obj): string {
   const m = o.metadata ?? {};
   const { [ANNOTATION_LAST_ACTIVITY]: _activity, ...annotations } = m.annotations ?? {};
   return JSON.stringify([m.generation, m.deletionTimestamp ?? null, m.finalizers ?? [], m.labels ?? {}, annotations]);
-}
-
-/** Runs `f` over `items`, at most `n` at a time. */
-async function inParallel<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (i < items.length) await f(items[i++]!);
-  }));
 }
 
 function errorText(e: unknown): string {

@@ -53,3 +53,14 @@ test('forget starts over: the next look is a first look', async () => {
   activity.forget('ns/a');
   expect((await activity.check('ns/a', ORIGIN, IDLE)).state).toBe('busy');
 });
+
+test('retain forgets the runtimes it is not given (deleted XTrinodes) and keeps the others', async () => {
+  const { c, activity } = coordinator({ queued: 0, running: 0, started: 7 });
+  await activity.baseline('ns/gone', ORIGIN);
+  await activity.baseline('ns/kept', ORIGIN);
+  c.now += IDLE;
+  activity.retain(new Set(['ns/kept']));
+  expect(activity.hasBaseline('ns/gone')).toBe(false);
+  expect(await activity.check('ns/kept', ORIGIN, IDLE)).toEqual({ state: 'idle' });
+  expect(await activity.check('ns/gone', ORIGIN, IDLE)).toMatchObject({ state: 'busy', why: expect.stringContaining('first look') });
+});

@@ -69,4 +69,9 @@ export class CoordinatorActivity {
     this.counts.delete(key);
     this.asked.delete(key);
   }
+
+  /** Forgets every runtime not in `keys` (deleted XTrinodes). */
+  retain(keys: Set<string>): void {
+    for (const key of [...this.counts.keys(), ...this.asked.keys()]) if (!keys.has(key)) this.forget(key);
+  }
 }
