@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { freePort } from '../hack/control-plane.ts';
+import { freePort, freePortRun } from '../hack/control-plane.ts';
 import { cpuSecondsTree, median, need, rssMb, rssTreeMb, writeCallsTree, wrk as wrkRun } from './wrk.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
@@ -87,7 +87,7 @@ backend be
     writeFileSync(join(dir, 'routes.json'), routesJson);
     const workers = deployedEnv.WORKERS ?? '1';
     const startRouter = async (n: string): Promise<{ child: ChildProcess; port: number }> => {
-      const [port, adminPort, peerPort] = [await freePort(), await freePort(), await freePort()];
+      const [port, adminPort, peerPort] = [await freePort(), await freePort(), await freePortRun(Number(n))]; // PEER_PORT + worker index
       const child = spawn(process.execPath, [fileURLToPath(new URL('../router/main.ts', import.meta.url))], {
         stdio: ['ignore', 'ignore', 'inherit'],
         env: { PATH: process.env.PATH, ...deployedEnv, WORKERS: n, PEER_PORT: String(peerPort), ROUTES_FILE: join(dir, 'routes.json'), RESUME: 'off', BACKEND_URLS: `bench/bench-coordinator=http://127.0.0.1:${origin}`, ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(adminPort), LOG_LEVEL: 'warn' },

@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { freePort } from '../hack/control-plane.ts';
+import { freePort, freePortRun } from '../hack/control-plane.ts';
 import { installManifests, routerSettings } from '../hack/manifests.ts';
 import { podmanAvailable, runDeployment, type PodRun } from '../hack/pods.ts';
 import { buildImage, DEFAULT_IMAGE, imageIsCurrent } from '../hack/image.ts';
@@ -44,12 +44,12 @@ async function routerInContainer(o: BenchOrigin): Promise<ExtraRouter> {
   await installManifests(cluster.apply, DEFAULT_IMAGE, ROUTER_SECRET);
   const [tableNamespace, tableName] = (deployed.env.ROUTES_CONFIGMAP ?? 'trino-gateway/trino-gateway-routes').split('/');
   await cluster.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: tableNamespace, name: tableName }, data: { [ROUTE_TABLE_KEY]: o.routesJson } });
-  const [port, admin, peer] = [await freePort(), await freePort(), await freePort()];
+  const [port, admin, peer] = [await freePort(), await freePort(), await freePortRun(64)]; // PEER_PORT + worker index
   pod = await runDeployment({
     kubeConfig: cluster.kc, controlPlaneDir: cluster.cp.dir, apiServerPort: Number(new URL(cluster.cp.url).port),
     namespace: 'trino-gateway', name: 'xtrinode-router', image: DEFAULT_IMAGE, podIP: '127.0.0.1', runDir,
     // Only what the host network changes, and the origin's address in place of cluster DNS.
-    hostEnv: { ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(admin), PEER_PORT: String(peer + 10), BACKEND_URLS: `bench/bench-coordinator=${o.originUrl}`, LOG_LEVEL: 'warn' },
+    hostEnv: { ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(admin), PEER_PORT: String(peer), BACKEND_URLS: `bench/bench-coordinator=${o.originUrl}`, LOG_LEVEL: 'warn' },
     logFile: join(logsDir, 'router.log'),
   });
   await until(`the router container ready (log: ${join(logsDir, 'router.log')})`, () => request(`http://127.0.0.1:${admin}/readyz`).then((r) => r.body.dump().then(() => r.statusCode === 200)), 60_000);

@@ -14,7 +14,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { appendOutput } from './process-log.ts';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -43,6 +43,26 @@ export async function freePort(): Promise<number> {
     });
     s.on('error', reject);
   });
+}
+
+/**
+ * The first of `n` consecutive free TCP ports on 127.0.0.1 (a router with WORKERS=n listens on
+ * PEER_PORT to PEER_PORT+n-1): all n are bound at once to check, then released.
+ */
+export async function freePortRun(n: number): Promise<number> {
+  const bind = (port: number) => new Promise<Server | undefined>((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = await freePort();
+    if (first + n - 1 > 65535) continue;
+    const held = await Promise.all(Array.from({ length: n }, (_, i) => bind(first + i)));
+    await Promise.all(held.map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))));
+    if (held.every(Boolean)) return first;
+  }
+  throw new Error(`no run of ${n} free consecutive ports on 127.0.0.1 in 50 attempts`);
 }
 
 function openssl(args: string[], cwd: string): void {

@@ -10,7 +10,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { freePort } from './control-plane.ts';
+import { freePort, freePortRun } from './control-plane.ts';
 import { installManifests, kustomizedObjects } from './manifests.ts';
 import { podmanAvailable, runDeployment, type PodRun } from './pods.ts';
 import { DEFAULT_IMAGE, imageIsCurrent } from './image.ts';
@@ -41,9 +41,10 @@ async function answers(url: string): Promise<number> {
 
 /** Starts the router from the image on free ports; returns its admin URL and log file. */
 async function startRouter(log: string): Promise<{ pod: PodRun; admin: string; logFile: string }> {
-  const [port, admin, peer] = [await freePort(), await freePort(), await freePort()];
-  // WORKERS from the manifests use PEER_PORT + index: keep them off the other two.
-  const pod = await run('trino-gateway', 'xtrinode-router', { ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(admin), PEER_PORT: String(peer + 10) }, log);
+  const [port, admin] = [await freePort(), await freePort()];
+  // WORKERS from the manifests listen on PEER_PORT + index: a run of free ports (64: the most WORKERS allows).
+  const peer = await freePortRun(64);
+  const pod = await run('trino-gateway', 'xtrinode-router', { ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(admin), PEER_PORT: String(peer) }, log);
   return { pod, admin: `http://127.0.0.1:${admin}`, logFile: join(logsDir, log) };
 }
 

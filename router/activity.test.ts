@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Agent, request } from 'undici';
-import { freePort } from '../hack/control-plane.ts';
+import { freePort, freePortRun } from '../hack/control-plane.ts';
 import { startTestCluster, type TestCluster } from '../test/cluster.ts';
 import { startApiProxy, type ApiProxy } from '../test/api-proxy.ts';
 import { until } from '../test/until.ts';
@@ -92,7 +92,7 @@ describe('activity annotations', () => {
       child = spawn(process.execPath, [fileURLToPath(new URL('./main.ts', import.meta.url))], {
         stdio: ['ignore', 'ignore', 'inherit'],
         env: {
-          PATH: process.env.PATH, WORKERS: '2', PEER_PORT: String(await freePort()), ROUTES_FILE: join(dir, 'routes.json'), RESUME: 'on', KUBECONFIG: join(dir, 'kubeconfig'),
+          PATH: process.env.PATH, WORKERS: '2', PEER_PORT: String(await freePortRun(2)), ROUTES_FILE: join(dir, 'routes.json'), RESUME: 'on', KUBECONFIG: join(dir, 'kubeconfig'),
           // No flush by the clock during the test: the one at shutdown is the one counted.
           ACTIVITY_INTERVAL: '1h', BACKEND_URLS: `team/served-coordinator=http://127.0.0.1:${coordinator.port}`,
           ROUTER_SECRET: 'activity-test-secret-0123456789abcdef', POD_IP: '127.0.0.1', ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(adminPort), DRAIN_TIMEOUT: '2s', LOG_LEVEL: 'error',

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { freePort } from '../hack/control-plane.ts';
+import { freePort, freePortRun } from '../hack/control-plane.ts';
 import { translate } from '../controller/translate/translate.ts';
 import { DEFAULT_SETTINGS } from '../controller/translate/settings.ts';
 import { serializeRouteTable } from '../routetable/schema.ts';
@@ -58,7 +58,7 @@ describe('router workers (WORKERS=2)', () => {
     writeFileSync(join(dir, 'routes.json'), serializeRouteTable(table));
     writeFileSync(join(dir, 'kubeconfig'), 'apiVersion: v1\nkind: Config\nclusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: none, user: {token: none}}]\ncontexts: [{name: none, context: {cluster: none, user: none}}]\ncurrent-context: none\n');
     [port, adminPort] = [await freePort(), await freePort()];
-    const peerPort = await freePort();
+    const peerPort = await freePortRun(2); // the workers listen on PEER_PORT and PEER_PORT+1
     child = spawn(process.execPath, [fileURLToPath(new URL('./main.ts', import.meta.url))], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { PATH: process.env.PATH, WORKERS: '2', PEER_PORT: String(peerPort), ROUTES_FILE: join(dir, 'routes.json'), RESUME: 'on', RESUME_TIMEOUT: '5m', KUBECONFIG: join(dir, 'kubeconfig'), ROUTER_SECRET: SECRET, POD_IP: '127.0.0.1', ROUTER_HOST: '127.0.0.1', ROUTER_PORT: String(port), ADMIN_PORT: String(adminPort), DRAIN_TIMEOUT: '2s', LOG_LEVEL: 'error' },
