@@ -9,7 +9,7 @@
  * writes per XTrinode, writes during a restart with nothing changed (target 0), controller RSS.
  * The controller runs as its own process (controller/main.ts), as in production.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -213,9 +213,28 @@ async function main(): Promise<void> {
     child.kill('SIGTERM');
     await cp.stop();
   }
+  figures.push(['floor: a process that only loads the controller\'s modules (MB)', moduleFloor()]);
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
   process.stdout.write(`\nxtrinode controller benchmark (${new Date().toISOString()})\nmachine: ${machine}\nkube-apiserver 1.36.3 + etcd 3.6.16 on the same machine\n\n`);
   for (const [k, v] of figures) process.stdout.write(`${k.padEnd(62)} ${v}\n`);
+}
+
+/**
+ * RSS of a Node process that imports controller/controller.ts and client-node and does nothing
+ * else (after a full GC): what the controller's RSS cannot go below, whatever it caches.
+ */
+function moduleFloor(): string {
+  const script = `const bare = process.memoryUsage().rss;
+const k8s = await import('@kubernetes/client-node');
+const withClient = process.memoryUsage().rss;
+await import(${JSON.stringify(join(REPO_ROOT, 'controller/controller.ts'))});
+globalThis.gc(); await new Promise((r) => setTimeout(r, 500)); globalThis.gc();
+const m = process.memoryUsage();
+void k8s;
+process.stdout.write(JSON.stringify({ bare, withClient, rss: m.rss, heap: m.heapUsed }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' })) as { bare: number; withClient: number; rss: number; heap: number };
+  const mb = (b: number) => (b / 1e6).toFixed(0);
+  return `${mb(out.rss)}  (V8 heap used ${mb(out.heap)} MB; a bare node ${mb(out.bare)}, after importing @kubernetes/client-node ${mb(out.withClient)})`;
 }
 
 await main();
