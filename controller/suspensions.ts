@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { ConditionType, type XTrinode } from './api/xtrinode.ts';
 import type { CoordinatorActivity } from './coordinator-activity.ts';
 import type { CoordinatorReads } from './coordinator-reads.ts';
-import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, parseRecord, workloadKey, type LifecycleDecision, type Workload } from './lifecycle.ts';
+import { ANNOTATION_IDLE_SUSPENDED, ANNOTATION_LAST_ACTIVITY, ANNOTATION_REPLICAS, LABEL_ROLE, LABEL_XTRINODE, decideLifecycle, idleRemainingMs, workloadKey, type LifecycleDecision, type Workload } from './lifecycle.ts';
 import { WRITE_CONCURRENCY, inParallel } from './write-concurrency.ts';
 import { readQueryManager } from '../lib/query-manager.ts';
 import { parseDurationMs } from '../lib/duration.ts';
@@ -131,7 +131,7 @@ export class Suspensions {
             await attemptFor(key, `scale ${a.workload.kind} ${a.workload.namespace}/${a.workload.name} to ${a.replicas}`, async () => {
               await this.scale(a.workload, a.replicas);
               this.o.wrote(a.workload.kind, 'scale');
-              this.o.log.info({ xtrinode: key, workload: workloadKey(a.workload), replicas: a.replicas, ...(spec.suspend ? { recorded: parseRecord(d.record ?? undefined).counts.get(workloadKey(a.workload)) } : {}) }, spec.suspend ? 'suspending' : 'resuming');
+              this.o.log.info({ xtrinode: key, workload: workloadKey(a.workload), replicas: a.replicas }, spec.suspend ? 'suspending' : 'resuming');
             });
           }
         }
