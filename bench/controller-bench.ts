@@ -25,6 +25,8 @@ const NAMESPACES = Number(process.env.NAMESPACES ?? 100);
 const CONCURRENCY = 16;
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+/** The process's peak RSS so far (VmHWM). */
+const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
 /** The process's largest memory mappings by RSS (BENCH_SMAPS=1: where the memory is). */
 function largestMappings(pid: number): string {
@@ -89,11 +91,17 @@ async function reconciles(metricsUrl: string): Promise<number> {
   return Number(/xtrinode_controller_reconciles_total\{result="ok"\} (\d+)/.exec(text)?.[1] ?? NaN);
 }
 
-/** As in manifests/controller/deployment.yaml (CONTROLLER_NODE_OPTIONS replaces them for a run). */
+/**
+ * As in manifests/controller/deployment.yaml: NODE_OPTIONS, and the node flags before
+ * controller/main.ts in its args (CONTROLLER_NODE_OPTIONS and CONTROLLER_NODE_ARGS replace them
+ * for a run; CONTROLLER_NODE_ARGS= runs without flags).
+ */
 const CONTROLLER_NODE_OPTIONS = '--max-semi-space-size=4';
+const CONTROLLER_NODE_ARGS = '--optimize-for-size';
+const controllerNodeArgs = () => (process.env.CONTROLLER_NODE_ARGS ?? CONTROLLER_NODE_ARGS).split(' ').filter(Boolean);
 
 function startController(kubeconfig: string, port: number, name: string) {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'controller/main.ts')], {
+  const child = spawn(process.execPath, [...controllerNodeArgs(), join(REPO_ROOT, 'controller/main.ts')], {
     env: { ...process.env, NODE_OPTIONS: `${process.env.CONTROLLER_NODE_OPTIONS ?? CONTROLLER_NODE_OPTIONS}${process.env.BENCH_HEAPSNAPSHOT ? ' --heapsnapshot-signal=SIGUSR2' : ''}`, KUBECONFIG: kubeconfig, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1', POD_NAMESPACE: 'xtrinode-system', POD_NAME: name, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -166,6 +174,7 @@ async function main(): Promise<void> {
     figures.push(['first create -> no more writes for 3 s (s)', (quiet / 1000 - 3).toFixed(1)]);
     figures.push(['API writes by the controller, total / per XTrinode', `${w1} / ${(w1 / N).toFixed(2)}  (${lastBreakdown})`]);
     figures.push(['controller RSS after convergence (MB)', `${rssMb(child.pid!).toFixed(0)}  (${await processFigures('http://127.0.0.1:19091/metrics')})`]);
+    figures.push(['controller peak RSS until convergence (MB)', peakRssMb(child.pid!).toFixed(0)]);
     // V8 gives back what a burst of passes left only once the process idles (its memory reducer).
     await new Promise((r) => setTimeout(r, 20_000));
     figures.push(['controller RSS 20 s later, nothing to do (MB)', `${rssMb(child.pid!).toFixed(0)}  (${await processFigures('http://127.0.0.1:19091/metrics')})`]);
@@ -220,8 +229,8 @@ async function main(): Promise<void> {
 }
 
 /**
- * RSS of a Node process that imports controller/controller.ts and client-node and does nothing
- * else (after a full GC): what the controller's RSS cannot go below, whatever it caches.
+ * RSS of a Node process (with the controller's node flags) that imports controller/controller.ts
+ * and client-node and does nothing else, after a full GC: the module graph's own share.
  */
 function moduleFloor(): string {
   const script = `const bare = process.memoryUsage().rss;
@@ -232,7 +241,7 @@ globalThis.gc(); await new Promise((r) => setTimeout(r, 500)); globalThis.gc();
 const m = process.memoryUsage();
 void k8s;
 process.stdout.write(JSON.stringify({ bare, withClient, rss: m.rss, heap: m.heapUsed }));`;
-  const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' })) as { bare: number; withClient: number; rss: number; heap: number };
+  const out = JSON.parse(execFileSync(process.execPath, [...controllerNodeArgs(), '--expose-gc', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' })) as { bare: number; withClient: number; rss: number; heap: number };
   const mb = (b: number) => (b / 1e6).toFixed(0);
   return `${mb(out.rss)}  (V8 heap used ${mb(out.heap)} MB; a bare node ${mb(out.bare)}, after importing @kubernetes/client-node ${mb(out.withClient)})`;
 }
