@@ -234,12 +234,11 @@ async function main(): Promise<void> {
  */
 function moduleFloor(): string {
   const script = `const bare = process.memoryUsage().rss;
-const k8s = await import('@kubernetes/client-node');
+await import('@kubernetes/client-node');
 const withClient = process.memoryUsage().rss;
 await import(${JSON.stringify(join(REPO_ROOT, 'controller/controller.ts'))});
 globalThis.gc(); await new Promise((r) => setTimeout(r, 500)); globalThis.gc();
 const m = process.memoryUsage();
-void k8s;
 process.stdout.write(JSON.stringify({ bare, withClient, rss: m.rss, heap: m.heapUsed }));`;
   const out = JSON.parse(execFileSync(process.execPath, [...controllerNodeArgs(), '--expose-gc', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' })) as { bare: number; withClient: number; rss: number; heap: number };
   const mb = (b: number) => (b / 1e6).toFixed(0);

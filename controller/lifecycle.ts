@@ -20,8 +20,8 @@ export const ANNOTATION_REPLICAS = 'analytics.xtrinode.io/replicas-before-suspen
  * decision, cancels the suspension instead. A suspension a user asked for has no such annotation.
  */
 export const ANNOTATION_IDLE_SUSPENDED = 'analytics.xtrinode.io/idle-suspended-at';
-/** Written by the router: when this runtime last served a request (RFC 3339). */
-export const ANNOTATION_LAST_ACTIVITY = 'analytics.xtrinode.io/last-activity';
+/** Written by the router (router/activity.ts): when this runtime last served a request (RFC 3339). */
+export { ANNOTATION_LAST_ACTIVITY } from '../router/activity.ts';
 
 export interface Workload {
   kind: 'Deployment' | 'StatefulSet';
